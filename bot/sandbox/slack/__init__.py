@@ -1,0 +1,1 @@
+"""A local Slack stand-in: Web API, signed requests to the bot, and a Slack-like page."""
