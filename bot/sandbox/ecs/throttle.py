@@ -1,0 +1,93 @@
+"""Request throttling with ECS's per-account token buckets, and injected faults."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+from .errors import EcsError
+
+# (burst, sustained per second) per bucket; operations sharing a bucket share a budget.
+BUCKETS: dict[str, tuple[float, float]] = {
+    "deployments": (50, 20),
+    "revisions": (50, 20),
+    "services-read": (100, 20),
+    "services-write": (50, 5),
+    "register": (20, 1),
+}
+BUCKET_OF = {
+    "DescribeServiceDeployments": "deployments",
+    "ListServiceDeployments": "deployments",
+    "DescribeServiceRevisions": "revisions",
+    "DescribeServices": "services-read",
+    "ListServices": "services-read",
+    "CreateService": "services-write",
+    "UpdateService": "services-write",
+    "RegisterTaskDefinition": "register",
+}
+
+
+class Throttle:
+    """Token buckets (off by default) plus probabilistic fault injection per operation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.enabled = False
+        self._tokens: dict[str, tuple[float, float]] = {}
+        self._faults: dict[str, tuple[str, float]] = {}
+
+    def reset(self) -> None:
+        """Turn throttling off, refill the buckets and clear faults."""
+        with self._lock:
+            self.enabled = False
+            self._tokens.clear()
+            self._faults.clear()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Switch throttling on or off (buckets start full)."""
+        with self._lock:
+            self.enabled = enabled
+            self._tokens.clear()
+
+    def set_fault(self, operation: str, code: str, rate: float) -> None:
+        """Fail `operation` ('*' for all) with `code` at probability `rate`; rate 0 clears."""
+        with self._lock:
+            if rate <= 0:
+                self._faults.pop(operation, None)
+            else:
+                self._faults[operation] = (code, rate)
+
+    def faults(self) -> dict[str, tuple[str, float]]:
+        """Current fault injections."""
+        with self._lock:
+            return dict(self._faults)
+
+    def check(self, operation: str) -> None:
+        """Raise the injected fault or ThrottlingException when this call must be refused."""
+        with self._lock:
+            fault = self._faults.get(operation) or self._faults.get("*")
+            bucket = BUCKET_OF.get(operation) if self.enabled else None
+            allowed = self._take(bucket) if bucket else True
+        if fault is not None and random.random() < fault[1]:
+            raise _fault_error(fault[0])
+        if not allowed:
+            raise EcsError("ThrottlingException", "Rate exceeded")
+
+    def _take(self, bucket: str) -> bool:
+        # Real time, not sandbox time: the limits are about how fast clients call.
+        burst, rate = BUCKETS[bucket]
+        now = time.monotonic()
+        tokens, last = self._tokens.get(bucket, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        if tokens < 1:
+            self._tokens[bucket] = (tokens, now)
+            return False
+        self._tokens[bucket] = (tokens - 1, now)
+        return True
+
+
+def _fault_error(code: str) -> EcsError:
+    if code == "ThrottlingException":
+        return EcsError(code, "Rate exceeded")
+    return EcsError(code, "Injected fault: the sandbox was asked to fail this call")

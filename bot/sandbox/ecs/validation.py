@@ -1,0 +1,94 @@
+"""Semantic checks ECS applies to a deploymentConfiguration beyond the model's shape.
+
+Every refusal is InvalidParameterException with a message naming the offending field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import invalid
+
+PAUSE_FORBIDDEN = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
+MAX_HOOKS_PER_TYPE = 10
+FIELD = "deploymentConfiguration"
+
+
+def _tenths(value: float) -> bool:
+    return abs(value * 10 - round(value * 10)) < 1e-6
+
+
+def _check_percent(value: Any, low: float, high: float, path: str) -> None:
+    if not low <= float(value) <= high or not _tenths(float(value)):
+        raise invalid(f"{path} must be a multiple of 0.1 between {low} and {high}; got {value}")
+
+
+def _check_minutes(value: Any, low: int, high: int, path: str) -> None:
+    if not low <= int(value) <= high:
+        raise invalid(f"{path} must be between {low} and {high} minutes; got {value}")
+
+
+def validate_deployment_configuration(config: dict[str, Any], headless: bool) -> None:
+    """Refuse what ECS refuses for this configuration on a service with (or without) load balancing."""
+    strategy = config.get("strategy") or "ROLLING"
+    for key, wanted in (("canaryConfiguration", "CANARY"), ("linearConfiguration", "LINEAR")):
+        if key in config and strategy != wanted:
+            raise invalid(f"{FIELD}.{key} is only valid with strategy {wanted} (strategy is {strategy})")
+    canary = config.get("canaryConfiguration") or {}
+    if "canaryPercent" in canary:
+        _check_percent(canary["canaryPercent"], 0.1, 100.0, f"{FIELD}.canaryConfiguration.canaryPercent")
+    if "canaryBakeTimeInMinutes" in canary:
+        _check_minutes(canary["canaryBakeTimeInMinutes"], 0, 1440,
+                       f"{FIELD}.canaryConfiguration.canaryBakeTimeInMinutes")
+    linear = config.get("linearConfiguration") or {}
+    if "stepPercent" in linear:
+        _check_percent(linear["stepPercent"], 3.0, 100.0, f"{FIELD}.linearConfiguration.stepPercent")
+    if "stepBakeTimeInMinutes" in linear:
+        _check_minutes(linear["stepBakeTimeInMinutes"], 0, 1440,
+                       f"{FIELD}.linearConfiguration.stepBakeTimeInMinutes")
+    if config.get("bakeTimeInMinutes") is not None:
+        _check_minutes(config["bakeTimeInMinutes"], 0, 1440, f"{FIELD}.bakeTimeInMinutes")
+    if strategy in ("CANARY", "LINEAR") and headless:
+        raise invalid(f"{FIELD}.strategy {strategy} needs a load balancer or Service Connect; "
+                      "a service without either supports BLUE_GREEN only")
+    _validate_hooks(config.get("lifecycleHooks") or [], strategy)
+
+
+def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
+    if hooks and strategy == "ROLLING":
+        raise invalid(f"{FIELD}.lifecycleHooks are not supported with strategy ROLLING")
+    counts = {"PAUSE": 0, "AWS_LAMBDA": 0}
+    for i, hook in enumerate(hooks):
+        path = f"{FIELD}.lifecycleHooks[{i}]"
+        kind = hook.get("targetType") or "AWS_LAMBDA"
+        counts[kind] += 1
+        if not hook.get("lifecycleStages"):
+            raise invalid(f"{path}.lifecycleStages must name at least one stage")
+        if kind == "PAUSE":
+            _validate_pause(hook, path)
+        else:
+            _validate_lambda(hook, path)
+    for kind, count in counts.items():
+        if count > MAX_HOOKS_PER_TYPE:
+            raise invalid(f"{FIELD}.lifecycleHooks: at most {MAX_HOOKS_PER_TYPE} {kind} hooks; got {count}")
+
+
+def _validate_pause(hook: dict[str, Any], path: str) -> None:
+    for key in ("hookTargetArn", "roleArn"):
+        if hook.get(key):
+            raise invalid(f"{path}.{key} must not be set for a PAUSE hook")
+    for stage in hook["lifecycleStages"]:
+        if stage in PAUSE_FORBIDDEN:
+            raise invalid(f"{path}.lifecycleStages: a PAUSE hook is not allowed at {stage}")
+    timeout = (hook.get("timeoutConfiguration") or {}).get("timeoutInMinutes")
+    if timeout is not None:
+        _check_minutes(timeout, 1, 20160, f"{path}.timeoutConfiguration.timeoutInMinutes")
+
+
+def _validate_lambda(hook: dict[str, Any], path: str) -> None:
+    for key in ("hookTargetArn", "roleArn"):
+        if not hook.get(key):
+            raise invalid(f"{path}.{key} is required for an AWS_LAMBDA hook")
+    timeout = (hook.get("timeoutConfiguration") or {}).get("timeoutInMinutes")
+    if timeout is not None:
+        _check_minutes(timeout, 1, 1440, f"{path}.timeoutConfiguration.timeoutInMinutes")

@@ -1,0 +1,111 @@
+"""Helpers shared by the ECS sandbox tests: the control API client and a clock-stepping observer."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+CLUSTER = "unicorn-watch"
+TERMINAL = {"SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"}
+ROLE = "arn:aws:iam::123456789012:role/hook"
+
+
+def lambda_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+
+
+class Control:
+    """Client for /_sandbox/."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=json.dumps(body or {}).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read())
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}/_sandbox/{path}") as response:
+            return json.loads(response.read())
+
+    def advance(self, seconds: float) -> float:
+        return float(self.post("advance", {"seconds": seconds})["now"])
+
+
+def describe(ecs: Any, arn: str) -> dict[str, Any]:
+    return ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
+
+
+def snapshot(d: dict[str, Any]) -> tuple[Any, ...]:
+    """(status, lifecycleStage, target production weight, hook statuses)."""
+    weight = d["targetServiceRevision"].get("requestedProductionTrafficWeight")
+    hooks = tuple(f"{h['targetType']}:{h['status']}" for h in d.get("lifecycleHookDetails", []))
+    return (d["status"], d.get("lifecycleStage"), weight, hooks)
+
+
+def latest_deployment(ecs: Any, service: str) -> str:
+    """The newest PENDING/IN_PROGRESS deployment of a service (how the bot finds it)."""
+    briefs = ecs.list_service_deployments(cluster=CLUSTER, service=service,
+                                          status=["PENDING", "IN_PROGRESS"])["serviceDeployments"]
+    return str(briefs[0]["serviceDeploymentArn"])
+
+
+def drive(ecs: Any, control: Control, arn: str, act: Callable[[dict[str, Any]], None] | None = None,
+          step: float = 1.0, limit: int = 3000,
+          until: Callable[[dict[str, Any]], bool] | None = None) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    """Step the clock, recording each distinct snapshot, until the deployment ends (or `until` holds)."""
+    seen: list[tuple[Any, ...]] = []
+    for _ in range(limit):
+        d = describe(ecs, arn)
+        snap = snapshot(d)
+        if not seen or seen[-1] != snap:
+            seen.append(snap)
+        if d["status"] in TERMINAL or (until is not None and until(d)):
+            return seen, d
+        if act is not None:
+            act(d)
+            d = describe(ecs, arn)
+            snap = snapshot(d)
+            if seen[-1] != snap:
+                seen.append(snap)
+        control.advance(_next_step(control, arn, step))
+    raise AssertionError(f"deployment did not finish; last {seen[-1]}")
+
+
+def _next_step(control: Control, arn: str, step: float) -> float:
+    # Nothing changes between wake-ups, so jumping to the next one observes the same sequence, faster.
+    state = control.get("state?" + urllib.parse.urlencode({"deployment": arn}))
+    if state["nextWakeAt"] is None:
+        return step
+    return max(step, state["nextWakeAt"] - state["now"])
+
+
+def continue_pauses(ecs: Any, action: str = "CONTINUE", hook_ids: list[str] | None = None) -> Callable[..., None]:
+    """An `act` for drive(): answer every PAUSE hook awaiting action."""
+
+    def act(d: dict[str, Any]) -> None:
+        for hook in d.get("lifecycleHookDetails", []):
+            if hook["status"] == "AWAITING_ACTION":
+                if hook_ids is not None:
+                    hook_ids.append(hook["hookId"])
+                ecs.continue_service_deployment(serviceDeploymentArn=d["serviceDeploymentArn"],
+                                                hookId=hook["hookId"], action=action)
+
+    return act
+
+
+def deploy(ecs: Any, service: str, task_definition: str | None = None, **config: Any) -> str:
+    """UpdateService with the service's config overridden by `config`; returns the new deployment's ARN."""
+    current = ecs.describe_services(cluster=CLUSTER, services=[service])["services"][0]
+    merged = {**current["deploymentConfiguration"], **config}
+    for key in ("canaryConfiguration", "linearConfiguration"):
+        if key in merged and merged.get("strategy") != key.replace("Configuration", "").upper():
+            merged.pop(key)
+    ecs.update_service(cluster=CLUSTER, service=service, deploymentConfiguration=merged,
+                       taskDefinition=task_definition or f"{service}:1")
+    return latest_deployment(ecs, service)
