@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,6 +247,22 @@ class Control:
             settings.clock_offset += float(body.get("advance_clock", 0))
             self.store.touch()
         return 200, {"ok": True, "settings": settings.as_dict()}
+
+    def panel(self, index: str) -> Result:
+        """Press a sandbox panel button: the stand-in posts its body to its URL (no CORS for the page)."""
+        if not index.isdigit() or int(index) >= len(self.config.panel):
+            raise BadRequest("panel_item_not_found", 404)
+        item = self.config.panel[int(index)]
+        body = json.dumps(item.get("body") or {}).encode()
+        request = urllib.request.Request(  # noqa: S310 - the URL comes from start(panel=...), not a request
+            str(item["url"]), data=body, headers={"Content-Type": JSON}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - as above
+                return 200, {"ok": True, "status": resp.status, "body": resp.read().decode(errors="replace")}
+        except urllib.error.HTTPError as exc:
+            return 200, {"ok": True, "status": exc.code, "body": exc.read().decode(errors="replace")}
+        except (urllib.error.URLError, OSError) as exc:
+            return 502, {"ok": False, "error": f"unreachable: {exc}"}
 
     def respond(self, rid: str, raw: bytes) -> Result:
         """`POST` to a response_url: five uses in thirty minutes, like Slack's."""

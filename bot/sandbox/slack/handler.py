@@ -78,6 +78,11 @@ class Handler(BaseHTTPRequestHandler):
             self._web_api(url.path[5:], params)
         elif url.path.startswith("/_sandbox/response/"):
             self._json(*self.server.control.respond(url.path.rsplit("/", 1)[-1], raw))
+        elif url.path.startswith("/_sandbox/panel/"):
+            try:
+                self._json(*self.server.control.panel(url.path.rsplit("/", 1)[-1]))
+            except BadRequest as exc:
+                self._json(exc.status, {"ok": False, "error": exc.error})
         elif url.path.startswith("/_sandbox/"):
             self._control_post(url.path[10:], raw)
         else:

@@ -169,6 +169,7 @@ def workspace_json() -> dict[str, object]:
             for u in (*USERS, BOT)
         ],
         "groups": [{"id": g.id, "handle": g.handle, "name": g.name, "users": list(g.users)} for g in USER_GROUPS],
-        "channels": [{"id": c.id, "name": c.name, "members": list(c.members)} for c in CHANNELS],
+        "channels": [{"id": c.id, "name": c.name, "topic": c.topic, "members": list(c.members)}
+                     for c in CHANNELS],
         "dms": {c.im_user: c.id for c in DM_CHANNELS},
     }
