@@ -102,13 +102,14 @@ def _service(
     sink: ProblemSink, key: str, node: yaml.Node, defaults: Mapping[str, yaml.Node]
 ) -> ServiceConfig | None:
     if not SERVICE_KEY.match(key):
-        sink.add(node, f"service name `{key}` must be lower-case letters, digits, `-` or `_` (like `catalog`)")
+        message = f"service name `{key}` must be lower-case letters, digits, `-` or `_` (like `catalog`)"
+        sink.add(sink.key_of(node), message)
         return None
     fields = sink.mapping(node, None, f"service `{key}`")
     if not isinstance(node, yaml.MappingNode):
         return None
     merged = {**defaults, **fields}
-    return build_service(sink, key, node, merged)
+    return build_service(sink, key, sink.key_of(node), merged)
 
 
 def _compose(text: str) -> yaml.Node:

@@ -28,6 +28,7 @@ class ProblemSink:
 
     filename: str
     problems: list[Problem] = field(default_factory=list)
+    _keys: dict[int, yaml.Node] = field(default_factory=dict, repr=False)
 
     def add(self, node: yaml.Node | None, message: str) -> None:
         """Record a problem at `node`'s line."""
@@ -50,7 +51,12 @@ class ProblemSink:
                 self.add(key_node, f"unknown key `{key}` in {where}{suggest(key, allowed_keys)}")
                 continue
             result[key] = value_node
+            self._keys[id(value_node)] = key_node
         return result
+
+    def key_of(self, value_node: yaml.Node) -> yaml.Node:
+        """The key node of a mapping value seen by `mapping` (problems about a whole entry point at its name)."""
+        return self._keys.get(id(value_node), value_node)
 
 
 def scalar(node: yaml.Node) -> Any:
@@ -60,5 +66,5 @@ def scalar(node: yaml.Node) -> Any:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """A "; did you mean `x`?" suffix when a choice is close to `word`, else empty."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
     return f"; did you mean `{close[0]}`?" if close else ""

@@ -1,0 +1,7 @@
+"""The typed ORM: deployments, their events, decisions, locks and the Slack outbox."""
+
+from models.base import Base, utcnow
+from models.deployment import Deployment, DeploymentEvent
+from models.records import STOP_HOOK_ID, Decision, Outbox, ServiceLock
+
+__all__ = ["STOP_HOOK_ID", "Base", "Decision", "Deployment", "DeploymentEvent", "Outbox", "ServiceLock", "utcnow"]

@@ -1,0 +1,70 @@
+"""Decisions on lifecycle hooks, service locks and the Slack outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, str_enum, utcnow
+from models.enums import DecisionKind, OutboxKind, OutboxState
+
+# Stop/rollback decisions that are not tied to a PAUSE hook share one key, so only one can ever be recorded.
+STOP_HOOK_ID = "-stop-"
+
+
+class Decision(Base):
+    """A person's approve / roll back on one lifecycle hook; at most one per (deployment, hook)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("deployment_id", "hook_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    hook_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[DecisionKind] = mapped_column(str_enum(DecisionKind))
+    user_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))  # button, command, app_home
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]  # when ECS accepted the call
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ServiceLock(Base):
+    """A freeze on one catalog service: no deployment starts while it holds."""
+
+    __tablename__ = "service_locks"
+
+    service_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locked_by: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    locked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    until: Mapped[datetime | None]
+
+
+class Outbox(Base):
+    """A Slack message to send; the idempotency key makes queueing the same message twice impossible."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_not_before", "state", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    kind: Mapped[OutboxKind] = mapped_column(str_enum(OutboxKind))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    in_thread: Mapped[bool] = mapped_column(default=False)  # reply under the deployment's root message
+    user_id: Mapped[str | None] = mapped_column(String(32))  # ephemeral recipient
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[OutboxState] = mapped_column(str_enum(OutboxState), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

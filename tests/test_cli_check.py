@@ -1,0 +1,107 @@
+"""`deploybot check` and the refusal of `deploybot run` to start on a broken configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BROKEN = """\
+services:
+  catalog:
+    cluster: unicorn-watch
+    region: us-east-1
+    deployers: [alice]
+    approvers: [S0APPROVERS]
+    approval_stages: [PRODUCTION_TRAFFIC_SHIFT]
+    canary_percent: 150
+    colour: blue
+"""
+
+
+def _deploybot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEPLOYBOT_", "DATABASE_URL"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return {"DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite"}
+
+
+def test_check_passes_on_the_example_catalog(sqlite_env: dict[str, str]) -> None:
+    result = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=sqlite_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: catalog services.example.yml: 4 services (ui, catalog, orders, notifications)" in result.stdout
+    assert "database sqlite:///" in result.stdout
+
+
+def test_check_lists_every_problem_with_file_and_line(tmp_path: Path, sqlite_env: dict[str, str]) -> None:
+    catalog = tmp_path / "services.yml"
+    catalog.write_text(BROKEN)
+    result = _deploybot("check", "--offline", env={**sqlite_env, "DEPLOYBOT_CATALOG": str(catalog)})
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines == [
+        f"{catalog}:5: `deployers`: `alice` is not a Slack user id (U…/W…) or user-group id (S…)",
+        f"{catalog}:7: `approval_stages`: ECS does not allow an approval pause at PRODUCTION_TRAFFIC_SHIFT (it re-runs "
+        "during a rollback); use POST_TEST_TRAFFIC_SHIFT or PRE_PRODUCTION_TRAFFIC_SHIFT",
+        f"{catalog}:8: `canary_percent`: 150 is out of range (0.1–99.9)",
+        f"{catalog}:9: unknown key `colour` in service `catalog`",
+        "4 problems found",
+    ]
+
+
+def test_bad_settings_are_reported_by_variable_name(sqlite_env: dict[str, str]) -> None:
+    env = {**sqlite_env, "PORT": "http", "DEPLOYBOT_POLL_SECONDS": "0"}
+    result = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=env)
+    assert result.returncode == 1
+    assert "environment: PORT: Input should be a valid integer" in result.stdout
+    assert "environment: DEPLOYBOT_POLL_SECONDS: Input should be greater than 0" in result.stdout
+
+
+def test_unreachable_database_is_one_clear_line() -> None:
+    env = {"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"}
+    result = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    problem = [line for line in result.stdout.splitlines() if line.startswith("DATABASE_URL")]
+    assert len(problem) == 1 and "cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none" in problem[0]
+
+
+def test_run_refuses_to_start_on_a_broken_catalog(tmp_path: Path, sqlite_env: dict[str, str]) -> None:
+    catalog = tmp_path / "services.yml"
+    catalog.write_text(BROKEN)
+    env = {
+        **sqlite_env,
+        "DEPLOYBOT_CATALOG": str(catalog),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-secret",
+    }
+    result = _deploybot("run", env=env)
+    assert result.returncode == 1
+    assert "refusing to start" in result.stderr
+    assert f"{catalog}:8: `canary_percent`: 150 is out of range (0.1–99.9)" in result.stderr
+
+
+def test_run_refuses_to_start_without_slack_credentials(sqlite_env: dict[str, str]) -> None:
+    env = {**sqlite_env, "DEPLOYBOT_CATALOG": "services.example.yml", "SLACK_BOT_TOKEN": "xoxp-user-token"}
+    result = _deploybot("run", env=env)
+    assert result.returncode == 1
+    assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-" in result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+    assert "xoxp-user-token" not in result.stderr
+
+
+def test_migrate_creates_the_schema(sqlite_env: dict[str, str]) -> None:
+    result = _deploybot("migrate", env=sqlite_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("database at revision 0001")
