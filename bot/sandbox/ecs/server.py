@@ -109,7 +109,7 @@ class SandboxHandle:
 def start(port: int = 0, speed: float = 1.0, host: str = "127.0.0.1") -> SandboxHandle:
     """Start the sandbox on a background daemon thread (port 0 picks a free port)."""
     server = _Server((host, port), Sandbox(speed))
-    thread = threading.Thread(target=server.serve_forever, name="ecs-sandbox-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="ecs-sandbox-http", daemon=True)
     thread.start()
     return SandboxHandle(server, thread)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -57,8 +58,13 @@ def latest_deployment(ecs: Any, service: str) -> str:
 
 def drive(ecs: Any, control: Control, arn: str, act: Callable[[dict[str, Any]], None] | None = None,
           step: float = 1.0, limit: int = 3000,
-          until: Callable[[dict[str, Any]], bool] | None = None) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
-    """Step the clock, recording each distinct snapshot, until the deployment ends (or `until` holds)."""
+          until: Callable[[dict[str, Any]], bool] | None = None,
+          jump: bool = True, pace: float = 0.0) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    """Step the clock, recording each distinct snapshot, until the deployment ends (or `until` holds).
+
+    `jump` skips straight to the deployment's next wake-up, except while a Lambda hook is running: a function
+    called over HTTP answers in real time, so then the clock moves by `step` after `pace` real seconds.
+    """
     seen: list[tuple[Any, ...]] = []
     for _ in range(limit):
         d = describe(ecs, arn)
@@ -73,7 +79,10 @@ def drive(ecs: Any, control: Control, arn: str, act: Callable[[dict[str, Any]], 
             snap = snapshot(d)
             if seen[-1] != snap:
                 seen.append(snap)
-        control.advance(_next_step(control, arn, step))
+        lambda_running = "AWS_LAMBDA:IN_PROGRESS" in seen[-1][3]
+        if lambda_running and pace:
+            time.sleep(pace)
+        control.advance(_next_step(control, arn, step) if jump and not lambda_running else step)
     raise AssertionError(f"deployment did not finish; last {seen[-1]}")
 
 
