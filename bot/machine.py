@@ -204,8 +204,22 @@ def _traffic_event(p: _Pass, test: float | None, prod: float | None) -> Event | 
     }
     if direction == "fwd" and tenths(new_p) != tenths(old_p) and new_p > 0:
         detail["step"], detail["steps"] = step_position(p.strategy, p.step_percent, new_p)
-    stage = p.snap.lifecycle_stage.value if p.snap.lifecycle_stage else None
-    return Event(EventKind.TRAFFIC_MOVED, f"traffic:{direction}:{new_t:.1f}:{new_p:.1f}", stage, detail)
+    if direction == "rb":
+        stage = p.snap.lifecycle_stage or p.tracked.lifecycle_stage
+    else:  # forward traffic moves in its own shift stage, whatever stage the poll caught
+        production = tenths(new_p) != tenths(old_p)
+        stage = LifecycleStage.PRODUCTION_TRAFFIC_SHIFT if production else LifecycleStage.TEST_TRAFFIC_SHIFT
+    key = f"traffic:{direction}:{new_t:.1f}:{new_p:.1f}"
+    return Event(EventKind.TRAFFIC_MOVED, key, stage.value if stage else None, detail)
+
+
+def _with_traffic(stage_events: list[Event], traffic: Event | None) -> list[Event]:
+    """Stage events with forward traffic placed right after the shift stage it happened in."""
+    if traffic is None or traffic.detail["direction"] != "fwd":
+        return stage_events
+    at = STAGE_ORDER.index(LifecycleStage(str(traffic.stage)))
+    cut = sum(1 for e in stage_events if STAGE_ORDER.index(LifecycleStage(e.detail["stage"])) <= at)
+    return [*stage_events[:cut], traffic, *stage_events[cut:]]
 
 
 def _bake(key: str, kind: str, minutes: int | None, since: datetime, *, extra: Mapping[str, Any]) -> Event:
@@ -295,10 +309,11 @@ def _make_pass(
 def _propose(
     p: _Pass, stage_events: list[Event], traffic: Event | None, final: DeploymentStatus | None
 ) -> list[Event]:
-    # Narrative order: what finished, where we are, why it turns back, traffic, bakes, what waits, the end.
+    # Narrative order: what finished, where we are (with forward traffic in its stage), why it turns back,
+    # traffic going back, bakes, what waits, the end.
     cause, actor = classify_rollback(p.snap, p.hooks, p.decisions, p.stopped_by)
-    proposed = [*_resolutions(p), *stage_events, *_rollback_event(p, cause, actor)]
-    proposed += [traffic] if traffic else []
+    proposed = [*_resolutions(p), *_with_traffic(stage_events, traffic), *_rollback_event(p, cause, actor)]
+    proposed += [traffic] if traffic and traffic.detail["direction"] == "rb" else []
     proposed += [*_bake_events(p, traffic), *_awaiting(p)]
     proposed += [_finished(p, final, cause)] if final else []
     return proposed

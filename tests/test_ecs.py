@@ -19,8 +19,17 @@ from bot.catalog_schema import ServiceConfig
 from bot.ecs import EcsError, EcsGateway, EcsUnavailable, StartSpec, snapshot_from_api
 from bot.ecs_requests import deployment_configuration, image_repository, register_params, replace_image
 from bot.ecs_types import Credentials, HookDetail, ServiceInfo
-from bot.machine import Tracked, advance
-from models.enums import DeploymentStatus, EcsStatus, HookStage, LifecycleStage, Strategy, TimeoutAction
+from bot.machine import Event, Tracked, advance
+from models.enums import (
+    DecisionKind,
+    DeploymentStatus,
+    EcsStatus,
+    EventKind,
+    HookStage,
+    LifecycleStage,
+    Strategy,
+    TimeoutAction,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = "public.ecr.aws/aws-containers/retail-store-sample-"
@@ -513,33 +522,76 @@ def test_clients_are_cached_per_region_and_role(control: Control) -> None:
     assert gw.client("us-east-1") is not found[0]
 
 
+def follow(gw: EcsGateway, control: Control, cfg: ServiceConfig, spec: StartSpec,
+           alarm: str | None = None) -> tuple[Tracked, list[Event]]:
+    """Start a deployment, then poll it with the machine, approving every pause (and firing `alarm` once live)."""
+    created_after = control.now() - timedelta(seconds=1)
+    gw.start_deployment(cfg, spec)
+    arn = gw.find_service_deployment(cfg, spec.task_definition, created_after)
+    assert arn is not None
+    tracked, events = Tracked.start(spec.strategy, spec.canary_percent), []
+    decisions: dict[str, tuple[DecisionKind, str]] = {}
+    for _ in range(300):
+        snap = gw.describe(cfg.region, None, [arn]).snapshots[0]
+        tracked, new = advance(tracked, snap, control.now(), decisions)
+        events += new
+        waiting = [h for h in snap.hooks if h.status == "AWAITING_ACTION"]
+        if snap.status.is_terminal:
+            break
+        if alarm and tracked.production_weight:
+            control.post("alarm", {"name": alarm, "state": "ALARM"})
+            alarm = None
+        elif waiting:
+            decisions[waiting[0].hook_id] = (DecisionKind.APPROVE, "U0BOB")
+            gw.continue_hook(cfg.region, None, arn, waiting[0].hook_id, "CONTINUE")
+        else:
+            assert control.wake(arn)
+    return tracked, events
+
+
 def test_machine_follows_a_sandbox_blue_green_deployment(gw: EcsGateway, control: Control,
                                                          catalog: dict[str, ServiceConfig]) -> None:
     cfg = catalog["ui"]
-    created_after = control.now() - timedelta(seconds=1)
-    _, new = start_ui(gw, cfg)
-    arn = gw.find_service_deployment(cfg, new, created_after)
-    assert arn is not None
-    tracked, keys = Tracked.start(Strategy.BLUE_GREEN), []
-    decisions: dict[str, Any] = {}
-    for _ in range(300):
-        snap = gw.describe("us-east-1", None, [arn]).snapshots[0]
-        tracked, events = advance(tracked, snap, control.now(), decisions)
-        keys += [e.key for e in events]
-        waiting = [h for h in snap.hooks if h.status == "AWAITING_ACTION"]
-        if waiting:
-            from models.enums import DecisionKind
-
-            decisions[waiting[0].hook_id] = (DecisionKind.APPROVE, "U0BOB")
-            gw.continue_hook("us-east-1", None, arn, waiting[0].hook_id, "CONTINUE")
-        elif not control.wake(arn):
-            snap = gw.describe("us-east-1", None, [arn]).snapshots[0]
-            tracked, events = advance(tracked, snap, control.now(), decisions)
-            keys += [e.key for e in events]
-            break
+    new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.0")
+    tracked, events = follow(gw, control, cfg, StartSpec(Strategy.BLUE_GREEN, new, bake=cfg.bake,
+                                                         approval_stages=cfg.approval_stages))
+    keys = [e.key for e in events]
     assert tracked.status is DeploymentStatus.SUCCEEDED, keys
     assert "traffic:fwd:100.0:0.0" in keys and "traffic:fwd:100.0:100.0" in keys
     assert "bake:BAKE_TIME" in keys and keys[-1] == "finished"
     stages = [k.split(":")[1] for k in keys if k.startswith(("stage:", "stage-passed:"))]
     assert stages == [s.value for s in LifecycleStage if s is not LifecycleStage.RECONCILE_SERVICE]
+    resolved = [e for e in events if e.kind is EventKind.HOOK_RESOLVED]
+    assert {e.detail["target_type"] for e in resolved} == {"AWS_LAMBDA", "PAUSE"}
+    assert [e.actor for e in resolved if e.detail["target_type"] == "PAUSE"] == ["U0BOB"]
     assert len(keys) == len(set(keys))
+
+
+def test_machine_follows_a_sandbox_canary_asking_twice(gw: EcsGateway, control: Control,
+                                                       catalog: dict[str, ServiceConfig]) -> None:
+    cfg = catalog["catalog"]
+    new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.0")
+    spec = StartSpec(Strategy.CANARY, new, canary_percent=10.0, approval_stages=cfg.approval_stages)
+    tracked, events = follow(gw, control, cfg, spec)
+    assert tracked.status is DeploymentStatus.SUCCEEDED
+    asks = [e for e in events if e.kind is EventKind.HOOK_AWAITING]
+    assert [(e.stage, e.detail["next_step"]["percent"]) for e in asks] == [
+        ("PRE_PRODUCTION_TRAFFIC_SHIFT", 10.0), ("PRE_PRODUCTION_TRAFFIC_SHIFT", 100.0)]
+    steps = [(e.detail["step"], e.detail["steps"]) for e in events if "step" in e.detail and e.key.startswith("traffic")]
+    assert steps == [(1, 2), (2, 2)]
+
+
+def test_machine_follows_a_sandbox_linear_and_an_alarm(gw: EcsGateway, control: Control,
+                                                       catalog: dict[str, ServiceConfig]) -> None:
+    cfg = catalog["catalog"]
+    new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.0")
+    tracked, events = follow(gw, control, cfg, StartSpec(Strategy.LINEAR, new, linear_step_percent=20.0))
+    assert tracked.status is DeploymentStatus.SUCCEEDED
+    assert [e.detail["step"] for e in events if e.key.startswith("traffic") and "step" in e.detail] == [1, 2, 3, 4, 5]
+    for path, body in (("reset", {}), ("speed", {"speed": 0}), ("throttling", {"enabled": False})):
+        control.post(path, body)
+    new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.1")
+    tracked, events = follow(gw, control, cfg, StartSpec(Strategy.CANARY, new), alarm="catalog-5xx")
+    rollback = next(e for e in events if e.kind is EventKind.ROLLBACK_STARTED)
+    assert (rollback.detail["cause"], rollback.detail["alarm_name"]) == ("alarm", "catalog-5xx")
+    assert tracked.status is DeploymentStatus.ROLLED_BACK

@@ -318,8 +318,8 @@ def test_missed_stages_are_reported_passed() -> None:
         "stage:SCALE_UP",
         "stage-passed:POST_SCALE_UP",
         "stage-passed:TEST_TRAFFIC_SHIFT",
+        "traffic:fwd:100.0:0.0",  # placed in the stage it happened in, not where the poll caught it
         "stage:POST_TEST_TRAFFIC_SHIFT",
-        "traffic:fwd:100.0:0.0",
     ]
     passed = by_key(events, "stage-passed:TEST_TRAFFIC_SHIFT")
     assert passed.kind is EventKind.STAGE_PASSED
@@ -660,3 +660,10 @@ def test_strategy_comes_from_ecs_when_reported() -> None:
     tracked = replace(Tracked.start(Strategy.BLUE_GREEN), step_percent=None)
     tracked, _ = advance(tracked, canary(S.PRE_SCALE_UP, (0.0, 0.0)), T0)
     assert (tracked.strategy, tracked.step_percent) == (Strategy.CANARY, 10.0)
+
+
+def test_forward_traffic_is_narrated_in_its_shift_stage() -> None:
+    snaps = [canary(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, 10.0)), canary(S.POST_PRODUCTION_TRAFFIC_SHIFT, (100.0, 100.0))]
+    _, events = run(snaps, Strategy.CANARY, 10.0)
+    assert keys(events)[-2:] == ["traffic:fwd:100.0:100.0", "stage:POST_PRODUCTION_TRAFFIC_SHIFT"]
+    assert by_key(events, "traffic:fwd:100.0:100.0").stage == "PRODUCTION_TRAFFIC_SHIFT"
