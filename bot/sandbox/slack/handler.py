@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ class SandboxServer(ThreadingHTTPServer):
         self.store = store
         self.api = api
         self.control = control
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser that leaves mid long poll is normal; anything else still gets reported."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 def single_values(pairs: dict[str, list[str]]) -> dict[str, Any]:

@@ -207,6 +207,7 @@
     S.where = where;
     S.highlight = null;
     if (where.kind === "home") {
+      S.thread = null;  // a thread belongs to a channel; App Home has none
       history.replaceState(null, "", "#home");
       api("app_home_opened", { user: S.me }).catch((e) => toast("App Home: " + e.message));
     } else {
