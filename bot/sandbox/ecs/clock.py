@@ -30,7 +30,8 @@ class SandboxClock:
             return self._now_locked()
 
     def _now_locked(self) -> float:
-        return self._base_sandbox + (time.monotonic() - self._base_real) * self._speed
+        # Millisecond precision, like AWS: clients echo timestamps back (createdAt filters) and must compare equal.
+        return round(self._base_sandbox + (time.monotonic() - self._base_real) * self._speed, 3)
 
     def advance(self, seconds: float) -> float:
         """Jump forward by `seconds`; returns the new time."""
