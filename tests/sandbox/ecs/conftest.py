@@ -44,5 +44,8 @@ def ecs(sandbox: SandboxHandle) -> Any:
 
 @pytest.fixture(scope="session")
 def ecs_strict(sandbox: SandboxHandle) -> Any:
-    """A client that does not retry, for asserting error codes."""
-    return _client(sandbox.url, retries={"mode": "standard", "max_attempts": 1})
+    """A client that does not retry, for asserting error codes.
+
+    botocore's `max_attempts` counts retries (1 means two calls); `total_max_attempts` counts calls.
+    """
+    return _client(sandbox.url, retries={"mode": "standard", "total_max_attempts": 1})
