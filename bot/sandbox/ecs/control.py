@@ -1,6 +1,6 @@
 """Control API under /_sandbox/ (JSON), for tests and the demo.
 
-    POST reset                      restore the seeded world
+    POST reset                      restore the seeded world (the speed setting is kept)
     POST advance    {seconds}       move the sandbox clock forward (events processed in time order)
     POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIENT_DATA
     POST fault      {operation, code, rate}   inject ThrottlingException/ServerException ('*' = all); rate 0 clears
