@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.sandbox.slack import workspace as ws
 from bot.sandbox.slack.blockkit import MAX_TEXT_CHARS, BlockError, check_blocks, check_view
+from bot.sandbox.slack.history import History, message_metadata
 from bot.sandbox.slack.store import Message, Store
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
@@ -76,6 +77,7 @@ class WebApi:
             "users.info": self.users_info,
             "usergroups.users.list": self.usergroup_users,
             "conversations.info": self.conversations_info,
+            **History(store).methods(),
         }
 
     def call(self, method: str, params: Params, bearer: str | None) -> Reply:
@@ -116,6 +118,7 @@ class WebApi:
             return fail("channel_not_found")
         try:
             text, blocks = message_content(params)
+            metadata = message_metadata(params)
         except BlockError as exc:
             return block_fail(exc)
         thread_ts = params.get("thread_ts") or None
@@ -124,7 +127,10 @@ class WebApi:
         limited = self._rate_limited(channel.id)
         if limited:
             return limited
-        msg = self.store.add_message(channel.id, bot_message(text, blocks, thread_ts))
+        msg = bot_message(text, blocks, thread_ts)
+        if metadata:
+            msg["metadata"] = metadata  # returned by the read methods when include_all_metadata is set
+        msg = self.store.add_message(channel.id, msg)
         return ok(channel=channel.id, ts=msg["ts"], message=_public(msg))
 
     def update(self, params: Params) -> Reply:
