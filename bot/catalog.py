@@ -17,6 +17,8 @@ __all__ = ["Catalog", "CatalogError", "Problem", "ServiceConfig", "load_catalog"
 
 TOP_LEVEL_KEYS = ("defaults", "services")
 SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# `/deploy status` must mean the command, so no service may be called like one.
+RESERVED_NAMES = frozenset({"status", "history", "approve", "rollback", "lock", "unlock", "help"})
 
 
 class CatalogError(Exception):
@@ -104,6 +106,9 @@ def _service(
     if not SERVICE_KEY.match(key):
         message = f"service name `{key}` must be lower-case letters, digits, `-` or `_` (like `catalog`)"
         sink.add(sink.key_of(node), message)
+        return None
+    if key in RESERVED_NAMES:
+        sink.add(sink.key_of(node), f"service name `{key}` is a /deploy command; rename the service's key")
         return None
     fields = sink.mapping(node, None, f"service `{key}`")
     if not isinstance(node, yaml.MappingNode):

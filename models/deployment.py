@@ -92,13 +92,20 @@ class Deployment(Base):
 
 
 class DeploymentEvent(Base):
-    """One entry of a deployment's timeline; `key` makes storing the same observation twice impossible."""
+    """One timeline entry; `key` makes storing the same observation twice impossible.
+
+    Service-level entries (a refused deploy, a lock) have no deployment; they are found by service key.
+    """
 
     __tablename__ = "deployment_events"
-    __table_args__ = (UniqueConstraint("deployment_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "key"),
+        Index("ix_deployment_events_service_at", "service_key", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    service_key: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
     kind: Mapped[EventKind] = mapped_column(str_enum(EventKind))
     stage: Mapped[str | None] = mapped_column(String(64))
@@ -106,4 +113,4 @@ class DeploymentEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    deployment: Mapped[Deployment] = relationship(back_populates="events")
+    deployment: Mapped[Deployment | None] = relationship(back_populates="events")

@@ -109,6 +109,7 @@ def test_each_problem_names_its_line(extra: str, line: int, message: str) -> Non
          "service `a` sets `four_eyes` but names no `approvers`"),
         ("services:\n  Bad Name:\n    cluster: c\n", 2, "service name `Bad Name` must be lower-case"),
         ("services:\n  a: [1, 2]\n", 2, "service `a` must be a mapping"),
+        ("services:\n  status:\n    cluster: c\n", 2, "service name `status` is a /deploy command"),
         ("defaults: {}\n", 1, "missing `services:`"),
         ("services: {}\n", 1, "`services:` is empty"),
         ("- just\n- a list\n", 1, "the catalog must be a mapping"),

@@ -35,9 +35,9 @@ def _add(sessions: sessionmaker[Session], *rows: object) -> None:
 def test_same_event_key_is_refused(sessions: sessionmaker[Session]) -> None:
     dep = _deployment()
     _add(sessions, dep)
-    _add(sessions, DeploymentEvent(deployment_id=dep.id, key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED))
+    _add(sessions, DeploymentEvent(deployment_id=dep.id, service_key="catalog", key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED))
     with pytest.raises(IntegrityError):
-        _add(sessions, DeploymentEvent(deployment_id=dep.id, key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED))
+        _add(sessions, DeploymentEvent(deployment_id=dep.id, service_key="catalog", key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED))
     with sessions() as session:
         assert session.scalars(select(DeploymentEvent)).all()[0].key == "stage:SCALE_UP"
 

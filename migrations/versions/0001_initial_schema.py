@@ -168,7 +168,8 @@ def upgrade() -> None:
     op.create_table(
         "deployment_events",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("deployment_id", sa.Integer(), nullable=False),
+        sa.Column("deployment_id", sa.Integer(), nullable=True),
+        sa.Column("service_key", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column(
             "kind",
@@ -208,6 +209,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deployment_events")),
         sa.UniqueConstraint("deployment_id", "key", name=op.f("uq_deployment_events_deployment_id_key")),
     )
+    with op.batch_alter_table("deployment_events", schema=None) as batch_op:
+        batch_op.create_index("ix_deployment_events_service_at", ["service_key", "at"], unique=False)
+
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -249,6 +253,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_state_not_before")
 
     op.drop_table("outbox")
+    with op.batch_alter_table("deployment_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_deployment_events_service_at")
+
     op.drop_table("deployment_events")
     op.drop_table("decisions")
     op.drop_table("service_locks")

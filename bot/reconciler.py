@@ -1,0 +1,259 @@
+"""One pass over active deployments: describe them on ECS, advance the machine, store events and messages."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.db import is_postgres, transaction
+from bot.decisions import Decisions
+from bot.deployments import CLOCK_SKEW, Deployments
+from bot.ecs import EcsError, EcsUnavailable, Snapshot, chunks
+from bot.machine import advance
+from bot.machine_state import Event, Tracked
+from bot.reminders import due_reminders
+from bot.store import queue, queue_root_update, record
+from bot.views import awaiting_hooks
+from models import STOP_HOOK_ID, Decision, Deployment, DeploymentEvent
+from models.enums import ACTIVE_STATUSES, DecisionKind, DeploymentStatus, EventKind
+
+log = logging.getLogger(__name__)
+AUTOMATIC_CAUSES = frozenset({"alarm", "circuit_breaker", "hook_failure", "timeout", "ecs"})
+NEVER_STARTED_AFTER = timedelta(minutes=10)
+
+
+@dataclass
+class PassReport:
+    """What one pass did (for logs, metrics and tests)."""
+
+    claimed: int = 0
+    described: int = 0
+    events: int = 0
+    delayed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: int
+    arn: str | None
+    region: str
+    role_arn: str | None
+
+
+class Reconciler:
+    """Keeps every active deployment's row, timeline and Slack messages in step with ECS."""
+
+    def __init__(
+        self,
+        decisions: Decisions,
+        *,
+        owner: str,
+        lease: timedelta = timedelta(seconds=60),
+        claim_limit: int = 1000,
+        backoff: timedelta = timedelta(seconds=15),
+    ) -> None:
+        self.decisions = decisions
+        self.d: Deployments = decisions.d
+        self.owner = owner
+        self.lease = lease
+        self.claim_limit = claim_limit
+        self.backoff = backoff
+
+    def reconcile_once(self) -> PassReport:
+        """Claim, describe in batches of 20, and write each batch in one transaction."""
+        report = PassReport()
+        claims = self._claim(self.d.clock())
+        report.claimed = len(claims)
+        self._retry_pending_decisions([c.id for c in claims])
+        groups: dict[tuple[str, str | None], list[_Claim]] = defaultdict(list)
+        for claim in claims:
+            if claim.arn is None:
+                self._unstarted(claim)
+            else:
+                groups[(claim.region, claim.role_arn)].append(claim)
+        for (region, role), members in groups.items():
+            for batch in chunks([str(c.id) for c in members]):
+                self._batch(region, role, [c for c in members if str(c.id) in batch], report)
+        return report
+
+    # Claiming -------------------------------------------------------------------------------------------------
+    def _claim(self, now: datetime) -> list[_Claim]:
+        with transaction(self.d.sessions) as session:
+            stmt = (
+                select(Deployment.id, Deployment.ecs_deployment_arn, Deployment.region, Deployment.role_arn)
+                .where(Deployment.status.in_(ACTIVE_STATUSES))
+                .where((Deployment.lease_until.is_(None)) | (Deployment.lease_until < now))
+                .order_by(Deployment.id)
+                .limit(self.claim_limit)
+            )
+            if is_postgres(session):
+                # Replicas share the work: rows another pass is claiming right now are skipped, not waited for.
+                stmt = stmt.with_for_update(skip_locked=True, of=Deployment)
+            claims = [_Claim(*row) for row in session.execute(stmt)]
+            if claims:
+                session.execute(
+                    update(Deployment)
+                    .where(Deployment.id.in_([c.id for c in claims]))
+                    .values(lease_owner=self.owner, lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+        return claims
+
+    def _release(self, ids: Iterable[int], until: datetime | None) -> None:
+        with transaction(self.d.sessions) as session:
+            session.execute(
+                update(Deployment)
+                .where(Deployment.id.in_(list(ids)), Deployment.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+
+    # Deployments that have no ECS ARN yet ---------------------------------------------------------------------
+    def _unstarted(self, claim: _Claim) -> None:
+        with transaction(self.d.sessions) as session:
+            dep = session.get_one(Deployment, claim.id)
+            sent, target, created = bool(dep.tracked.get("update_sent")), dep.taskdef_to, dep.created_at
+        service = self.d.catalog.get(dep.service_key)
+        try:
+            arn = (
+                self.d.ecs.find_service_deployment(service, target, created - CLOCK_SKEW)
+                if sent and target and service
+                else None
+            )
+        except EcsError as exc:
+            log.warning("cannot look up the ECS deployment of #%s yet: %s", claim.id, exc)
+            arn = None
+        if arn:
+            self.d.attach(claim.id, arn)
+        elif self.d.clock() - created > NEVER_STARTED_AFTER:
+            self.d.fail(claim.id, "ECS never reported this deployment; it was not started.")
+        self._release([claim.id], None)
+
+    def _retry_pending_decisions(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with transaction(self.d.sessions) as session:
+            pending = session.execute(
+                select(Decision.deployment_id, Decision.hook_id).where(
+                    Decision.deployment_id.in_(ids), Decision.applied_at.is_(None), Decision.error.is_(None)
+                )
+            ).all()
+        for dep_id, hook in pending:
+            self.decisions.apply(dep_id, hook)
+
+    # Describing and writing one batch -------------------------------------------------------------------------
+    def _batch(self, region: str, role: str | None, claims: list[_Claim], report: PassReport) -> None:
+        try:
+            result = self.d.ecs.describe(region, role, [c.arn for c in claims if c.arn])
+        except EcsUnavailable as exc:
+            # Throttling is a delay, never a failure: try this batch again after a back-off.
+            log.info("ECS busy describing %d deployments: %s", len(claims), exc)
+            report.delayed += len(claims)
+            self._release([c.id for c in claims], self.d.clock() + self.backoff)
+            return
+        except EcsError as exc:
+            report.errors.append(str(exc))
+            self._release([c.id for c in claims], self.d.clock() + self.backoff)
+            return
+        report.described += len(result.snapshots)
+        try:
+            report.events += self.write_batch(claims, result.by_arn())
+        except (StaleDataError, IntegrityError) as exc:
+            # Another replica wrote the same rows; its writes stand and ours are observed again next pass.
+            log.info("batch skipped after a concurrent write: %s", exc)
+            report.errors.append(type(exc).__name__)
+
+    def write_batch(self, claims: Sequence[_Claim], snapshots: dict[str, Snapshot]) -> int:
+        """Advance every deployment of the batch and store states, events and messages in one transaction."""
+        now = self.d.clock()
+        written = 0
+        with transaction(self.d.sessions) as session:
+            for claim in claims:
+                dep = session.get_one(Deployment, claim.id)
+                snapshot = snapshots.get(claim.arn or "")
+                if dep.lease_owner != self.owner or snapshot is None:
+                    continue
+                written += self._advance(session, dep, snapshot, now)
+                dep.lease_owner, dep.lease_until = None, None
+        return written
+
+    def _advance(self, session: Session, dep: Deployment, snapshot: Snapshot, now: datetime) -> int:
+        decisions = session.scalars(
+            select(Decision).where(Decision.deployment_id == dep.id, Decision.applied_at.is_not(None))
+        ).all()
+        by_hook = {d.hook_id: (d.kind, d.user_id) for d in decisions if d.hook_id != STOP_HOOK_ID}
+        stopped_by = next(
+            (d.user_id for d in decisions if d.hook_id == STOP_HOOK_ID and d.kind is DecisionKind.ROLLBACK), None
+        )
+        tracked = Tracked.from_json(dep.tracked)
+        state, events = advance(tracked, snapshot, now, by_hook, stopped_by=stopped_by)
+        written = sum(self._store(session, dep, event, now) for event in events)
+        before = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
+        _apply_state(dep, state, snapshot, now)
+        written += self._reminders(session, dep, now)
+        if written or before != (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight):
+            dep.updated_at = now
+            session.flush()
+            queue_root_update(session, dep, now)
+        return written
+
+    def _store(self, session: Session, dep: Deployment, event: Event, now: datetime) -> int:
+        event_id = record(
+            session, dep, event.kind, event.key, now, stage=event.stage, detail=event.detail, actor=event.actor
+        )
+        if event_id is None:
+            return 0
+        service = self.d.catalog.get(dep.service_key)
+        automatic = event.kind is EventKind.ROLLBACK_STARTED and event.detail.get("cause") in AUTOMATIC_CAUSES
+        if automatic and service is not None and service.incident_channel:
+            queue(
+                session,
+                key=f"dep:{dep.id}:incident:{event.key}",
+                channel_id=service.incident_channel,
+                payload={"render": "incident", "event_id": event_id},
+                deployment_id=dep.id,
+                at=now,
+            )
+        return 1
+
+    def _reminders(self, session: Session, dep: Deployment, now: datetime) -> int:
+        service = self.d.catalog.get(dep.service_key)
+        if dep.status is not DeploymentStatus.AWAITING_APPROVAL or service is None:
+            return 0
+        written = 0
+        for hook in awaiting_hooks(dep.tracked):
+            since = session.scalar(
+                select(DeploymentEvent.at).where(
+                    DeploymentEvent.deployment_id == dep.id,
+                    DeploymentEvent.key == f"hook:{hook.hook_id}:AWAITING_ACTION",
+                )
+            )
+            for reminder in due_reminders(hook, since or now, service.reminder_interval, now):
+                written += (
+                    record(
+                        session, dep, EventKind.REMINDER, reminder.key, now, stage=hook.stage, detail=reminder.detail
+                    )
+                    is not None
+                )
+        return written
+
+
+def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot, now: datetime) -> None:
+    dep.tracked = {**dep.tracked, **state.to_json()}
+    dep.status = state.status
+    dep.ecs_status = state.ecs_status
+    dep.lifecycle_stage = state.lifecycle_stage
+    dep.production_weight = state.production_weight
+    dep.test_weight = state.test_weight
+    dep.status_reason = snapshot.status_reason
+    if not state.status.is_active and dep.finished_at is None:
+        dep.finished_at = snapshot.finished_at or snapshot.stopped_at or now
