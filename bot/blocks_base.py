@@ -129,14 +129,13 @@ def finish(text: str, blocks: Sequence[Block], *, limit: int = MAX_MESSAGE_BLOCK
 
 def fit_blocks(dicts: list[dict[str, Any]], limit: int, max_chars: int) -> list[dict[str, Any]]:
     """Drop trailing blocks (replaced by one "…and N more" context) until both limits hold."""
-    kept = list(dicts)
-    while kept and (len(kept) > limit or _size(kept) > max_chars):
-        dropped = len(dicts) - len(kept) + 1
-        kept = kept[:-1]
-        note = context(f"…and {dropped} more").to_dict()
-        if len(kept) + 1 <= limit and _size([*kept, note]) <= max_chars:
-            return [*kept, note]
-    return kept
+    if len(dicts) <= limit and _size(dicts) <= max_chars:
+        return dicts
+    for keep in range(min(len(dicts), limit) - 1, -1, -1):
+        fitted = [*dicts[:keep], context(f"…and {len(dicts) - keep} more").to_dict()]
+        if _size(fitted) <= max_chars:
+            return fitted
+    return []
 
 
 def _size(dicts: list[dict[str, Any]]) -> int:

@@ -290,7 +290,7 @@ def incident_announcement(
     change = change_line(short_image(view.image_to), short_image(view.image_from)) or change_line(
         short_taskdef(view.taskdef_to), short_taskdef(view.taskdef_from))
     if change:
-        fields.append(f"*Back from → to*\n{change}")
+        fields.append(f"*Going back*\n{change}")
     blocks: list[Block] = [section(line), SectionBlock(fields=[md(f, FIELD_CHARS) for f in fields])]
     if reason:
         blocks.append(section(f"*Reason:* {reason}"))

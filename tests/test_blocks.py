@@ -727,3 +727,13 @@ def test_app_home_truncates_to_a_hundred_blocks() -> None:
     assert "more in progress (see `/deploy status`)" in body and "Your recent deployments" in body
     shown = len({b["block_id"] for b in actions(home["blocks"])})
     assert f"…and {79 - shown} more in progress" in body
+
+
+def test_size_guard_drops_trailing_blocks_with_a_note() -> None:
+    from bot.blocks_base import context, finish, section
+
+    msg = finish("t", [section("x" * 2900) for _ in range(8)])
+    valid(msg)
+    assert len(msg.blocks) < 8 and msg.blocks[-1]["elements"][0]["text"].startswith("…and ")
+    many = finish("t", [context(f"{i}") for i in range(60)])
+    assert len(many.blocks) == 50 and many.blocks[-1]["elements"][0]["text"] == "…and 11 more"
