@@ -242,10 +242,15 @@ def _reply(view: DeploymentView, line: str, extra: list[str]) -> Message:
 def event_message(
     view: DeploymentView, event: EventView, service: ServiceConfig | None, now: datetime
 ) -> Message | None:
-    """The thread reply narrating `event`, or None for kinds that are not narrated (ACCEPTED, REFUSED)."""
+    """The thread reply narrating `event`, or None for kinds not narrated (ACCEPTED, REFUSED).
+
+    A REMINDER event renders as `reminder_message` (detail `reminder: waiting`) or `timeout_warning_message`
+    (`reminder: timeout`), so post either the event or the direct builder, never both.
+    """
     if event.kind is EventKind.REMINDER:
         hook = _awaiting_hook(view, event.detail)
-        builder = timeout_warning_message if event.detail.get("kind") == "warning" else reminder_message
+        warning = event.detail.get("reminder") == "timeout" or event.detail.get("kind") == "warning"
+        builder = timeout_warning_message if warning else reminder_message
         return builder(view, hook, service, now)
     renderer = RENDERERS.get(event.kind)
     if renderer is None:
