@@ -176,7 +176,7 @@ def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
     took = f" {'in' if status is DeploymentStatus.SUCCEEDED else 'after'} {humanize_seconds(seconds)}" \
         if isinstance(seconds, int | float) else ""
     line = f"{STATUS_EMOJI[status]} *{escape(view.service_key)}* {STATUS_WORDS[status]}{took}"
-    if status is not DeploymentStatus.SUCCEEDED and d.get("cause"):
+    if status is not DeploymentStatus.SUCCEEDED and d.get("cause") not in (None, "superseded"):
         line += f": {cause_phrase(view, d, e.actor)}"
     return line, [f"History: `/deploy history {escape(view.service_key)}`"]
 

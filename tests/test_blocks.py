@@ -447,7 +447,7 @@ EVENT_CASES: list[tuple[EventView, str | None]] = [
     (ev(EventKind.FINISHED, {"outcome": "ROLLED_BACK", "duration_seconds": 1200, "cause": "alarm",
                              "alarm_names": ["5xx"]}), "⏪ *catalog* rolled back after 20m: CloudWatch alarm `5xx`"),
     (ev(EventKind.FINISHED, {"outcome": "SUPERSEDED", "cause": "superseded", "duration_seconds": 60}),
-     "⏹ *catalog* superseded by a newer deployment after 1m: a newer deployment replaced it"),
+     "⏹ *catalog* superseded by a newer deployment after 1m"),
     (ev(EventKind.DECISION, {"decision": "APPROVE", "hook_id": "ecs-pause-a", "user": "U0BOB", "source": "button"},
         "U0BOB"),
      "👍 <@U0BOB> approved — waiting for ECS to continue"),
