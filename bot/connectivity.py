@@ -12,7 +12,7 @@ def online_problems(settings: Settings, catalog: Catalog) -> tuple[list[Problem]
     problems: list[Problem] = []
     notes: list[str] = []
     _check_slack(settings, problems, notes)
-    del catalog  # ECS reachability joins when the ECS gateway lands
+    _check_ecs(catalog, problems, notes)
     return problems, notes
 
 
@@ -34,3 +34,19 @@ def _check_slack(settings: Settings, problems: list[Problem], notes: list[str]) 
         return
     notes.append(f"Slack: authenticated as {auth.get('user')} in {auth.get('team')}")
 
+
+
+def _check_ecs(catalog: Catalog, problems: list[Problem], notes: list[str]) -> None:
+    from bot.ecs import EcsError, EcsGateway, has_credentials
+
+    if not has_credentials():
+        notes.append("ECS: not checked (no AWS credentials found)")
+        return
+    gateway = EcsGateway(max_attempts=2)
+    for service in catalog:
+        try:
+            info = gateway.read_service(service)
+        except EcsError as exc:
+            problems.append(Problem(catalog.path, 0, f"service `{service.key}`: ECS says {exc.code}: {exc.message}"))
+            continue
+        notes.append(f"ECS: {service.key} → {service.cluster}/{service.service} runs {info.task_definition}")

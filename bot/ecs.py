@@ -39,6 +39,7 @@ __all__ = [
     "ServiceInfo",
     "Snapshot",
     "StartSpec",
+    "has_credentials",
     "snapshot_from_api",
 ]
 
@@ -76,6 +77,13 @@ def _translate(exc: ClientError, operation: str) -> EcsError:
 
 def _same_task_definition(a: str, b: str) -> bool:
     return task_definition_name(a) == task_definition_name(b)
+
+
+def has_credentials() -> bool:
+    """True when boto3's credential chain finds credentials (environment, profile, instance role…)."""
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
 
 
 class EcsGateway:
