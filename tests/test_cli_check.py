@@ -25,7 +25,11 @@ services:
 
 
 def _deploybot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEPLOYBOT_", "DATABASE_URL"))}
+    # No AWS credentials unless a test passes them: `check` would otherwise try to reach real AWS.
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEPLOYBOT_", "DATABASE_URL", "AWS_"))
+    }
+    full_env.update({"AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_CONFIG_FILE": "/dev/null"})
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
@@ -105,3 +109,34 @@ def test_migrate_creates_the_schema(sqlite_env: dict[str, str]) -> None:
     result = _deploybot("migrate", env=sqlite_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("database at revision 0001")
+
+
+def test_check_online_reaches_the_slack_stand_in_and_the_ecs_sandbox(sqlite_env: dict[str, str]) -> None:
+    from bot.sandbox.ecs.server import start as start_ecs
+    from bot.sandbox.slack.server import start as start_slack
+
+    with start_ecs(port=0) as ecs, start_slack(port=0) as slack:
+        env = {
+            **sqlite_env,
+            "SLACK_BOT_TOKEN": "xoxb-sandbox-token",
+            "SLACK_API_URL": slack.api_url,
+            "AWS_ENDPOINT_URL_ECS": ecs.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+        }
+        result = _deploybot("check", "--catalog", "services.example.yml", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: Slack: authenticated as" in result.stdout
+    assert "ok: ECS: catalog → unicorn-watch/catalog runs catalog:2" in result.stdout
+
+
+def test_check_online_reports_a_wrong_slack_token(sqlite_env: dict[str, str]) -> None:
+    from bot.sandbox.slack.server import start as start_slack
+
+    with start_slack(port=0) as slack:
+        env = {**sqlite_env, "SLACK_BOT_TOKEN": "xoxb-wrong", "SLACK_API_URL": slack.api_url}
+        result = _deploybot("check", "--catalog", "services.example.yml", env=env)
+    assert result.returncode == 1
+    assert "SLACK_BOT_TOKEN: Slack auth.test failed: invalid_auth" in result.stdout
+    assert "ECS: not checked (no AWS credentials found)" not in result.stdout  # problems only, when any
