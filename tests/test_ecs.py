@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import threading
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +28,7 @@ from models.enums import (
     Strategy,
     TimeoutAction,
 )
+from tests.support import Control
 
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = "public.ecr.aws/aws-containers/retail-store-sample-"
@@ -221,37 +220,6 @@ def test_rolling_gets_no_pause_and_drops_ours() -> None:
 
 
 # --- against the sandbox ----------------------------------------------------------------------------------------
-
-class Control:
-    """The sandbox's control API over HTTP."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=json.dumps(body or {}).encode(),
-                                         method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read())
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}/_sandbox/{path}") as response:
-            return json.loads(response.read())
-
-    def calls(self, operation: str) -> list[dict[str, Any]]:
-        return list(self.get(f"calls?operation={operation}")["calls"])
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.get("state")["now"], UTC)
-
-    def wake(self, arn: str) -> bool:
-        """Jump the clock to the deployment's next wake-up; False once it has none."""
-        state = self.get(f"state?deployment={arn}")
-        if state["nextWakeAt"] is None:
-            return False
-        self.post("advance", {"seconds": max(0.0, state["nextWakeAt"] - state["now"]) + 0.001})
-        return True
-
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from tests.support import Control
 
 CLUSTER = "unicorn-watch"
 TERMINAL = {"SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"}
@@ -16,26 +17,6 @@ ROLE = "arn:aws:iam::123456789012:role/hook"
 
 def lambda_arn(name: str) -> str:
     return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-
-
-class Control:
-    """Client for /_sandbox/."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=json.dumps(body or {}).encode(),
-                                         method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read())
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.url}/_sandbox/{path}") as response:
-            return json.loads(response.read())
-
-    def advance(self, seconds: float) -> float:
-        return float(self.post("advance", {"seconds": seconds})["now"])
 
 
 def describe(ecs: Any, arn: str) -> dict[str, Any]:
@@ -118,3 +99,5 @@ def deploy(ecs: Any, service: str, task_definition: str | None = None, **config:
     ecs.update_service(cluster=CLUSTER, service=service, deploymentConfiguration=merged,
                        taskDefinition=task_definition or f"{service}:1")
     return latest_deployment(ecs, service)
+
+__all__ = ["CLUSTER", "ROLE", "TERMINAL", "Control", "describe", "drive", "lambda_arn", "latest_deployment", "snapshot"]
