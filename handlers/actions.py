@@ -1,0 +1,101 @@
+"""Approve / Roll back buttons (root message and App Home): ack, check the button, decide once, answer the clicker."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.answers import Actor, Answer, mention, refused, slack_time
+from bot.blocks import APPROVE_ACTION, ROLLBACK_ACTION, parse_button_value
+from bot.context import BotContext
+from bot.views import DeploymentView
+from handlers.events import publish_home
+from handlers.replies import Respond, answer_message, channel_from, reply
+from models.enums import DecisionKind
+
+log = logging.getLogger(__name__)
+BLOCK_ID = re.compile(r"^dep-([1-9][0-9]{0,17})-v[0-9]{1,18}$")
+TAMPERED = (
+    "That button doesn't look like one of mine (it may be damaged or edited), so I did nothing. "
+    "`/deploy status` shows what is running."
+)
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Listen for the two decision buttons."""
+
+    @app.action(APPROVE_ACTION)
+    def approve_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                        respond: Respond | None) -> None:
+        ack()
+        decide(ctx, body, action, client, respond, approve=True)
+
+    @app.action(ROLLBACK_ACTION)
+    def rollback_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+                         respond: Respond | None) -> None:
+        ack()
+        decide(ctx, body, action, client, respond, approve=False)
+
+
+def button_target(action: dict[str, Any]) -> tuple[int, str | None] | None:
+    """(deployment id, hook id) when the value parses and agrees with its block's `dep-{id}-v{n}` id."""
+    try:
+        dep_id, hook = parse_button_value(action.get("value"))
+    except ValueError:
+        return None
+    block = BLOCK_ID.match(str(action.get("block_id") or ""))
+    return (dep_id, hook) if block is not None and int(block.group(1)) == dep_id else None
+
+
+def decide(ctx: BotContext, body: dict[str, Any], action: dict[str, Any], client: WebClient,
+           respond: Respond | None, *, approve: bool) -> None:
+    """Run the decision and tell the clicker how it went; success also shows in the re-rendered message."""
+    user = str(body["user"]["id"])
+    in_home = (body.get("container") or {}).get("type") == "view"
+    channel = channel_from((body.get("channel") or {}).get("id"))
+    answer = _decision(ctx, body, action, user, channel, in_home, approve)
+    # Bolt always passes a `respond`; it only works when the payload has a response_url (not in the Home tab).
+    usable = respond if body.get("response_url") else None
+    reply(usable, client, answer_message(answer, ctx.clock()), user=user, channel=channel)
+    if in_home:
+        publish_home(ctx, client, user)  # the Home tab is not re-rendered by the notifier
+
+
+def _decision(ctx: BotContext, body: dict[str, Any], action: dict[str, Any], user: str, channel: str | None,
+              in_home: bool, approve: bool) -> Answer:
+    target = button_target(action)
+    if target is None:
+        log.warning("refused a tampered %s button from %s: %r", action.get("action_id"), user, action.get("value"))
+        return refused(TAMPERED)
+    dep_id, hook = target
+    view = ctx.engine.deployments.view(dep_id)
+    if view is None:
+        return refused(f"I can't find deployment #{dep_id}, so I did nothing. `/deploy status` lists what is running.")
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    actor = Actor(user_id=user, channel_id=channel or view.channel_id, team_id=team,
+                  source="app_home" if in_home else "button")
+    if approve:
+        return ctx.engine.decisions.approve(actor, dep_id, hook)
+    if not view.is_active:
+        # A stale Roll back button must not become a redeploy of the previous version: that is a command's job.
+        return _finished(view, hook)
+    return ctx.engine.decisions.rollback(actor, dep_id, hook, None)
+
+
+def _finished(view: DeploymentView, hook: str | None) -> Answer:
+    """Why a Roll back button on a finished deployment did nothing."""
+    earlier = view.decision_for(hook) if hook else None
+    if earlier is not None:
+        verb = "approved" if earlier.kind is DecisionKind.APPROVE else "rolled back"
+        return refused(f"Already {verb} by {mention(earlier.user_id)} at {slack_time(earlier.decided_at)}.",
+                       deployment_id=view.id)
+    status = view.status.value.lower().replace("_", " ")
+    return refused(
+        f"Deployment #{view.id} already ended ({status}); this button did nothing. To undo it, type "
+        f"`/deploy rollback {view.service_key}`.",
+        deployment_id=view.id,
+    )

@@ -1,0 +1,74 @@
+"""`/deploy`: ack at once, then parse, run one use case and answer (ephemerally, or in the channel)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+
+from bot import grammar
+from bot.answers import Actor
+from bot.blocks import deploy_modal, ephemeral
+from bot.context import BotContext
+from handlers.replies import Respond, answer_message, reply
+
+log = logging.getLogger(__name__)
+COMMAND = "/deploy"
+WORKING = "Working on it…"
+
+
+def unescape(text: str) -> str:
+    """Slack sends `&`, `<` and `>` escaped in command text; the grammar reads what the person typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def form_metadata(channel_id: str) -> str:
+    """What the modal remembers: the channel to answer in once it is submitted."""
+    return json.dumps({"channel": channel_id})
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Listen for `/deploy`."""
+
+    @app.command(COMMAND)
+    def deploy_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        try:
+            # Pure and in memory: parsing first lets the ack itself carry a grammar error or "Working on it…".
+            parsed: grammar.Command = grammar.parse(unescape(command.get("text") or ""), ctx.catalog)
+        except grammar.GrammarError as exc:
+            ack(text=exc.message)
+            return
+        if isinstance(parsed, grammar.Deploy):
+            ack(text=WORKING)
+        else:
+            ack()
+        if isinstance(parsed, grammar.OpenForm):
+            open_form(ctx, client, command)  # the trigger_id lasts 3 s: nothing may come before it
+            return
+        run(ctx, client, respond, command, parsed)
+
+
+def open_form(ctx: BotContext, client: WebClient, command: dict[str, Any]) -> None:
+    """`/deploy` alone: the phone-friendly form."""
+    view = deploy_modal(ctx.catalog.names(), private_metadata=form_metadata(command["channel_id"]))
+    try:
+        client.views_open(trigger_id=command["trigger_id"], view=view)
+    except SlackClientError as exc:
+        log.warning("views.open failed for %s: %s", command.get("user_id"), exc)
+        text = "I couldn't open the deploy form in time; try again, or type `/deploy help`."
+        message = ephemeral(text)
+        client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=message.text,
+                                  blocks=message.blocks)
+
+
+def run(ctx: BotContext, client: WebClient, respond: Respond, command: dict[str, Any], parsed: grammar.Command) -> None:
+    """Run the command for the person and tell them (or the channel) how it went."""
+    actor = Actor(user_id=command["user_id"], channel_id=command["channel_id"], team_id=command.get("team_id"),
+                  source="command")
+    answer = ctx.engine.handle(actor, parsed)
+    reply(respond, client, answer_message(answer, ctx.clock()), user=actor.user_id, channel=actor.channel_id,
+          public=answer.public)

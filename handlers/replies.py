@@ -1,0 +1,88 @@
+"""Turning a use case's Answer into a Slack message, and getting it to the person (or channel) it is for."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+
+from bot.answers import Answer
+from bot.blocks import Message, ephemeral, help_message, history_message, status_message
+
+log = logging.getLogger(__name__)
+Respond = Callable[..., Any]
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+def answer_message(answer: Answer, now: datetime) -> Message:
+    """The message for an Answer: status, history and help through their builders, the rest as one line."""
+    if answer.kind == "status":
+        return status_message(answer.views, now)
+    if answer.kind == "history":
+        return history_message(answer.views, now)
+    if answer.kind == "help":
+        return help_message()
+    return ephemeral(answer_line(answer))
+
+
+def answer_line(answer: Answer) -> str:
+    """A refusal says so and names the rule behind it (the same code the audit event stores)."""
+    if answer.ok:
+        return answer.text
+    if answer.rule:
+        return f"🚫 Not allowed: {answer.text} (rule `{answer.rule}`)"
+    return f"⚠️ {answer.text}"
+
+
+def reply(
+    respond: Respond | None,
+    client: WebClient,
+    message: Message,
+    *,
+    user: str,
+    channel: str | None,
+    public: bool = False,
+) -> bool:
+    """Answer through `response_url` when there is one, else the Web API; a public answer goes to everyone."""
+    if respond is not None:
+        try:
+            respond(text=message.text, blocks=message.blocks, replace_original=False,
+                    response_type="in_channel" if public else "ephemeral")
+            return True
+        except Exception as exc:  # an expired or used-up response_url: fall back to the Web API
+            log.warning("response_url failed (%s); answering through the Web API", exc)
+    return post(client, message, user=user, channel=channel, public=public)
+
+
+def post(client: WebClient, message: Message, *, user: str, channel: str | None, public: bool = False) -> bool:
+    """`chat.postMessage` (public) or `chat.postEphemeral`; if the channel refuses, a DM to the person."""
+    try:
+        if channel and public:
+            client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+            return True
+        if channel and not channel.startswith("D"):
+            client.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
+            return True
+    except SlackClientError as exc:
+        log.warning("could not answer %s in %s (%s); sending a DM", user, channel, exc)
+    return direct(client, message, user)
+
+
+def direct(client: WebClient, message: Message, user: str) -> bool:
+    """A message in the bot's DM with the person (the App Home's Messages tab)."""
+    try:
+        client.chat_postMessage(channel=user, text=message.text, blocks=message.blocks)
+        return True
+    except SlackClientError as exc:
+        log.error("could not reach %s at all: %s", user, exc)
+        return False
+
+
+def channel_from(raw: object) -> str | None:
+    """A channel id if `raw` looks like one (private_metadata and payloads are not trusted blindly)."""
+    return raw if isinstance(raw, str) and CHANNEL_ID.match(raw) else None
