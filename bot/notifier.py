@@ -104,8 +104,9 @@ class Notifier:
             # Never sleep on the drain thread, never re-post blindly: this notifier handles 429 and errors itself.
             client = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
                                ssl=client.ssl, proxy=client.proxy, headers=client.headers, retry_handlers=[])
-        if grace.total_seconds() <= client.timeout:
-            raise ValueError("grace must exceed the client timeout, or a slow post could be sent twice")
+        if grace.total_seconds() <= 3 * client.timeout:
+            # The lease must outlast a call started late in a pass, or a slow post could be recovered and re-sent.
+            raise ValueError(f"grace ({grace}) must exceed three client timeouts ({client.timeout} s each)")
         self.sessions, self.client, self.catalog, self.clock, self.owner = sessions, client, catalog, clock, owner
         self.batch, self.max_attempts, self.grace, self.margin = batch, max_attempts, grace, lookup_margin
         self.post_interval = timedelta(seconds=post_interval)
@@ -120,9 +121,11 @@ class Notifier:
         """Send what is due; return how many messages Slack accepted. Never sleeps."""
         now = now or self.clock()
         started, sent = time.monotonic(), 0
+        # A call must start well inside the lease, or a slow batch could outlive it and be recovered (and re-posted).
+        budget = min(budget_seconds, self.grace.total_seconds() - 2 * self.client.timeout)
         claims = self._claim(now)
         for i, claim in enumerate(claims):
-            if time.monotonic() - started > budget_seconds:
+            if time.monotonic() - started > budget:
                 self._release(claims[i:], now)
                 break
             outcome = self._attempt(claim, now)
@@ -217,7 +220,8 @@ class Notifier:
             try:
                 found = self._find_posted(claim)
             except Exception as exc:  # any failure leaves the question open: ask again later
-                return self._failure(claim, exc, now, in_doubt=True)
+                outcome = self._failure(claim, exc, now, in_doubt=True)
+                return replace(outcome, error=f"lookup failed, the message may be in Slack: {outcome.error}")
             if found is not None:
                 RECOVERED.inc()
                 log.info("outbox %s was already in Slack (ts %s): recorded, not posted again", claim.key, found)

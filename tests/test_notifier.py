@@ -433,3 +433,13 @@ def test_two_notifiers_draining_at_once_post_each_message_exactly_once(
             thread = [m for m in shown if m.get("thread_ts") == row.root_ts and m["ts"] != row.root_ts]
             assert [m["metadata"]["event_payload"]["key"] for m in thread] == sorted(
                 (k for k in keys if k.startswith(f"dep:{row.id}:event:")), key=lambda k: int(k.rsplit(":", 1)[1]))
+
+
+def test_the_notifier_never_uses_sleeping_retry_handlers(sessions: sessionmaker[Session], slack: SlackSandboxHandle,
+                                                         catalog: Catalog) -> None:
+    plain = WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack.api_url, timeout=5)
+    assert plain.retry_handlers  # slack_sdk's defaults retry (and sleep) on connection errors
+    n = Notifier(sessions, plain, catalog, owner="n1")
+    assert n.client.retry_handlers == [] and n.client.base_url == slack.api_url
+    with pytest.raises(ValueError, match="grace"):
+        Notifier(sessions, plain, catalog, owner="n1", grace=timedelta(seconds=10))
