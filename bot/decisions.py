@@ -105,8 +105,9 @@ class Decisions:
         if isinstance(found, Answer):
             return found
         answer = self.rollback(actor, found, None, reason)
-        return Answer(answer.text, answer.ok, public=answer.ok, deployment_id=answer.deployment_id or found,
-                      rule=answer.rule)
+        return Answer(
+            answer.text, answer.ok, public=answer.ok, deployment_id=answer.deployment_id or found, rule=answer.rule
+        )
 
     def _redeploy_previous(self, actor: Actor, view: DeploymentView, service: ServiceConfig) -> Answer:
         with transaction(self.d.sessions) as session:
@@ -186,6 +187,8 @@ class Decisions:
         with transaction(self.d.sessions) as session:
             dep = session.get_one(Deployment, dep_id)
             decision = session.query(Decision).filter_by(deployment_id=dep_id, hook_id=hook).one()
+            if decision.applied_at is not None:
+                return  # a retry raced the first call, which ECS accepted: that outcome stands
             decision.applied_at = None if error else now
             decision.error = error
             if error is None:

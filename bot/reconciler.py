@@ -28,6 +28,8 @@ from models.enums import ACTIVE_STATUSES, DecisionKind, DeploymentStatus, EventK
 log = logging.getLogger(__name__)
 AUTOMATIC_CAUSES = frozenset({"alarm", "circuit_breaker", "hook_failure", "timeout", "ecs"})
 NEVER_STARTED_AFTER = timedelta(minutes=10)
+# A decision younger than this may still be on its way to ECS from the handler that took it.
+DECISION_RETRY_AFTER = timedelta(minutes=2)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -264,3 +265,20 @@ def test_every_event_gets_a_thread_reply_and_the_root_is_posted_first(harness: H
     replies = {r.payload["event_id"] for r in rows if r.payload.get("render") == "event"}
     assert replies == {e.id for e in done.events}
     assert any(r.kind.value == "UPDATE_ROOT" for r in rows)
+
+
+def test_a_decision_ecs_could_not_take_is_retried_and_never_lost(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import reconciler as reconciler_module
+
+    dep = deploy(harness, "ui bluegreen image=:1.3.0")
+    harness.run_until(dep, awaiting)
+    harness.control.post("fault", {"operation": "ContinueServiceDeployment", "code": "ThrottlingException", "rate": 1})
+    answer = harness.engine.decisions.approve(actor("U0BOB", source="button"), dep)
+    assert answer.ok and "ECS is busy" in answer.text
+    harness.control.post("fault", {"operation": "ContinueServiceDeployment", "code": "ThrottlingException", "rate": 0})
+    monkeypatch.setattr(reconciler_module, "DECISION_RETRY_AFTER", timedelta(0))
+    done = harness.run_until(dep, lambda v: not v.is_active)
+    assert done.status is DeploymentStatus.SUCCEEDED
+    assert [d["user"] for d in kinds(done, EventKind.DECISION)] == ["U0BOB"]
