@@ -1,13 +1,95 @@
-"""`deploybot demo`: everything local on loopback (ECS sandbox, Slack stand-in page, the bot)."""
+"""`deploybot demo`: the real bot on loopback, against the ECS sandbox and the Slack stand-in's page."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.catalog import load_catalog
+from bot.config import Settings
+
+DEMO_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a local stand-in's secret, not a real one
+DEMO_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - the stand-in only accepts this made-up token
+CATALOG = Path(__file__).resolve().parents[1] / "services.example.yml"
+
+
+@dataclass
+class Demo:
+    """The running demo: where to open the page, and the parts behind it."""
+
+    page_url: str
+    ecs_url: str
+    bot_url: str
+    bot: Any
+
+
+def _panel(ecs_url: str, slack_url: str) -> list[dict[str, Any]]:
+    command = f"{slack_url}/_sandbox/command"
+    return [
+        {"label": "🚨 Trip alarm catalog-5xx", "url": f"{ecs_url}/_sandbox/alarm",
+         "body": {"name": "catalog-5xx", "state": "ALARM"}},
+        {"label": "✅ Clear alarm", "url": f"{ecs_url}/_sandbox/alarm", "body": {"name": "catalog-5xx", "state": "OK"}},
+        {"label": "💥 Deploy a broken image", "url": command,
+         "body": {"user": "U0ALICE", "channel": "C0DEPLOYS", "text": "notifications bluegreen image=:broken-1.0"}},
+        {"label": "⏩ Time ×60", "url": f"{ecs_url}/_sandbox/speed", "body": {"speed": 60}},
+        {"label": "▶️ Time ×8", "url": f"{ecs_url}/_sandbox/speed", "body": {"speed": 8}},
+    ]
+
+
+def demo_settings(database: Path, slack_api_url: str, ecs_url: str) -> Settings:
+    """Settings for the bot in the demo: the stand-ins' URLs, a SQLite file, fast polling."""
+    return Settings(
+        slack_bot_token=SecretStr(DEMO_TOKEN), slack_signing_secret=SecretStr(DEMO_SIGNING_SECRET),
+        slack_api_url=slack_api_url, database_url=SecretStr(f"sqlite:///{database}"), catalog_path=CATALOG,
+        poll_seconds=1.0, aws_region="us-east-1", aws_endpoint_url_ecs=ecs_url,
+    )
+
+
+@contextmanager
+def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None = None) -> Iterator[Demo]:
+    """Start the ECS sandbox, the Slack stand-in and the bot; stop all three on exit."""
+    from bot import migrate
+    from bot.runtime import build_context, start_http
+    from bot.sandbox.ecs.server import start as start_ecs
+    from bot.sandbox.slack.server import start as start_slack
+
+    # boto3 needs credentials to sign requests, even for the sandbox: made-up ones, never real.
+    for name, value in (("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo"), ("AWS_REGION", "us-east-1")):
+        os.environ.setdefault(name, value)
+    data_dir = data_dir or Path("demo-data")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = (data_dir / "deploybot.sqlite").resolve()
+    with ExitStack() as stack:
+        ecs = stack.enter_context(start_ecs(port=0, speed=speed))
+        slack = start_slack(port=page_port, signing_secret=DEMO_SIGNING_SECRET, bot_token=DEMO_TOKEN)
+        stack.callback(slack.stop)
+        settings = demo_settings(database, slack.api_url, ecs.url)
+        ctx = build_context(settings, load_catalog(CATALOG), ecs_endpoint=ecs.url)
+        migrate.upgrade(ctx.db)
+        bot = start_http(ctx, port=0)
+        stack.callback(bot.stop)
+        slack.set_bot_url(f"{bot.url}/slack/events")
+        slack.set_panel(_panel(ecs.url, slack.url))
+        yield Demo(page_url=slack.url, ecs_url=ecs.url, bot_url=bot.url, bot=bot)
+
 
 def run_demo(port: int, speed: float) -> int:
-    """Run the local demo until Ctrl-C; for now the ECS sandbox alone (the page and bot join it later)."""
-    from bot.sandbox.ecs.server import serve_forever
-
-    print("DeployBot demo: the ECS sandbox only, for now (the Slack page and the bot are not wired in yet).")
-    print("Point boto3 at it with AWS_ENDPOINT_URL_ECS, or stop it with Ctrl-C.")
-    serve_forever("127.0.0.1", port, speed)
+    """Run the demo until Ctrl-C (or SIGTERM), then stop everything."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_demo(page_port=port, speed=speed) as demo:
+        print(f"DeployBot demo is up: open {demo.page_url}", flush=True)
+        print("  Type `/deploy catalog canary 10%` in #deploys as alice, then switch to bob to approve.")
+        print(f"  ECS sandbox at {demo.ecs_url} (×{speed:g} time); bot at {demo.bot_url}. Ctrl-C stops everything.")
+        with suppress(KeyboardInterrupt):
+            stop.wait()
+    print("demo stopped")
     return 0

@@ -1,15 +1,124 @@
-"""The bot's runtime: Slack listeners, HTTP server or Socket Mode, and the scheduled jobs."""
+"""The bot's runtime: build the shared objects, serve Slack over HTTP or Socket Mode, run the jobs."""
 
 from __future__ import annotations
 
-import sys
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_sdk import WebClient
+
+from bot import migrate
 from bot.catalog import Catalog
 from bot.config import Settings
+from bot.context import BotContext, slack_membership
+from bot.db import make_engine, session_factory
+from bot.ecs import EcsGateway
+from bot.engine import Engine
+from bot.notifier import Notifier, drain_client
+from bot.scheduler import build_scheduler
+from bot.web import build_asgi
+from models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def owner_name() -> str:
+    """This process's name in leases and outbox claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_context(
+    settings: Settings, catalog: Catalog, *, ecs_endpoint: str | None = None, clock: Callable[[], datetime] = utcnow
+) -> BotContext:
+    """Database, Slack client, membership cache, ECS gateway and engine for one process."""
+    db = make_engine(settings.database_url_value)
+    sessions = session_factory(db)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    client = WebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
+    membership = slack_membership(client, clock)
+    gateway = EcsGateway(endpoint_url=ecs_endpoint or settings.aws_endpoint_url_ecs)
+    engine = Engine(sessions, catalog, gateway, membership, clock=clock, owner=owner_name())
+    return BotContext(settings, catalog, db, sessions, client, engine, membership, clock)
+
+
+def build_notifier(ctx: BotContext) -> Notifier:
+    """The outbox drainer for this process."""
+    client = drain_client(ctx.client.token or "", ctx.settings.slack_api_url)
+    return Notifier(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name())
+
+
+@dataclass
+class RunningBot:
+    """A bot serving HTTP in background threads (tests and the demo)."""
+
+    ctx: BotContext
+    server: uvicorn.Server
+    thread: threading.Thread
+    scheduler: BackgroundScheduler | None
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:PORT (Slack posts to url + /slack/events)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and the jobs, and wait for the threads."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.ctx.db.dispose()
+
+
+def start_http(ctx: BotContext, port: int = 0, *, run_jobs: bool = True, host: str = "127.0.0.1") -> RunningBot:
+    """Serve the bot on `host:port` from a background thread; with `run_jobs`, also the scheduler."""
+    from bot.app import build_app
+
+    asgi = build_asgi(ctx, build_app(ctx))
+    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="deploybot-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the bot's HTTP server did not start on {host}:{port}")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    scheduler = build_scheduler(ctx, build_notifier(ctx)) if run_jobs else None
+    if scheduler is not None:
+        scheduler.start()
+    return RunningBot(ctx, server, thread, scheduler, bound)
 
 
 def serve(settings: Settings, catalog: Catalog) -> int:
-    """Serve until stopped; the Slack runtime is not part of this build yet, so say so plainly."""
-    del settings, catalog
-    print("deploybot run: configuration is valid, but the Slack runtime is not in this build yet.", file=sys.stderr)
-    return 2
+    """`deploybot run`: migrate, then serve until SIGINT/SIGTERM (Socket Mode when SLACK_APP_TOKEN is set)."""
+    from bot.app import build_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = build_context(settings, catalog)
+    migrate.upgrade(ctx.db)
+    scheduler = build_scheduler(ctx, build_notifier(ctx))
+    scheduler.start()
+    app = build_app(ctx)
+    try:
+        if settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            log.info("connecting to Slack over Socket Mode")
+            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        else:
+            log.info("serving Slack over HTTP on port %s", settings.port)
+            uvicorn.run(build_asgi(ctx, app), host="0.0.0.0", port=settings.port, log_level="info")  # noqa: S104
+    finally:
+        scheduler.shutdown(wait=True)
+        ctx.db.dispose()
+    return 0

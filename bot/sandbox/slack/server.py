@@ -65,6 +65,10 @@ class SlackSandboxHandle:
         """Where signed requests go (the bot's `/slack/events`)."""
         self._server.control.config.bot_url = url
 
+    def set_panel(self, panel: list[dict[str, Any]]) -> None:
+        """The page's sandbox panel: buttons that POST a body to a URL (known only once the other parts run)."""
+        self._server.control.config.panel = list(panel)
+
     def stop(self) -> None:
         """Stop serving and release the port and any long polls."""
         self._server.store.close()
