@@ -77,7 +77,7 @@ def test_canary_with_approval_end_to_end(page: Any) -> None:
     act_as(page, "U0ALICE")
     page.get_by_test_id("channel-link-deploys").click()
     slash(page, "/deploy catalog canary 10%")
-    message = root(page, "catalog")
+    message = root(page, "catalog ·")
     message.get_by_test_id("button-deploy_approve").wait_for(timeout=60_000)
     message.get_by_test_id("thread-link").click()
     page.get_by_test_id("thread-pane").get_by_text("Approval needed").first.wait_for()
@@ -100,9 +100,10 @@ def test_canary_with_approval_end_to_end(page: Any) -> None:
 def test_roll_back_with_the_button(page: Any) -> None:
     act_as(page, "U0ALICE")
     page.get_by_test_id("channel-link-deploys").click()
-    slash(page, "/deploy notifications bluegreen image=:3.5.0")
-    message = root(page, "notifications")
-    message.get_by_text("Bake").first.wait_for(timeout=90_000)
+    # A long bake, so the deployment is still baking (blue still running) when the button is pressed.
+    slash(page, "/deploy notifications bluegreen image=:3.5.0 bake=1h")
+    message = root(page, "notifications ·")
+    message.get_by_text("Bake ends").first.wait_for(timeout=90_000)
     act_as(page, "U0CAROL")
     click_and_confirm(page, message, "deploy_rollback")
     message.get_by_text("Rolled back").first.wait_for(timeout=90_000)

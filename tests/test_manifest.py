@@ -13,8 +13,8 @@ import yaml
 from slack_sdk import WebClient
 
 ROOT = Path(__file__).resolve().parents[1]
-# The shared folder sits beside the clone, here and in CI (../shared relative to the repository root).
-SCHEMA = ROOT.parent / "shared" / "schemas" / "slack-app-manifest.schema.1.0.0.json"
+# A copy of Slack's manifest schema from the shared folder, kept in the repository so any clone can validate.
+SCHEMA = ROOT / "tests" / "data" / "slack-app-manifest.schema.1.0.0.json"
 SOURCES = [p for d in ("bot", "handlers") for p in sorted((ROOT / d).rglob("*.py")) if "sandbox" not in p.parts]
 EVENTS_URL = "https://deploybot.example.com/slack/events"
 
@@ -49,7 +49,7 @@ def manifest() -> dict[str, Any]:
 
 def schema() -> dict[str, Any]:
     if not SCHEMA.is_file():
-        pytest.fail(f"Slack's manifest schema is missing: expected {SCHEMA} (the shared folder beside the clone)")
+        pytest.fail(f"Slack's manifest schema is missing: expected {SCHEMA} (copy it from shared/schemas/)")
     data = json.loads(SCHEMA.read_text())
     assert isinstance(data, dict)
     return data
