@@ -23,7 +23,7 @@ from bot.sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, 
 from bot.views import DeploymentView
 from models import Outbox
 from models.enums import DeploymentStatus, OutboxState
-from tests.support import Control, example_catalog
+from tests.support import Control, drive_until, example_catalog
 
 T = TypeVar("T")
 CATALOG = example_catalog()
@@ -141,15 +141,12 @@ class World:
 
     def run_until(self, dep_id: int, done: Callable[[DeploymentView], bool], limit: int = 400) -> DeploymentView:
         """Reconcile and drain, then jump the ECS sandbox to its next wake-up, until `done` holds."""
-        for _ in range(limit):
+
+        def step() -> None:
             self.ctx.engine.reconciler.reconcile_once()
             self.drain()
-            view = self.view(dep_id)
-            if done(view):
-                return view
-            if not (view.ecs_deployment_arn and self.ecs.wake(view.ecs_deployment_arn)):
-                self.ecs.advance(5)
-        raise AssertionError(f"deployment #{dep_id} never got there: {self.view(dep_id).status}")
+
+        return drive_until(self.ecs, step, lambda: self.view(dep_id), done, limit)
 
     def started(self, user: str = "U0ALICE") -> int:
         """The deployment a command just asked for, once the listener has started it on ECS."""

@@ -86,14 +86,25 @@ class Harness:
 
     def run_until(self, dep_id: int, done: Callable[[DeploymentView], bool], limit: int = 400) -> DeploymentView:
         """Reconcile, then jump the sandbox to its next wake-up, until `done` holds."""
-        for _ in range(limit):
-            self.engine.reconciler.reconcile_once()
-            view = self.view(dep_id)
-            if done(view):
-                return view
-            if not (view.ecs_deployment_arn and self.control.wake(view.ecs_deployment_arn)):
-                self.control.advance(5)
-        raise AssertionError(f"deployment #{dep_id} never got there: {self.view(dep_id).status}")
+        return drive_until(self.control, self.engine.reconciler.reconcile_once, lambda: self.view(dep_id), done, limit)
+
+
+def drive_until(
+    control: Control,
+    step: Callable[[], object],
+    view: Callable[[], DeploymentView],
+    done: Callable[[DeploymentView], bool],
+    limit: int = 400,
+) -> DeploymentView:
+    """Run `step` (a reconcile pass…), then jump the ECS sandbox to the deployment's next wake-up, until `done`."""
+    for _ in range(limit):
+        step()
+        current = view()
+        if done(current):
+            return current
+        if not (current.ecs_deployment_arn and control.wake(current.ecs_deployment_arn)):
+            control.advance(5)
+    raise AssertionError(f"deployment #{view().id} never got there: {view().status}")
 
 
 def make_engine(sessions: sessionmaker[Session], sandbox_url: str, catalog: Catalog | None = None) -> Engine:
