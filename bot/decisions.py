@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import policy
 from bot.answers import Actor, Answer, mention, refused, slack_time
+from bot.blocks_base import escape
 from bot.catalog import ServiceConfig
 from bot.db import transaction
 from bot.deployments import Deployments, rollback_command
@@ -218,7 +220,7 @@ class Decisions:
         if decision.source != "command" or decision.channel_id in (None, dep.channel_id):
             return
         text = f"↩️ {mention(decision.user_id)} asked for a rollback from <#{decision.channel_id}>" + (
-            f": {_escape(decision.reason)}" if decision.reason else "."
+            f": {escape(decision.reason)}" if decision.reason else "."
         )
         queue(
             session,
@@ -241,6 +243,13 @@ class Decisions:
         if not verdict.allowed:
             return self.d.refuse(actor, service.key, "lock", verdict)
         now = self.d.clock()
+        try:
+            return self._lock(actor, service, reason, now)
+        except IntegrityError:
+            # Two people locked it at the same moment: the first lock stands.
+            return refused(f"`{service.key}` was locked by someone else at the same moment.")
+
+    def _lock(self, actor: Actor, service: ServiceConfig, reason: str | None, now: datetime) -> Answer:
         with transaction(self.d.sessions) as session:
             existing = session.get(ServiceLock, service.key)
             if existing is not None and (existing.until is None or existing.until > now):
@@ -261,7 +270,7 @@ class Decisions:
                 actor=actor.user_id,
                 detail={"reason": reason, "channel": actor.channel_id},
             )
-        why = f": {_escape(reason)}" if reason else ""
+        why = f": {escape(reason)}" if reason else ""
         return Answer(
             f"🔒 `{service.key}` is locked by {mention(actor.user_id)}{why}. No deployment starts until "
             f"`/deploy unlock {service.key}`.",
@@ -302,7 +311,3 @@ def _verb(kind: DecisionKind) -> str:
 
 def _status(view: DeploymentView) -> str:
     return view.status.value.lower().replace("_", " ")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
