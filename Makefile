@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest -q
+
+# Speed targets (ack latency, reconcile pass, notifier): `make bench BENCH_ARGS=--quick` for a short run.
+# PostgreSQL too when BENCH_DATABASE_URL is set. Not part of `make test` or CI: these machines are noisy.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

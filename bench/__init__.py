@@ -1,0 +1,1 @@
+"""DeployBot's benchmark: speed targets are checked here (`make bench`), never by timed tests."""
