@@ -120,10 +120,13 @@ class Notifier:
     def drain_once(self, now: datetime | None = None, budget_seconds: float = 5.0) -> int:
         """Send what is due; return how many messages Slack accepted. Never sleeps."""
         now = now or self.clock()
-        started, sent = time.monotonic(), 0
-        # A call must start well inside the lease, or a slow batch could outlive it and be recovered (and re-posted).
-        budget = min(budget_seconds, self.grace.total_seconds() - 2 * self.client.timeout)
+        claiming, sent = time.monotonic(), 0
         claims = self._claim(now)
+        started = time.monotonic()
+        # A call must start well inside the lease (which began at the claim), or a slow batch could outlive it and
+        # be recovered (and re-posted); the budget counts sending time only, so a slow claim still makes progress.
+        lease_left = self.grace.total_seconds() - 2 * self.client.timeout - (started - claiming)
+        budget = min(budget_seconds, lease_left)
         for i, claim in enumerate(claims):
             if time.monotonic() - started > budget:
                 self._release(claims[i:], now)

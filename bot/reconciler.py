@@ -20,10 +20,10 @@ from bot.ecs import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.machine import advance
 from bot.machine_state import Event, Tracked
 from bot.reminders import due_reminders
-from bot.store import queue, queue_root_update, record
+from bot.store import add_events, outbox_row, queue_many
 from bot.views import awaiting_hooks
 from models import STOP_HOOK_ID, Decision, Deployment, DeploymentEvent
-from models.enums import ACTIVE_STATUSES, DecisionKind, DeploymentStatus, EventKind
+from models.enums import ACTIVE_STATUSES, DecisionKind, DeploymentStatus, EventKind, OutboxKind
 
 log = logging.getLogger(__name__)
 AUTOMATIC_CAUSES = frozenset({"alarm", "circuit_breaker", "hook_failure", "timeout", "ecs"})
@@ -177,61 +177,110 @@ class Reconciler:
     def write_batch(self, claims: Sequence[_Claim], snapshots: dict[str, Snapshot]) -> int:
         """Advance every deployment of the batch and store states, events and messages in one transaction."""
         now = self.d.clock()
-        written = 0
         with transaction(self.d.sessions) as session:
-            for claim in claims:
-                dep = session.get_one(Deployment, claim.id)
-                snapshot = snapshots.get(claim.arn or "")
-                if dep.lease_owner != self.owner or snapshot is None:
-                    continue
-                written += self._advance(session, dep, snapshot, now)
-                dep.lease_owner, dep.lease_until = None, None
-        return written
+            ids = [c.id for c in claims]
+            deps = {d.id: d for d in session.scalars(select(Deployment).where(Deployment.id.in_(ids)))}
+            decisions = _applied_decisions(session, ids)
+            found: list[tuple[Deployment, Event]] = []
+            touched: list[Deployment] = []
+            with session.no_autoflush:  # one UPDATE per deployment, at the flush below
+                for claim in claims:
+                    dep, snapshot = deps.get(claim.id), snapshots.get(claim.arn or "")
+                    if dep is None or dep.lease_owner != self.owner or snapshot is None:
+                        continue
+                    events, changed = self._advance(session, dep, snapshot, now, decisions.get(dep.id, []))
+                    found += [(dep, e) for e in events]
+                    if events or changed:
+                        dep.updated_at = now
+                        touched.append(dep)
+                    dep.lease_owner, dep.lease_until = None, None
+            session.flush()
+            return self._store(session, found, touched, now)
 
-    def _advance(self, session: Session, dep: Deployment, snapshot: Snapshot, now: datetime) -> int:
-        decisions = session.scalars(
-            select(Decision).where(Decision.deployment_id == dep.id, Decision.applied_at.is_not(None))
-        ).all()
+    def _advance(
+        self, session: Session, dep: Deployment, snapshot: Snapshot, now: datetime, decisions: Sequence[Decision]
+    ) -> tuple[list[Event], bool]:
+        """Apply the machine to one deployment; return its new events and whether what the root shows changed."""
         by_hook = {d.hook_id: (d.kind, d.user_id) for d in decisions if d.hook_id != STOP_HOOK_ID}
         stopped_by = next(
             (d.user_id for d in decisions if d.hook_id == STOP_HOOK_ID and d.kind is DecisionKind.ROLLBACK), None
         )
         tracked = Tracked.from_json(dep.tracked)
         state, events = advance(tracked, snapshot, now, by_hook, stopped_by=stopped_by)
-        written = sum(self._store(session, dep, event, now) for event in events)
         before = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
         _apply_state(dep, state, snapshot, now)
-        written += self._reminders(session, dep, now)
-        if written or before != (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight):
-            dep.updated_at = now
-            session.flush()
-            queue_root_update(session, dep, now)
-        return written
+        after = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
+        return events + self._reminders(session, dep, now), before != after
 
-    def _store(self, session: Session, dep: Deployment, event: Event, now: datetime) -> int:
-        event_id = record(
-            session, dep, event.kind, event.key, now, stage=event.stage, detail=event.detail, actor=event.actor
+    def _store(
+        self, session: Session, found: list[tuple[Deployment, Event]], touched: list[Deployment], now: datetime
+    ) -> int:
+        """Insert the batch's events, then their thread replies, incident posts and root updates, in bulk."""
+        stored = add_events(
+            session,
+            [
+                {
+                    "deployment_id": dep.id,
+                    "service_key": dep.service_key,
+                    "kind": e.kind,
+                    "key": e.key,
+                    "stage": e.stage,
+                    "detail": dict(e.detail),
+                    "actor": e.actor,
+                    "at": now,
+                }
+                for dep, e in found
+            ],
         )
-        if event_id is None:
-            return 0
-        service = self.d.catalog.get(dep.service_key)
-        automatic = event.kind is EventKind.ROLLBACK_STARTED and event.detail.get("cause") in AUTOMATIC_CAUSES
-        if automatic and service is not None and service.incident_channel:
-            queue(
-                session,
-                key=f"dep:{dep.id}:incident:{event.key}",
-                channel_id=service.incident_channel,
-                payload={"render": "incident", "event_id": event_id},
+        rows = []
+        for dep, event in found:
+            event_id = stored.get((dep.id, event.key))
+            if event_id is not None:
+                rows += self._messages(dep, event, event_id, now)
+        rows += [
+            outbox_row(
+                key=f"dep:{d.id}:root-update:{d.version}",
+                kind=OutboxKind.UPDATE_ROOT,
+                channel_id=d.channel_id,
+                payload={"render": "root"},
+                deployment_id=d.id,
+                at=now,
+            )
+            for d in touched
+        ]
+        queue_many(session, rows)
+        return len(stored)
+
+    def _messages(self, dep: Deployment, event: Event, event_id: int, now: datetime) -> list[dict[str, object]]:
+        rows = [
+            outbox_row(
+                key=f"dep:{dep.id}:event:{event_id}",
+                channel_id=dep.channel_id,
+                in_thread=True,
+                payload={"render": "event", "event_id": event_id},
                 deployment_id=dep.id,
                 at=now,
             )
-        return 1
+        ]
+        service = self.d.catalog.get(dep.service_key)
+        automatic = event.kind is EventKind.ROLLBACK_STARTED and event.detail.get("cause") in AUTOMATIC_CAUSES
+        if automatic and service is not None and service.incident_channel:
+            rows.append(
+                outbox_row(
+                    key=f"dep:{dep.id}:incident:{event.key}",
+                    channel_id=service.incident_channel,
+                    payload={"render": "incident", "event_id": event_id},
+                    deployment_id=dep.id,
+                    at=now,
+                )
+            )
+        return rows
 
-    def _reminders(self, session: Session, dep: Deployment, now: datetime) -> int:
+    def _reminders(self, session: Session, dep: Deployment, now: datetime) -> list[Event]:
         service = self.d.catalog.get(dep.service_key)
         if dep.status is not DeploymentStatus.AWAITING_APPROVAL or service is None:
-            return 0
-        written = 0
+            return []
+        reminders: list[Event] = []
         for hook in awaiting_hooks(dep.tracked):
             since = session.scalar(
                 select(DeploymentEvent.at).where(
@@ -239,14 +288,19 @@ class Reconciler:
                     DeploymentEvent.key == f"hook:{hook.hook_id}:AWAITING_ACTION",
                 )
             )
-            for reminder in due_reminders(hook, since or now, service.reminder_interval, now):
-                written += (
-                    record(
-                        session, dep, EventKind.REMINDER, reminder.key, now, stage=hook.stage, detail=reminder.detail
-                    )
-                    is not None
-                )
-        return written
+            reminders += [
+                Event(EventKind.REMINDER, r.key, stage=hook.stage, detail=r.detail)
+                for r in due_reminders(hook, since or now, service.reminder_interval, now)
+            ]
+        return reminders
+
+
+def _applied_decisions(session: Session, ids: Sequence[int]) -> dict[int, list[Decision]]:
+    by_deployment: dict[int, list[Decision]] = defaultdict(list)
+    stmt = select(Decision).where(Decision.deployment_id.in_(ids), Decision.applied_at.is_not(None))
+    for decision in session.scalars(stmt):
+        by_deployment[decision.deployment_id].append(decision)
+    return by_deployment
 
 
 def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot, now: datetime) -> None:

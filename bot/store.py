@@ -47,6 +47,47 @@ def add_event(
     return session.execute(stmt).scalar_one_or_none()
 
 
+def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int | None, str], int]:
+    """Store many timeline entries in one statement, skipping keys already stored; map (deployment, key) → id."""
+    if not rows:
+        return {}
+    stmt: Insert = _insert(session, DeploymentEvent).values([dict(r) for r in rows])
+    stmt = stmt.on_conflict_do_nothing(index_elements=["deployment_id", "key"])  # type: ignore[attr-defined]
+    returned = session.execute(stmt.returning(DeploymentEvent.id, DeploymentEvent.deployment_id, DeploymentEvent.key))
+    return {(dep_id, key): event_id for event_id, dep_id, key in returned}
+
+
+def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Queue many Slack messages in one statement, once per idempotency key."""
+    if rows:
+        stmt: Insert = _insert(session, Outbox).values([dict(r) for r in rows])
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))  # type: ignore[attr-defined]
+
+
+def outbox_row(
+    *,
+    key: str,
+    channel_id: str,
+    payload: Mapping[str, Any],
+    at: datetime,
+    deployment_id: int | None,
+    kind: OutboxKind = OutboxKind.POST,
+    in_thread: bool = False,
+) -> dict[str, Any]:
+    """The column values of one outbox row, for `queue_many`."""
+    return {
+        "idempotency_key": key,
+        "kind": kind,
+        "channel_id": channel_id,
+        "payload": dict(payload),
+        "deployment_id": deployment_id,
+        "in_thread": in_thread,
+        "thread_ts": None,
+        "not_before": at,
+        "created_at": at,
+    }
+
+
 def queue(
     session: Session,
     *,

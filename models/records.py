@@ -50,7 +50,11 @@ class Outbox(Base):
     """A Slack message to send; the idempotency key makes queueing the same message twice impossible."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_not_before", "state", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_state_not_before", "state", "not_before"),
+        # The notifier asks "is an earlier message of this deployment still waiting?" for every due reply.
+        Index("ix_outbox_deployment_id_id", "deployment_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)

@@ -18,7 +18,8 @@ FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-SCREENSHOT = ROOT / "docs" / "demo.png"
+# The README's picture; refreshed with `UPDATE_SCREENSHOT=1 make test` (otherwise written to a temporary file).
+README_SCREENSHOT = ROOT / "docs" / "demo.png"
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +74,14 @@ def click_and_confirm(page: Any, message: Any, action_id: str) -> None:
     page.get_by_test_id("confirm-button").click()
 
 
-def test_canary_with_approval_end_to_end(page: Any) -> None:
+@pytest.fixture(scope="module")
+def screenshot_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        return README_SCREENSHOT
+    return tmp_path_factory.mktemp("shots") / "demo.png"
+
+
+def test_canary_with_approval_end_to_end(page: Any, screenshot_path: Path) -> None:
     act_as(page, "U0ALICE")
     page.get_by_test_id("channel-link-deploys").click()
     slash(page, "/deploy catalog canary 10%")
@@ -91,8 +99,8 @@ def test_canary_with_approval_end_to_end(page: Any) -> None:
     thread.get_by_text("Approved by").first.wait_for(timeout=60_000)
     thread.get_by_text("Approval needed before production step 2 of 2").first.wait_for(timeout=90_000)
     message.get_by_test_id("button-deploy_approve").wait_for(timeout=60_000)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    page.screenshot(path=str(screenshot_path))
+    assert screenshot_path.stat().st_size > 10_000
     click_and_confirm(page, message, "deploy_approve")
     message.get_by_text("Succeeded").first.wait_for(timeout=90_000)
 
