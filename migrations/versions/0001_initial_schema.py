@@ -245,14 +245,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_outbox_idempotency_key")),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_deployment_id_id", ["deployment_id", "id"], unique=False)
         batch_op.create_index("ix_outbox_state_not_before", ["state", "not_before"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_unsent_by_deployment",
+            ["deployment_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("state IN ('PENDING', 'SENDING')"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_outbox_unsent_by_deployment", postgresql_where=sa.text("state IN ('PENDING', 'SENDING')")
+        )
         batch_op.drop_index("ix_outbox_state_not_before")
-        batch_op.drop_index("ix_outbox_deployment_id_id")
 
     op.drop_table("outbox")
     with op.batch_alter_table("deployment_events", schema=None) as batch_op:
