@@ -33,18 +33,17 @@ def add_event(
     actor: str | None = None,
 ) -> int | None:
     """Store a timeline entry unless one with the same key exists; return its id, or None if it was there."""
-    stmt: Insert = _insert(session, DeploymentEvent).values(
-        deployment_id=deployment_id,
-        service_key=service_key,
-        kind=kind,
-        key=key,
-        stage=stage,
-        detail=dict(detail or {}),
-        actor=actor,
-        at=at,
-    )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["deployment_id", "key"]).returning(DeploymentEvent.id)  # type: ignore[attr-defined]
-    return session.execute(stmt).scalar_one_or_none()
+    row = {
+        "deployment_id": deployment_id,
+        "service_key": service_key,
+        "kind": kind,
+        "key": key,
+        "stage": stage,
+        "detail": dict(detail or {}),
+        "actor": actor,
+        "at": at,
+    }
+    return add_events(session, [row]).get((deployment_id, key))
 
 
 def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int | None, str], int]:
@@ -98,22 +97,22 @@ def queue(
     kind: OutboxKind = OutboxKind.POST,
     deployment_id: int | None = None,
     in_thread: bool = False,
-    thread_ts: str | None = None,
-) -> bool:
-    """Queue a Slack message once per idempotency key; True if it was new."""
-    stmt: Insert = _insert(session, Outbox).values(
-        idempotency_key=key,
-        kind=kind,
-        channel_id=channel_id,
-        payload=dict(payload),
-        deployment_id=deployment_id,
-        in_thread=in_thread,
-        thread_ts=thread_ts,
-        not_before=at,
-        created_at=at,
+) -> None:
+    """Queue a Slack message once per idempotency key."""
+    queue_many(
+        session,
+        [
+            outbox_row(
+                key=key,
+                channel_id=channel_id,
+                payload=payload,
+                at=at,
+                kind=kind,
+                deployment_id=deployment_id,
+                in_thread=in_thread,
+            )
+        ],
     )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(Outbox.id)  # type: ignore[attr-defined]
-    return session.execute(stmt).scalar_one_or_none() is not None
 
 
 def queue_root_post(session: Session, dep: Deployment, at: datetime) -> None:
