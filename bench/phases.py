@@ -16,14 +16,14 @@ from sqlalchemy import func, select, update
 
 from bench.probes import Meters, SqlCounter, percentile
 from bench.stack import PREFIX, Stack
-from bot import grammar
-from bot.answers import Actor
-from bot.notifier import Notifier, drain_client
-from bot.sandbox.slack import payloads
-from bot.sandbox.slack import workspace as ws
-from bot.sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET
+from bot.domain.enums import ACTIVE_STATUSES, OutboxKind, OutboxState
+from bot.domain.grammar import parser as grammar
+from bot.engine.answers import Actor
+from bot.slack.sender import Notifier, drain_client
 from models import Deployment, Outbox
-from models.enums import ACTIVE_STATUSES, OutboxKind, OutboxState
+from sandbox.slack import payloads
+from sandbox.slack import workspace as ws
+from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET
 
 # What people type, in turn: help, status, a grammar error (answered in the ack itself), a real deploy.
 # Only one deployment per service may be active, so after the first of each service the deploys are refused

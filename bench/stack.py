@@ -19,17 +19,17 @@ from botocore.config import Config
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from bot import migrate
-from bot.catalog import Catalog, ServiceConfig, load_catalog
 from bot.config import Settings
-from bot.context import BotContext
-from bot.db import make_engine
+from bot.db import migrate
+from bot.db.sessions import make_engine
+from bot.domain.catalog.loader import Catalog, ServiceConfig, load_catalog
+from bot.domain.enums import Strategy
 from bot.runtime import RunningBot, build_context, start_http
-from bot.sandbox.ecs.server import SandboxHandle
-from bot.sandbox.ecs.server import start as start_ecs
-from bot.sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
-from bot.sandbox.slack.server import start as start_slack
-from models.enums import Strategy
+from bot.slack.context import BotContext
+from sandbox.ecs.server import SandboxHandle
+from sandbox.ecs.server import start as start_ecs
+from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
+from sandbox.slack.server import start as start_slack
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = "unicorn-watch"

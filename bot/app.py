@@ -9,9 +9,10 @@ import uuid
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
-from bot.blocks import ephemeral
-from bot.context import BotContext
-from handlers import actions, commands, events, views
+from bot.slack.blocks import ephemeral
+from bot.slack.context import BotContext
+from handlers import actions, commands, events
+from handlers import modals as views
 from handlers.replies import Respond, direct
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.catalog import Catalog, CatalogError, load_catalog
 from bot.config import Settings, load_settings
-from bot.db import DatabaseUnavailable, check_connection, make_engine
-from bot.problems import Problem
+from bot.db.sessions import DatabaseUnavailable, check_connection, make_engine
+from bot.domain.catalog.loader import Catalog, CatalogError, load_catalog
+from bot.domain.problems import Problem
 
 Printer = Callable[[str], None]
 
@@ -82,7 +82,7 @@ def run_check(catalog_path: str | None = None, *, offline: bool = False) -> int:
 
 def run_migrate(revision: str = "head") -> int:
     """`deploybot migrate`: upgrade the database (serialised across replicas on PostgreSQL)."""
-    from bot import migrate
+    from bot.db import migrate
 
     settings, problems = load_settings()
     if settings is None:

@@ -49,7 +49,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return checks.run_migrate(args.revision)
     if args.command == "run":
-        from bot.service import run_bot
+        from bot.run import run_bot
 
         return run_bot()
     if args.command == "demo":
@@ -57,11 +57,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(port=args.port, speed=args.speed)
     if args.kind == "ecs":
-        from bot.sandbox.ecs.server import serve_forever as serve_ecs
+        from sandbox.ecs.server import serve_forever as serve_ecs
 
         serve_ecs("127.0.0.1", args.port, args.speed)
         return 0
-    from bot.sandbox.slack.server import serve_forever as serve_slack
+    from sandbox.slack.server import serve_forever as serve_slack
 
     serve_slack("127.0.0.1", args.port, args.bot_url, args.signing_secret, args.bot_token)
     return 0

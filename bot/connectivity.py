@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.catalog import Catalog
 from bot.config import Settings
-from bot.problems import Problem
+from bot.domain.catalog.loader import Catalog
+from bot.domain.problems import Problem
 
 
 def online_problems(settings: Settings, catalog: Catalog) -> tuple[list[Problem], list[str]]:
@@ -37,7 +37,7 @@ def _check_slack(settings: Settings, problems: list[Problem], notes: list[str]) 
 
 
 def _check_ecs(catalog: Catalog, problems: list[Problem], notes: list[str]) -> None:
-    from bot.ecs import EcsError, EcsGateway, has_credentials
+    from bot.ecs.gateway import EcsError, EcsGateway, has_credentials
 
     if not has_credentials():
         notes.append("ECS: not checked (no AWS credentials found)")

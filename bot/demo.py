@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.catalog import load_catalog
 from bot.config import Settings
+from bot.domain.catalog.loader import load_catalog
 
 DEMO_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a local stand-in's secret, not a real one
 DEMO_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - the stand-in only accepts this made-up token
@@ -56,10 +56,10 @@ def demo_settings(database: Path, slack_api_url: str, ecs_url: str) -> Settings:
 @contextmanager
 def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None = None) -> Iterator[Demo]:
     """Start the ECS sandbox, the Slack stand-in and the bot; stop all three on exit."""
-    from bot import migrate
+    from bot.db import migrate
     from bot.runtime import build_context, start_http
-    from bot.sandbox.ecs.server import start as start_ecs
-    from bot.sandbox.slack.server import start as start_slack
+    from sandbox.ecs.server import start as start_ecs
+    from sandbox.slack.server import start as start_slack
 
     # boto3 needs credentials to sign requests, even for the sandbox: made-up ones, never real.
     for name, value in (("AWS_ACCESS_KEY_ID", "demo"), ("AWS_SECRET_ACCESS_KEY", "demo"), ("AWS_REGION", "us-east-1")):

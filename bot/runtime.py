@@ -15,16 +15,16 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
-from bot import migrate
-from bot.catalog import Catalog
 from bot.config import Settings
-from bot.context import BotContext, slack_membership
-from bot.db import make_engine, session_factory
-from bot.ecs import EcsGateway
-from bot.engine import Engine
-from bot.notifier import Notifier, drain_client
+from bot.db import migrate
+from bot.db.sessions import make_engine, session_factory
+from bot.domain.catalog.loader import Catalog
+from bot.ecs.gateway import EcsGateway
+from bot.engine.usecases import Engine
 from bot.scheduler import build_scheduler
-from bot.web import build_asgi
+from bot.slack.context import BotContext, slack_membership
+from bot.slack.sender import Notifier, drain_client
+from bot.slack.web import build_asgi
 from models import utcnow
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import Counter, Histogram
 
-from bot.context import BotContext
-from bot.notifier import Notifier
+from bot.slack.context import BotContext
+from bot.slack.sender import Notifier
 
 log = logging.getLogger(__name__)
 JOB_SECONDS = Histogram("deploybot_job_seconds", "Duration of one background job run", ["job"])

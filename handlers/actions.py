@@ -9,13 +9,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.answers import Actor, Answer, mention, refused, slack_time
-from bot.blocks import APPROVE_ACTION, ROLLBACK_ACTION, parse_button_value
-from bot.context import BotContext
-from bot.views import DeploymentView
+from bot.domain.enums import DecisionKind
+from bot.domain.readmodels import DeploymentView
+from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION, parse_button_value
+from bot.slack.context import BotContext
 from handlers.events import publish_home
 from handlers.replies import Respond, answer_message, channel_from, reply
-from models.enums import DecisionKind
 
 log = logging.getLogger(__name__)
 BLOCK_ID = re.compile(r"^dep-([1-9][0-9]{0,17})-v[0-9]{1,18}$")

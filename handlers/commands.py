@@ -10,10 +10,10 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot import grammar
-from bot.answers import Actor
-from bot.blocks import deploy_modal, ephemeral
-from bot.context import BotContext
+from bot.domain.grammar import parser as grammar
+from bot.engine.answers import Actor
+from bot.slack.blocks import deploy_modal, ephemeral
+from bot.slack.context import BotContext
 from handlers.replies import Respond, answer_message, reply
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.blocks import app_home
-from bot.context import BotContext
+from bot.slack.blocks import app_home
+from bot.slack.context import BotContext
 
 log = logging.getLogger(__name__)
 RECENT = 10

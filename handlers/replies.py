@@ -11,8 +11,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot.answers import Answer
-from bot.blocks import Message, ephemeral, help_message, history_message, status_message
+from bot.engine.answers import Answer
+from bot.slack.blocks import Message, ephemeral, help_message, history_message, status_message
 
 log = logging.getLogger(__name__)
 Respond = Callable[..., Any]

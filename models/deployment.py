@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, str_enum, utcnow
-from models.enums import (
+from bot.domain.enums import (
     ACTIVE_STATUSES,
     DeploymentStatus,
     EcsStatus,
@@ -17,6 +16,7 @@ from models.enums import (
     LifecycleStage,
     Strategy,
 )
+from models.base import Base, str_enum, utcnow
 
 _ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(ACTIVE_STATUSES)))
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.domain.enums import DecisionKind, OutboxKind, OutboxState
 from models.base import Base, str_enum, utcnow
-from models.enums import DecisionKind, OutboxKind, OutboxState
 
 # Stop/rollback decisions that are not tied to a PAUSE hook share one key, so only one can ever be recorded.
 STOP_HOOK_ID = "-stop-"

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import migrate
-from bot.db import make_engine, session_factory
+from bot.db import migrate
+from bot.db.sessions import make_engine, session_factory
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"]

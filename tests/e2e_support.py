@@ -14,15 +14,15 @@ from typing import Any, TypeVar
 from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 
-from bot import migrate
 from bot.config import Settings
-from bot.context import BotContext
-from bot.notifier import Notifier, drain_client
+from bot.db import migrate
+from bot.domain.enums import DeploymentStatus, OutboxState
+from bot.domain.readmodels import DeploymentView
 from bot.runtime import RunningBot, build_context, start_http
-from bot.sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
-from bot.views import DeploymentView
+from bot.slack.context import BotContext
+from bot.slack.sender import Notifier, drain_client
 from models import Outbox
-from models.enums import DeploymentStatus, OutboxState
+from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
 from tests.support import Control, drive_until, example_catalog
 
 T = TypeVar("T")

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers import Actor
-from bot.catalog import Catalog, load_catalog
-from bot.ecs import EcsGateway
-from bot.engine import Engine
-from bot.views import DeploymentView
+from bot.domain.catalog.loader import Catalog, load_catalog
+from bot.domain.readmodels import DeploymentView
+from bot.ecs.gateway import EcsGateway
+from bot.engine.answers import Actor
+from bot.engine.usecases import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"S0APPROVERS": frozenset({"U0BOB", "U0CAROL"}), "S0ONCALL": frozenset({"U0CAROL"})}

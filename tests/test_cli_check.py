@@ -112,8 +112,8 @@ def test_migrate_creates_the_schema(sqlite_env: dict[str, str]) -> None:
 
 
 def test_check_online_reaches_the_slack_stand_in_and_the_ecs_sandbox(sqlite_env: dict[str, str]) -> None:
-    from bot.sandbox.ecs.server import start as start_ecs
-    from bot.sandbox.slack.server import start as start_slack
+    from sandbox.ecs.server import start as start_ecs
+    from sandbox.slack.server import start as start_slack
 
     with start_ecs(port=0) as ecs, start_slack(port=0) as slack:
         env = {
@@ -132,7 +132,7 @@ def test_check_online_reaches_the_slack_stand_in_and_the_ecs_sandbox(sqlite_env:
 
 
 def test_check_online_reports_a_wrong_slack_token(sqlite_env: dict[str, str]) -> None:
-    from bot.sandbox.slack.server import start as start_slack
+    from sandbox.slack.server import start as start_slack
 
     with start_slack(port=0) as slack:
         env = {**sqlite_env, "SLACK_BOT_TOKEN": "xoxb-wrong", "SLACK_API_URL": slack.api_url}

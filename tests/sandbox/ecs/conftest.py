@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bot.sandbox.ecs import SandboxHandle, start
+from sandbox.ecs import SandboxHandle, start
 
 from .helpers import Control
 

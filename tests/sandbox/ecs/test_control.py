@@ -116,7 +116,7 @@ def test_thousand_concurrent_deployments_progress(ecs: Any, control: Control) ->
 
 
 def test_serve_forever_prints_its_address() -> None:
-    code = "from bot.sandbox.ecs import serve_forever; serve_forever('127.0.0.1', 0, 2.5)"
+    code = "from sandbox.ecs import serve_forever; serve_forever('127.0.0.1', 0, 2.5)"
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

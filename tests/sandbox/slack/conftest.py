@@ -16,8 +16,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox.slack import server
-from bot.sandbox.slack.server import SlackSandboxHandle
+from sandbox.slack import server
+from sandbox.slack.server import SlackSandboxHandle
 
 SECRET = server.DEFAULT_SIGNING_SECRET
 TOKEN = server.DEFAULT_BOT_TOKEN

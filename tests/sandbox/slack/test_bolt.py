@@ -11,8 +11,8 @@ import pytest
 from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_sdk import WebClient
 
-from bot.sandbox.slack import workspace as ws
-from bot.sandbox.slack.server import SlackSandboxHandle
+from sandbox.slack import workspace as ws
+from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import SECRET, TOKEN, http
 from tests.sandbox.slack.test_requests import BLOCKS, MODAL, control
 
@@ -99,7 +99,7 @@ def test_bolt_round_trip(sandbox: SlackSandboxHandle, bolt: App) -> None:
 
 
 def test_bolt_rejects_a_forged_signature(sandbox: SlackSandboxHandle, bolt: App) -> None:
-    from bot.sandbox.slack import server
+    from sandbox.slack import server
 
     with server.start(bot_url=sandbox.bot_url, signing_secret="forged") as forger:
         out = control(forger, "command", {"user": ws.ALICE, "text": "catalog"})

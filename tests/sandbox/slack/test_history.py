@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.sandbox.slack import workspace as ws
-from bot.sandbox.slack.server import SlackSandboxHandle
+from sandbox.slack import workspace as ws
+from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
 from tests.sandbox.slack.test_webapi import error_of
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.slack import server
-from bot.sandbox.slack.server import SlackSandboxHandle
+from sandbox.slack import server
+from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
 
 STATIC = Path(server.__file__).parent / "static"

@@ -8,9 +8,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox.slack import workspace as ws
-from bot.sandbox.slack.delivery import sign
-from bot.sandbox.slack.server import SlackSandboxHandle
+from sandbox.slack import workspace as ws
+from sandbox.slack.delivery import sign
+from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import SECRET, TOKEN, FakeBot, Received, http
 
 APPROVE = {"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"},
@@ -110,7 +110,7 @@ def test_command_trigger_opens_a_modal(wired: SlackSandboxHandle, fake_bot: Fake
 
 
 def test_bad_secret_bot_rejects_and_user_sees_the_failure(sandbox: SlackSandboxHandle, fake_bot: FakeBot) -> None:
-    from bot.sandbox.slack import server
+    from sandbox.slack import server
 
     with server.start(bot_url=fake_bot.url, signing_secret="some-other-secret") as other:
         out = control(other, "command", {"user": ws.ALICE, "text": "x"})

@@ -10,8 +10,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.sandbox.slack import workspace as ws
-from bot.sandbox.slack.server import SlackSandboxHandle
+from sandbox.slack import workspace as ws
+from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import TOKEN, http
 
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}

@@ -1,0 +1,196 @@
+"""Database helpers shared by the use cases, the reconciler and the notifier (sessions come from the caller)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.domain.enums import ACTIVE_STATUSES, EventKind, OutboxKind
+from bot.domain.readmodels import DeploymentView, deployment_view
+from models import Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
+
+
+def _insert(session: Session, table: Any) -> Any:
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def add_event(
+    session: Session,
+    *,
+    service_key: str,
+    kind: EventKind,
+    key: str,
+    at: datetime,
+    deployment_id: int | None = None,
+    stage: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    actor: str | None = None,
+) -> int | None:
+    """Store a timeline entry unless one with the same key exists; return its id, or None if it was there."""
+    row = {
+        "deployment_id": deployment_id,
+        "service_key": service_key,
+        "kind": kind,
+        "key": key,
+        "stage": stage,
+        "detail": dict(detail or {}),
+        "actor": actor,
+        "at": at,
+    }
+    return add_events(session, [row]).get((deployment_id, key))
+
+
+def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int | None, str], int]:
+    """Store many timeline entries in one statement, skipping keys already stored; map (deployment, key) → id."""
+    if not rows:
+        return {}
+    stmt: Insert = _insert(session, DeploymentEvent).values([dict(r) for r in rows])
+    stmt = stmt.on_conflict_do_nothing(index_elements=["deployment_id", "key"])  # type: ignore[attr-defined]
+    returned = session.execute(stmt.returning(DeploymentEvent.id, DeploymentEvent.deployment_id, DeploymentEvent.key))
+    return {(dep_id, key): event_id for event_id, dep_id, key in returned}
+
+
+def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Queue many Slack messages in one statement, once per idempotency key."""
+    if rows:
+        stmt: Insert = _insert(session, Outbox).values([dict(r) for r in rows])
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))  # type: ignore[attr-defined]
+
+
+def outbox_row(
+    *,
+    key: str,
+    channel_id: str,
+    payload: Mapping[str, Any],
+    at: datetime,
+    deployment_id: int | None,
+    kind: OutboxKind = OutboxKind.POST,
+    in_thread: bool = False,
+) -> dict[str, Any]:
+    """The column values of one outbox row, for `queue_many`."""
+    return {
+        "idempotency_key": key,
+        "kind": kind,
+        "channel_id": channel_id,
+        "payload": dict(payload),
+        "deployment_id": deployment_id,
+        "in_thread": in_thread,
+        "thread_ts": None,
+        "not_before": at,
+        "created_at": at,
+    }
+
+
+def queue(
+    session: Session,
+    *,
+    key: str,
+    channel_id: str,
+    payload: Mapping[str, Any],
+    at: datetime,
+    kind: OutboxKind = OutboxKind.POST,
+    deployment_id: int | None = None,
+    in_thread: bool = False,
+) -> None:
+    """Queue a Slack message once per idempotency key."""
+    queue_many(
+        session,
+        [
+            outbox_row(
+                key=key,
+                channel_id=channel_id,
+                payload=payload,
+                at=at,
+                kind=kind,
+                deployment_id=deployment_id,
+                in_thread=in_thread,
+            )
+        ],
+    )
+
+
+def queue_root_post(session: Session, dep: Deployment, at: datetime) -> None:
+    """Queue the deployment's root message (the notifier renders it from the current state)."""
+    queue(
+        session,
+        key=f"dep:{dep.id}:root",
+        channel_id=dep.channel_id,
+        payload={"render": "root"},
+        deployment_id=dep.id,
+        at=at,
+    )
+
+
+def queue_root_update(session: Session, dep: Deployment, at: datetime) -> None:
+    """Queue an edit of the root message; the notifier coalesces them and renders the newest state."""
+    queue(
+        session,
+        key=f"dep:{dep.id}:root-update:{dep.version}",
+        kind=OutboxKind.UPDATE_ROOT,
+        channel_id=dep.channel_id,
+        payload={"render": "root"},
+        deployment_id=dep.id,
+        at=at,
+    )
+
+
+def queue_event_reply(session: Session, dep: Deployment, event_id: int, at: datetime) -> None:
+    """Queue the thread reply narrating one event."""
+    queue(
+        session,
+        key=f"dep:{dep.id}:event:{event_id}",
+        channel_id=dep.channel_id,
+        in_thread=True,
+        payload={"render": "event", "event_id": event_id},
+        deployment_id=dep.id,
+        at=at,
+    )
+
+
+def record(session: Session, dep: Deployment, kind: EventKind, key: str, at: datetime, **fields: Any) -> int | None:
+    """Store an event of `dep` and queue its thread reply and a root update; None if it was already stored."""
+    event_id = add_event(
+        session, service_key=dep.service_key, deployment_id=dep.id, kind=kind, key=key, at=at, **fields
+    )
+    if event_id is not None:
+        queue_event_reply(session, dep, event_id, at)
+    return event_id
+
+
+def active_deployment(session: Session, service_key: str) -> Deployment | None:
+    """The service's active deployment, if any (there is at most one)."""
+    stmt = select(Deployment).where(Deployment.service_key == service_key, Deployment.status.in_(ACTIVE_STATUSES))
+    return session.scalars(stmt).first()
+
+
+def latest_deployment(session: Session, service_key: str) -> Deployment | None:
+    """The service's most recent deployment."""
+    stmt = select(Deployment).where(Deployment.service_key == service_key).order_by(Deployment.id.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def current_lock(session: Session, service_key: str, now: datetime) -> ServiceLock | None:
+    """The service's lock if it still holds."""
+    lock = session.get(ServiceLock, service_key)
+    return lock if lock is not None and (lock.until is None or lock.until > now) else None
+
+
+def decisions_of(session: Session, deployment_id: int) -> list[Decision]:
+    """Every decision taken on a deployment, oldest first."""
+    stmt = select(Decision).where(Decision.deployment_id == deployment_id).order_by(Decision.id)
+    return list(session.scalars(stmt))
+
+
+def view_of(session: Session, dep: Deployment, *, with_events: bool = False) -> DeploymentView:
+    """The read-only view of a deployment, with its decisions (and events when asked)."""
+    events: Sequence[DeploymentEvent] = ()
+    if with_events:
+        stmt = select(DeploymentEvent).where(DeploymentEvent.deployment_id == dep.id).order_by(DeploymentEvent.id)
+        events = list(session.scalars(stmt))
+    return deployment_view(dep, decisions_of(session, dep.id), events)

@@ -1,0 +1,182 @@
+"""Who may deploy, approve, roll back and lock which service, and which deployments ECS can run (pure)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.domain.catalog.schema import GROUP_ID, ServiceConfig
+from bot.domain.enums import HookStage, Strategy
+
+__all__ = [
+    "CachedMembership",
+    "Membership",
+    "Verdict",
+    "check_approvals",
+    "check_strategy",
+    "is_member",
+    "may_approve",
+    "may_deploy",
+    "may_lock",
+    "may_rollback",
+    "may_unlock",
+]
+
+
+class Membership(Protocol):
+    """The user ids in a Slack user group (the Slack layer backs it with `usergroups.users.list`)."""
+
+    def __call__(self, group_id: str, /) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A policy answer; a refusal names its rule (a stable audit code) and a one-line reason."""
+
+    allowed: bool
+    rule: str
+    reason: str
+
+    @classmethod
+    def ok(cls) -> Verdict:
+        """The allowing verdict."""
+        return cls(True, "ok", "")
+
+    @classmethod
+    def refuse(cls, rule: str, reason: str) -> Verdict:
+        """A refusal under `rule`."""
+        return cls(False, rule, reason)
+
+
+def is_member(principals: Iterable[str], user: str, membership: Membership) -> bool:
+    """True when `user` is listed directly or belongs to a listed user group."""
+    listed = tuple(principals)
+    if user in listed:
+        return True  # no Slack call when the user is named directly
+    return any(user in membership(p) for p in listed if GROUP_ID.match(p))
+
+
+def may_deploy(service: ServiceConfig, user: str, channel: str, membership: Membership) -> Verdict:
+    """Deployers only, and only from the service's channels when it lists some."""
+    if not is_member(service.deployers, user, membership):
+        return Verdict.refuse("not_deployer", f"you are not one of `{service.key}`'s deployers")
+    if service.channels and channel not in service.channels:
+        where = ", ".join(f"<#{c}>" for c in service.channels)
+        return Verdict.refuse("channel_not_allowed", f"`/deploy {service.key}` is only allowed in {where}")
+    return Verdict.ok()
+
+
+def may_approve(service: ServiceConfig, user: str, requester: str, membership: Membership) -> Verdict:
+    """Approvers only; with four-eyes, never the person who requested the deployment."""
+    if not is_member(service.approvers, user, membership):
+        return Verdict.refuse("not_approver", f"you are not one of `{service.key}`'s approvers")
+    if service.four_eyes and user == requester:
+        return Verdict.refuse(
+            "four_eyes", "four-eyes rule: you requested this deployment; another approver must approve it"
+        )
+    return Verdict.ok()
+
+
+def may_rollback(service: ServiceConfig, user: str, channel: str, membership: Membership) -> Verdict:
+    """Deployers, approvers or incident responders, from any channel."""
+    # The channel allow-list is deliberately not applied: a rollback is the safe direction, and the person who
+    # needs it is usually in an incident channel, not the deploy channel. `channel` stays in the signature so
+    # the use case calls every check the same way (and the audit event records where it came from).
+    del channel
+    return _responder(service, user, membership, "roll it back")
+
+
+def may_lock(service: ServiceConfig, user: str, membership: Membership) -> Verdict:
+    """Deployers, approvers or incident responders may freeze a service."""
+    return _responder(service, user, membership, "lock it")
+
+
+def may_unlock(service: ServiceConfig, user: str, membership: Membership) -> Verdict:
+    """Deployers, approvers or incident responders may lift a freeze."""
+    return _responder(service, user, membership, "unlock it")
+
+
+def _responder(service: ServiceConfig, user: str, membership: Membership, action: str) -> Verdict:
+    principals = (*service.deployers, *service.approvers, *service.incident_responders)
+    if is_member(principals, user, membership):
+        return Verdict.ok()
+    return Verdict.refuse(
+        "not_responder", f"only `{service.key}`'s deployers, approvers or incident responders may {action}"
+    )
+
+
+def check_strategy(
+    service: ServiceConfig, strategy: Strategy, approval_stages: Sequence[HookStage] | None = None
+) -> Verdict:
+    """Refuse ROLLING when the deployment needs approval pauses (ECS rejects lifecycle hooks on ROLLING)."""
+    stages = service.approval_stages if approval_stages is None else tuple(approval_stages)
+    if strategy is Strategy.ROLLING and stages:
+        names = ", ".join(s.value for s in stages)
+        return Verdict.refuse(
+            "rolling_cannot_pause",
+            f"`{service.key}` requires approval at {names}; rolling deployments cannot pause. "
+            "Use bluegreen, canary or linear.",
+        )
+    return Verdict.ok()
+
+
+def check_approvals(service: ServiceConfig, requested: Sequence[HookStage] | None) -> Verdict:
+    """`approve=` may add pauses but never drop the catalog's, and a pause needs someone able to approve it."""
+    if requested is None:
+        return Verdict.ok()
+    missing = [s for s in service.approval_stages if s not in requested]
+    if missing:
+        # Otherwise any deployer could skip the approvals (and the four-eyes rule) with `approve=none`.
+        names = ", ".join(s.value for s in missing)
+        return Verdict.refuse(
+            "approval_required",
+            f"`{service.key}` requires approval at {names}; `approve=` can add stages, not remove these",
+        )
+    if requested and not service.approvers:
+        return Verdict.refuse("no_approvers", f"`{service.key}` names no approvers, so nobody could approve a pause")
+    return Verdict.ok()
+
+
+@dataclass
+class _Entry:
+    members: frozenset[str]
+    fetched_at: datetime
+
+
+class CachedMembership:
+    """A Membership that remembers each group for `ttl`; failures are not cached, so they surface (fail closed)."""
+
+    def __init__(
+        self, fetch: Callable[[str], Iterable[str]], ttl: timedelta, clock: Callable[[], datetime]
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        # Bolt runs listeners on a thread pool; the lock guards the dict, not the fetch (a rare double fetch
+        # is cheaper than serialising every Slack call).
+        self._lock = threading.Lock()
+
+    def __call__(self, group_id: str, /) -> frozenset[str]:
+        """The group's members, fetched again once the cached copy is `ttl` old."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(group_id)
+        # A clock that went backwards makes the age negative: refetch rather than trust the entry indefinitely.
+        if entry is not None and timedelta(0) <= now - entry.fetched_at < self._ttl:
+            return entry.members
+        members = frozenset(self._fetch(group_id))
+        with self._lock:
+            self._entries[group_id] = _Entry(members, now)
+        return members
+
+    def invalidate(self, group_id: str | None = None) -> None:
+        """Forget one group (or all), e.g. on a `subteam_members_changed` event."""
+        with self._lock:
+            if group_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(group_id, None)

@@ -1,0 +1,109 @@
+"""boto3 ECS clients, one per (region, role), with standard retries and AssumeRole credentials that refresh."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
+
+from bot.domain.snapshot import Credentials
+
+SESSION_NAME = "deploybot"
+AssumeRole = Callable[[str, str], Credentials]
+
+
+def client_config(max_attempts: int, connect_timeout: float, read_timeout: float) -> Config:
+    """botocore settings shared by every client: standard retries and bounded timeouts.
+
+    `max_attempts` counts every attempt, the first included (botocore's `total_max_attempts`, like the
+    AWS_MAX_ATTEMPTS variable); botocore's own `max_attempts` key would count retries only.
+    """
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        user_agent_extra="deploybot",
+    )
+
+
+def sts_assume_role(region: str, config: Config) -> AssumeRole:
+    """An AssumeRole call through the regional STS endpoint (the default when no fake is injected)."""
+
+    def assume(role_arn: str, session_name: str) -> Credentials:
+        sts = boto3.client("sts", region_name=region, config=config)
+        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        return Credentials(
+            access_key_id=answer["AccessKeyId"],
+            secret_access_key=answer["SecretAccessKey"],
+            session_token=answer["SessionToken"],
+            expiration=answer["Expiration"],
+        )
+
+    return assume
+
+
+class _AssumeRoleProvider(CredentialProvider):
+    """Hands botocore refreshable credentials; botocore calls `refresh` before they expire."""
+
+    METHOD = "deploybot-assume-role"
+    CANONICAL_NAME = "deploybot-assume-role"
+
+    def __init__(self, assume_role: AssumeRole, role_arn: str) -> None:
+        super().__init__()
+        self._assume_role = assume_role
+        self._role_arn = role_arn
+
+    def _fetch(self) -> dict[str, str]:
+        creds = self._assume_role(self._role_arn, SESSION_NAME)
+        return {
+            "access_key": creds.access_key_id,
+            "secret_key": creds.secret_access_key,
+            "token": creds.session_token,
+            "expiry_time": creds.expiration.isoformat(),
+        }
+
+    def load(self) -> RefreshableCredentials:
+        return RefreshableCredentials.create_from_metadata(
+            metadata=self._fetch(), refresh_using=self._fetch, method=self.METHOD
+        )
+
+
+class ClientCache:
+    """Thread-safe cache of ECS clients keyed by (region, role_arn)."""
+
+    def __init__(
+        self,
+        config: Config,
+        endpoint_url: str | None = None,
+        assume_role: AssumeRole | None = None,
+    ) -> None:
+        self._config = config
+        self._endpoint_url = endpoint_url
+        self._assume_role = assume_role
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, region: str, role_arn: str | None) -> Any:
+        """The ECS client for this region and role, created on first use."""
+        key = (region, role_arn)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = self._create(region, role_arn)
+            return client
+
+    def _create(self, region: str, role_arn: str | None) -> Any:
+        session = botocore.session.get_session()
+        if role_arn:
+            assume = self._assume_role or sts_assume_role(region, self._config)
+            provider = _AssumeRoleProvider(assume, role_arn)
+            session.register_component("credential_provider", CredentialResolver([provider]))
+        # With endpoint_url None boto3 applies AWS_ENDPOINT_URL_ECS itself; an explicit one wins.
+        return boto3.Session(botocore_session=session).client(
+            "ecs", region_name=region, endpoint_url=self._endpoint_url, config=self._config
+        )

@@ -1,0 +1,254 @@
+"""The ECS gateway: the only module of the bot that talks to AWS (through boto3). Returns dataclasses, never dicts.
+
+Every call goes through `_call`, which turns botocore's exceptions into `EcsError`, or `EcsUnavailable` when
+ECS throttles or fails on its side (callers retry those later and never mark a deployment failed for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from botocore import xform_name
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from bot.domain.catalog.schema import ServiceConfig
+from bot.domain.snapshot import (
+    Credentials,
+    DescribeResult,
+    EcsError,
+    EcsUnavailable,
+    HookAction,
+    ServiceInfo,
+    Snapshot,
+    StartSpec,
+    snapshot_from_api,
+    task_definition_name,
+)
+from bot.ecs.clients import AssumeRole, ClientCache, client_config
+from bot.ecs.requests import container_image, deployment_configuration, register_params
+
+__all__ = [
+    "Credentials",
+    "DescribeResult",
+    "EcsError",
+    "EcsGateway",
+    "EcsUnavailable",
+    "ServiceInfo",
+    "Snapshot",
+    "StartSpec",
+    "has_credentials",
+    "snapshot_from_api",
+]
+
+BATCH = 20  # DescribeServiceDeployments and DescribeServiceRevisions take at most 20 ARNs
+UNAVAILABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+    }
+)
+
+
+def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[list[str]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _translate(exc: ClientError, operation: str) -> EcsError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in UNAVAILABLE_CODES or status >= 500:
+        return EcsUnavailable(code, message, operation)
+    return EcsError(code, message, operation)
+
+
+def _same_task_definition(a: str, b: str) -> bool:
+    return task_definition_name(a) == task_definition_name(b)
+
+
+def has_credentials() -> bool:
+    """True when boto3's credential chain finds credentials (environment, profile, instance role…)."""
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
+
+
+class EcsGateway:
+    """ECS operations the deployment engine needs, per catalog service (region and optional role)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        assume_role: AssumeRole | None = None,
+        max_attempts: int = 5,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
+        config = client_config(max_attempts, connect_timeout, read_timeout)
+        self._clients = ClientCache(config, endpoint_url=endpoint_url, assume_role=assume_role)
+
+    def client(self, region: str, role_arn: str | None = None) -> Any:
+        """The cached boto3 ECS client for a region and role (for diagnostics and tests)."""
+        return self._clients.get(region, role_arn)
+
+    def _call(self, region: str, role_arn: str | None, operation: str, **params: Any) -> dict[str, Any]:
+        method = getattr(self.client(region, role_arn), xform_name(operation))
+        try:
+            return dict(method(**params))
+        except ClientError as exc:
+            raise _translate(exc, operation) from exc
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise EcsUnavailable("ConnectionError", str(exc), operation) from exc
+
+    def _svc_call(self, cfg: ServiceConfig, operation: str, **params: Any) -> dict[str, Any]:
+        return self._call(cfg.region, cfg.role_arn, operation, **params)
+
+    # Reading the service -------------------------------------------------------------------------------------
+
+    def _describe_service(self, cfg: ServiceConfig) -> dict[str, Any]:
+        answer = self._svc_call(cfg, "DescribeServices", cluster=cfg.cluster, services=[cfg.service])
+        services = answer.get("services") or []
+        if not services:
+            reasons = ", ".join(f.get("reason", "?") for f in answer.get("failures") or []) or "MISSING"
+            raise EcsError("ServiceNotFoundException", f"{cfg.cluster}/{cfg.service}: {reasons}", "DescribeServices")
+        return dict(services[0])
+
+    def read_service(self, cfg: ServiceConfig) -> ServiceInfo:
+        """The service's ARN, task definition, container image, deployment configuration and traffic setup."""
+        service = self._describe_service(cfg)
+        task_def = self._svc_call(cfg, "DescribeTaskDefinition", taskDefinition=service["taskDefinition"])
+        try:
+            image = container_image(task_def["taskDefinition"], cfg.container)
+        except KeyError as exc:
+            raise EcsError("ContainerNotFound", str(exc.args[0]), "DescribeTaskDefinition") from exc
+        return ServiceInfo(
+            service_arn=service["serviceArn"],
+            cluster=cfg.cluster,
+            service_name=service.get("serviceName", cfg.service),
+            task_definition_arn=task_def["taskDefinition"]["taskDefinitionArn"],
+            container=cfg.container,
+            image=image,
+            desired_count=int(service.get("desiredCount") or 0),
+            deployment_configuration=dict(service.get("deploymentConfiguration") or {}),
+            has_load_balancers=bool(service.get("loadBalancers")),
+            has_service_connect=any(
+                (d.get("serviceConnectConfiguration") or {}).get("enabled") for d in service.get("deployments") or ()
+            ),
+        )
+
+    # Changing the service ------------------------------------------------------------------------------------
+
+    def register_image(self, cfg: ServiceConfig, base_task_definition_arn: str, image: str) -> str:
+        """Register a copy of the task definition whose catalog container runs `image` (`:tag` keeps the repo)."""
+        answer = self._svc_call(
+            cfg, "DescribeTaskDefinition", taskDefinition=base_task_definition_arn, include=["TAGS"]
+        )
+        try:
+            params = register_params(answer["taskDefinition"], answer.get("tags") or [], cfg.container, image)
+        except KeyError as exc:
+            raise EcsError("ContainerNotFound", str(exc.args[0]), "RegisterTaskDefinition") from exc
+        registered = self._svc_call(cfg, "RegisterTaskDefinition", **params)
+        return str(registered["taskDefinition"]["taskDefinitionArn"])
+
+    def start_deployment(self, cfg: ServiceConfig, spec: StartSpec, current: ServiceInfo | None = None) -> None:
+        """UpdateService to the spec's task definition, keeping the service's settings and hooks plus our pauses."""
+        current = current or self.read_service(cfg)
+        params: dict[str, Any] = {
+            "cluster": cfg.cluster,
+            "service": cfg.service,
+            "taskDefinition": spec.task_definition,
+            "deploymentConfiguration": deployment_configuration(current.deployment_configuration, spec),
+        }
+        if _same_task_definition(spec.task_definition, current.task_definition_arn):
+            params["forceNewDeployment"] = True
+        self._svc_call(cfg, "UpdateService", **params)
+
+    # Finding and describing service deployments --------------------------------------------------------------
+
+    def _briefs(self, cfg: ServiceConfig, created_after: datetime) -> list[dict[str, Any]]:
+        briefs: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "cluster": cfg.cluster,
+            "service": cfg.service,
+            "status": ["PENDING", "IN_PROGRESS"],
+            "createdAt": {"after": created_after},
+        }
+        while True:  # ListServiceDeployments has no botocore paginator
+            answer = self._svc_call(cfg, "ListServiceDeployments", **params)
+            briefs.extend(answer.get("serviceDeployments") or [])
+            if not answer.get("nextToken"):
+                break
+            params["nextToken"] = answer["nextToken"]
+        return sorted(briefs, key=lambda b: b.get("createdAt") or created_after, reverse=True)
+
+    def _revision_task_definitions(self, cfg: ServiceConfig, arns: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for batch in chunks(list(dict.fromkeys(arns))):
+            answer = self._svc_call(cfg, "DescribeServiceRevisions", serviceRevisionArns=batch)
+            for revision in answer.get("serviceRevisions") or []:
+                found[revision["serviceRevisionArn"]] = revision.get("taskDefinition", "")
+        return found
+
+    def find_service_deployment(
+        self, cfg: ServiceConfig, task_definition_arn: str, created_after: datetime
+    ) -> str | None:
+        """The newest PENDING/IN_PROGRESS service deployment created after `created_after` targeting the task def."""
+        briefs = self._briefs(cfg, created_after)
+        targets = [b["targetServiceRevisionArn"] for b in briefs if b.get("targetServiceRevisionArn")]
+        task_defs = self._revision_task_definitions(cfg, targets) if targets else {}
+        for brief in briefs:
+            task_def = task_defs.get(brief.get("targetServiceRevisionArn", ""))
+            if task_def and _same_task_definition(task_def, task_definition_arn):
+                return str(brief["serviceDeploymentArn"])
+        return None
+
+    def describe(self, region: str, role_arn: str | None, arns: Sequence[str]) -> DescribeResult:
+        """Snapshots of service deployments, 20 ARNs per DescribeServiceDeployments call."""
+        snapshots: list[Snapshot] = []
+        missing: list[str] = []
+        for batch in chunks(list(dict.fromkeys(arns))):
+            answer = self._call(region, role_arn, "DescribeServiceDeployments", serviceDeploymentArns=batch)
+            snapshots.extend(snapshot_from_api(d) for d in answer.get("serviceDeployments") or [])
+            missing.extend(f["arn"] for f in answer.get("failures") or [] if f.get("arn"))
+        return DescribeResult(tuple(snapshots), tuple(missing))
+
+    # Acting on a running deployment --------------------------------------------------------------------------
+
+    def continue_hook(self, region: str, role_arn: str | None, arn: str, hook_id: str, action: HookAction) -> None:
+        """Resolve a PAUSE hook that awaits action: CONTINUE lets the deployment go on, ROLLBACK rolls it back."""
+        self._call(
+            region, role_arn, "ContinueServiceDeployment", serviceDeploymentArn=arn, hookId=hook_id, action=action
+        )
+
+    def stop(self, region: str, role_arn: str | None, arn: str) -> None:
+        """Stop a PENDING or IN_PROGRESS service deployment by rolling it back."""
+        self._call(region, role_arn, "StopServiceDeployment", serviceDeploymentArn=arn, stopType="ROLLBACK")
+
+    def previous_task_definition(self, cfg: ServiceConfig, current_arn: str) -> str | None:
+        """The ACTIVE revision of the same family just before `current_arn`, or None."""
+        family, _, revision = task_definition_name(current_arn).rpartition(":")
+        params: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
+        while True:
+            answer = self._svc_call(cfg, "ListTaskDefinitions", **params)
+            for arn in answer.get("taskDefinitionArns") or []:
+                other_family, _, other_revision = task_definition_name(arn).rpartition(":")
+                # familyPrefix matches by prefix: `ui` also lists `ui-worker`.
+                if other_family == family and int(other_revision) < int(revision):
+                    return str(arn)
+            if not answer.get("nextToken"):
+                return None
+            params["nextToken"] = answer["nextToken"]

@@ -1,0 +1,313 @@
+"""Use cases: approve or roll back a deployment, lock and unlock a service. Each decision happens once."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db.sessions import transaction
+from bot.db.store import add_event, latest_deployment, queue, queue_root_update, record
+from bot.domain import policy
+from bot.domain.catalog.loader import ServiceConfig
+from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind
+from bot.domain.readmodels import DecisionView, DeploymentView
+from bot.ecs.gateway import EcsError, EcsUnavailable
+from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.engine.deployments import Deployments, rollback_command
+from bot.slack.blocks.base import escape
+from models import STOP_HOOK_ID, Decision, Deployment, ServiceLock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Target:
+    view: DeploymentView
+    service: ServiceConfig
+
+
+class Decisions:
+    """Approve / roll back / lock / unlock, on top of the deployment use cases."""
+
+    def __init__(self, deployments: Deployments) -> None:
+        self.d = deployments
+
+    # Finding what the person means ----------------------------------------------------------------------------
+    def _target(self, dep_id: int) -> _Target | Answer:
+        view = self.d.view(dep_id)
+        if view is None:
+            return refused(f"I can't find deployment #{dep_id}. `/deploy status` lists what is running.")
+        service = self.d.catalog.get(view.service_key)
+        if service is None:
+            return refused(f"`{view.service_key}` is no longer in the service catalog, so I can't act on #{dep_id}.")
+        return _Target(view, service)
+
+    def _for_service(self, service_key: str) -> int | Answer:
+        with transaction(self.d.sessions) as session:
+            dep = latest_deployment(session, service_key)
+            return dep.id if dep else refused(f"`{service_key}` has no deployment through me yet.")
+
+    # Approve --------------------------------------------------------------------------------------------------
+    def approve(self, actor: Actor, dep_id: int, hook_id: str | None = None) -> Answer:
+        """Continue the PAUSE hook awaiting approval (the given one, or the only one)."""
+        target = self._target(dep_id)
+        if isinstance(target, Answer):
+            return target
+        view, service = target.view, target.service
+        hook = hook_id or (view.awaiting[0].hook_id if view.awaiting else None)
+        earlier = view.decision_for(hook) if hook else None
+        if earlier is not None:
+            return refused(_already(earlier), deployment_id=dep_id)
+        if not view.is_active:
+            return refused(f"Deployment #{dep_id} already ended: {_status(view)}.", deployment_id=dep_id)
+        if hook is None or hook not in {h.hook_id for h in view.awaiting}:
+            return refused(
+                f"Nothing on #{dep_id} is waiting for approval right now ({_status(view)}).", deployment_id=dep_id
+            )
+        verdict = policy.may_approve(service, actor.user_id, view.requested_by, self.d.membership)
+        if not verdict.allowed:
+            return self._refuse(actor, view, "approve", verdict)
+        return self._decide(actor, view, hook, DecisionKind.APPROVE, None)
+
+    def approve_by_service(self, actor: Actor, service_key: str) -> Answer:
+        """`/deploy approve <service>`: approve the service's deployment that is waiting."""
+        found = self._for_service(service_key)
+        return found if isinstance(found, Answer) else self.approve(actor, found)
+
+    # Roll back ------------------------------------------------------------------------------------------------
+    def rollback(self, actor: Actor, dep_id: int, hook_id: str | None = None, reason: str | None = None) -> Answer:
+        """Roll back whatever state the deployment is in: a pause, a running deployment, or a finished one."""
+        target = self._target(dep_id)
+        if isinstance(target, Answer):
+            return target
+        view, service = target.view, target.service
+        verdict = policy.may_rollback(service, actor.user_id, actor.channel_id, self.d.membership)
+        if not verdict.allowed:
+            return self._refuse(actor, view, "rollback", verdict)
+        if view.status is DeploymentStatus.SUCCEEDED:
+            return self._redeploy_previous(actor, view, service)
+        if not view.is_active:
+            return refused(f"Nothing to roll back: #{dep_id} already ended {_status(view)}.", deployment_id=dep_id)
+        if view.status is DeploymentStatus.ROLLING_BACK:
+            return refused(f"#{dep_id} is already rolling back.", deployment_id=dep_id)
+        if not view.ecs_deployment_arn:
+            return refused(f"#{dep_id} is still starting on ECS; try again in a few seconds.", deployment_id=dep_id)
+        awaiting = {h.hook_id for h in view.awaiting}
+        hook = hook_id if hook_id in awaiting else next(iter(sorted(awaiting)), STOP_HOOK_ID)
+        return self._decide(actor, view, hook, DecisionKind.ROLLBACK, reason)
+
+    def rollback_by_service(self, actor: Actor, service_key: str, reason: str | None) -> Answer:
+        """`/deploy rollback <service>`: from any channel, for everyone to see."""
+        found = self._for_service(service_key)
+        if isinstance(found, Answer):
+            return found
+        answer = self.rollback(actor, found, None, reason)
+        return Answer(
+            answer.text, answer.ok, public=answer.ok, deployment_id=answer.deployment_id or found, rule=answer.rule
+        )
+
+    def _redeploy_previous(self, actor: Actor, view: DeploymentView, service: ServiceConfig) -> Answer:
+        with transaction(self.d.sessions) as session:
+            latest = latest_deployment(session, view.service_key)
+        if latest is None or latest.id != view.id:
+            newer = f"#{latest.id}" if latest else "a newer one"
+            return refused(
+                f"#{view.id} is not the latest deployment of `{view.service_key}` ({newer} is); roll back that."
+            )
+        if not view.taskdef_from:
+            return refused(f"I don't know what ran before #{view.id}, so I can't roll it back.")
+        blocked = self.d.blocked_by(service.key)
+        if blocked:
+            return blocked
+        info = self.d.ecs.read_service(service)
+        answer = self.d.create_and_start(actor, service, info, rollback_command(view), (), rollback_of=view.id)
+        if answer.ok:
+            return Answer(
+                f"Rolling `{view.service_key}` back to {view.taskdef_from.rsplit('/', 1)[-1]} with deployment "
+                f"#{answer.deployment_id} (undoing #{view.id}).",
+                deployment_id=answer.deployment_id,
+            )
+        return answer
+
+    # The decision itself: recorded once, then sent to ECS -----------------------------------------------------
+    def _decide(self, actor: Actor, view: DeploymentView, hook: str, kind: DecisionKind, reason: str | None) -> Answer:
+        now = self.d.clock()
+        try:
+            with transaction(self.d.sessions) as session:
+                session.add(
+                    Decision(
+                        deployment_id=view.id,
+                        hook_id=hook,
+                        kind=kind,
+                        user_id=actor.user_id,
+                        source=actor.source,
+                        channel_id=actor.channel_id,
+                        reason=reason,
+                        decided_at=now,
+                    )
+                )
+        except IntegrityError:
+            # A double tap, or an approve racing a rollback: the first decision stands, nothing reaches ECS twice.
+            earlier = (self.d.view(view.id) or view).decision_for(hook)
+            return refused(
+                _already(earlier) if earlier else "Someone decided at the same moment.", deployment_id=view.id
+            )
+        return self.apply(view.id, hook)
+
+    def apply(self, dep_id: int, hook: str) -> Answer:
+        """Send a recorded decision to ECS and record the outcome (also used to retry when ECS was busy)."""
+        with transaction(self.d.sessions) as session:
+            dep = session.get_one(Deployment, dep_id)
+            decision = session.query(Decision).filter_by(deployment_id=dep_id, hook_id=hook).one()
+            arn, region, role = dep.ecs_deployment_arn or "", dep.region, dep.role_arn
+            kind, user = decision.kind, decision.user_id
+        try:
+            if hook == STOP_HOOK_ID:
+                self.d.ecs.stop(region, role, arn)
+            else:
+                self.d.ecs.continue_hook(
+                    region, role, arn, hook, "CONTINUE" if kind is DecisionKind.APPROVE else "ROLLBACK"
+                )
+        except EcsUnavailable as exc:
+            log.warning("ECS busy applying %s on deployment %s: %s", kind, dep_id, exc)
+            return Answer(
+                f"{_verb(kind)} recorded; ECS is busy, so I'll send it in a few seconds.", deployment_id=dep_id
+            )
+        except EcsError as exc:
+            self._applied(dep_id, hook, error=f"{exc.code}: {exc.message}")
+            return refused(f"ECS refused the {_verb(kind).lower()}: {exc.message}", deployment_id=dep_id)
+        self._applied(dep_id, hook, error=None)
+        return Answer(f"{_verb(kind)} sent for #{dep_id} by {mention(user)}.", deployment_id=dep_id)
+
+    def _applied(self, dep_id: int, hook: str, error: str | None) -> None:
+        now = self.d.clock()
+        with transaction(self.d.sessions) as session:
+            dep = session.get_one(Deployment, dep_id)
+            decision = session.query(Decision).filter_by(deployment_id=dep_id, hook_id=hook).one()
+            if decision.applied_at is not None:
+                return  # a retry raced the first call, which ECS accepted: that outcome stands
+            decision.applied_at = None if error else now
+            decision.error = error
+            if error is None:
+                record(
+                    session,
+                    dep,
+                    EventKind.DECISION,
+                    f"decision:{hook}",
+                    now,
+                    actor=decision.user_id,
+                    stage=(dep.tracked.get("hook_info", {}).get(hook) or {}).get("stage"),
+                    detail={
+                        "decision": decision.kind.value,
+                        "hook_id": hook,
+                        "user": decision.user_id,
+                        "source": decision.source,
+                        "reason": decision.reason,
+                        "channel": decision.channel_id,
+                    },
+                )
+                self._cross_post(session, dep, decision)
+            dep.updated_at = now  # bumps the version: the root message shows the decision at once
+            session.flush()
+            queue_root_update(session, dep, now)
+
+    def _cross_post(self, session: Session, dep: Deployment, decision: Decision) -> None:
+        if decision.source != "command" or decision.channel_id in (None, dep.channel_id):
+            return
+        text = f"↩️ {mention(decision.user_id)} asked for a rollback from <#{decision.channel_id}>" + (
+            f": {escape(decision.reason)}" if decision.reason else "."
+        )
+        queue(
+            session,
+            key=f"dep:{dep.id}:xpost:{decision.hook_id}",
+            channel_id=dep.channel_id,
+            in_thread=True,
+            payload={"render": "message", "text": text},
+            deployment_id=dep.id,
+            at=self.d.clock(),
+        )
+
+    def _refuse(self, actor: Actor, view: DeploymentView, action: str, verdict: policy.Verdict) -> Answer:
+        answer = self.d.refuse(actor, view.service_key, action, verdict)
+        return Answer(answer.text, ok=False, rule=answer.rule, deployment_id=view.id)
+
+    # Locks ----------------------------------------------------------------------------------------------------
+    def lock(self, actor: Actor, service: ServiceConfig, reason: str | None) -> Answer:
+        """Freeze a service: no deployment starts until it is unlocked."""
+        verdict = policy.may_lock(service, actor.user_id, self.d.membership)
+        if not verdict.allowed:
+            return self.d.refuse(actor, service.key, "lock", verdict)
+        now = self.d.clock()
+        try:
+            return self._lock(actor, service, reason, now)
+        except IntegrityError:
+            # Two people locked it at the same moment: the first lock stands.
+            return refused(f"`{service.key}` was locked by someone else at the same moment.")
+
+    def _lock(self, actor: Actor, service: ServiceConfig, reason: str | None, now: datetime) -> Answer:
+        with transaction(self.d.sessions) as session:
+            existing = session.get(ServiceLock, service.key)
+            if existing is not None and (existing.until is None or existing.until > now):
+                return refused(
+                    f"`{service.key}` is already locked by {mention(existing.locked_by)} since "
+                    f"{slack_time(existing.locked_at)}."
+                )
+            if existing is not None:
+                session.delete(existing)
+                session.flush()
+            session.add(ServiceLock(service_key=service.key, locked_by=actor.user_id, reason=reason, locked_at=now))
+            add_event(
+                session,
+                service_key=service.key,
+                kind=EventKind.LOCKED,
+                key=f"lock:{uuid.uuid4().hex}",
+                at=now,
+                actor=actor.user_id,
+                detail={"reason": reason, "channel": actor.channel_id},
+            )
+        why = f": {escape(reason)}" if reason else ""
+        return Answer(
+            f"🔒 `{service.key}` is locked by {mention(actor.user_id)}{why}. No deployment starts until "
+            f"`/deploy unlock {service.key}`.",
+            public=True,
+        )
+
+    def unlock(self, actor: Actor, service: ServiceConfig) -> Answer:
+        """Lift a service's freeze."""
+        verdict = policy.may_unlock(service, actor.user_id, self.d.membership)
+        if not verdict.allowed:
+            return self.d.refuse(actor, service.key, "unlock", verdict)
+        now = self.d.clock()
+        with transaction(self.d.sessions) as session:
+            lock = session.get(ServiceLock, service.key)
+            if lock is None:
+                return refused(f"`{service.key}` is not locked.")
+            session.delete(lock)
+            add_event(
+                session,
+                service_key=service.key,
+                kind=EventKind.UNLOCKED,
+                key=f"unlock:{uuid.uuid4().hex}",
+                at=now,
+                actor=actor.user_id,
+                detail={"locked_by": lock.locked_by, "reason": lock.reason},
+            )
+        return Answer(f"🔓 `{service.key}` is unlocked by {mention(actor.user_id)}.", public=True)
+
+
+def _already(decision: DecisionView) -> str:
+    verb = "approved" if decision.kind is DecisionKind.APPROVE else "rolled back"
+    return f"Already {verb} by {mention(decision.user_id)} at {slack_time(decision.decided_at)}."
+
+
+def _verb(kind: DecisionKind) -> str:
+    return "Approval" if kind is DecisionKind.APPROVE else "Rollback"
+
+
+def _status(view: DeploymentView) -> str:
+    return view.status.value.lower().replace("_", " ")

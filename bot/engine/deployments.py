@@ -1,0 +1,354 @@
+"""Use cases: request a deployment and start it on ECS; status and history. Approve/roll back live in decisions.py."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.sessions import transaction
+from bot.db.store import active_deployment, add_event, current_lock, queue_root_post, queue_root_update, record, view_of
+from bot.domain import policy
+from bot.domain.catalog.loader import Catalog, ServiceConfig
+from bot.domain.enums import DeploymentStatus, EventKind, Strategy
+from bot.domain.grammar import parser as grammar
+from bot.domain.machine.state import Tracked
+from bot.domain.readmodels import DeploymentView
+from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
+from bot.ecs.requests import replace_image
+from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from models import Deployment, utcnow
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+# ListServiceDeployments filters on createdAt; allow for clock skew between us and ECS.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
+class Deployments:
+    """Starting deployments and answering questions about them."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        catalog: Catalog,
+        ecs: EcsGateway,
+        membership: policy.Membership,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.catalog = catalog
+        self.ecs = ecs
+        self.membership = membership
+        self.clock = clock
+
+    # Refusals are part of the audit trail ---------------------------------------------------------------------
+    def refuse(self, actor: Actor, service_key: str, action: str, verdict: policy.Verdict) -> Answer:
+        """Record who tried what and was refused, and answer with the rule's reason."""
+        with transaction(self.sessions) as session:
+            add_event(
+                session,
+                service_key=service_key,
+                kind=EventKind.REFUSED,
+                key=f"refused:{uuid.uuid4().hex}",
+                at=self.clock(),
+                actor=actor.user_id,
+                detail={
+                    "action": action,
+                    "rule": verdict.rule,
+                    "reason": verdict.reason,
+                    "channel": actor.channel_id,
+                    "source": actor.source,
+                },
+            )
+        return refused(verdict.reason, verdict.rule)
+
+    # /deploy <service> … ---------------------------------------------------------------------------------------
+    def request_deploy(self, actor: Actor, cmd: grammar.Deploy) -> Answer:
+        """Check policy, locks and the service, store the deployment, then start it on ECS."""
+        service = self.catalog.get(cmd.service)
+        if service is None:
+            return refused(f"Unknown service `{cmd.service}`.")
+        stages = cmd.approve if cmd.approve is not None else service.approval_stages
+        for verdict in (
+            policy.may_deploy(service, actor.user_id, actor.channel_id, self.membership),
+            policy.check_approvals(service, cmd.approve),
+            policy.check_strategy(service, cmd.strategy, stages),
+        ):
+            if not verdict.allowed:
+                return self.refuse(actor, service.key, "deploy", verdict)
+        blocked = self.blocked_by(service.key)
+        if blocked:
+            return blocked
+        try:
+            info = self.ecs.read_service(service)
+        except EcsError as exc:
+            return refused(_ecs_problem(service, exc))
+        if info.headless and cmd.strategy in (Strategy.CANARY, Strategy.LINEAR):
+            return refused(
+                f"`{service.key}` has no load balancer or Service Connect, so ECS can only switch it all at once. "
+                f"Try: `/deploy {service.key} bluegreen`"
+            )
+        return self.create_and_start(actor, service, info, cmd, stages)
+
+    def blocked_by(self, service_key: str) -> Answer | None:
+        """The refusal to give while the service is locked or busy, else None."""
+        with transaction(self.sessions) as session:
+            lock = current_lock(session, service_key, self.clock())
+            if lock is not None:
+                why = f": {lock.reason}" if lock.reason else ""
+                who = f"{mention(lock.locked_by)} since {slack_time(lock.locked_at)}"
+                return refused(f"🔒 `{service_key}` is locked by {who}{why}. `/deploy unlock {service_key}` lifts it.")
+            active = active_deployment(session, service_key)
+            return _busy(active) if active is not None else None
+
+    def create_and_start(
+        self,
+        actor: Actor,
+        service: ServiceConfig,
+        info: ServiceInfo,
+        cmd: grammar.Deploy,
+        stages: tuple[object, ...],
+        rollback_of: int | None = None,
+    ) -> Answer:
+        """Store the deployment, its first event and root message in one transaction, then start it on ECS."""
+        now = self.clock()
+        dep = _new_deployment(actor, service, info, cmd, stages, now, rollback_of)
+        try:
+            with transaction(self.sessions) as session:
+                session.add(dep)
+                session.flush()
+                queue_root_post(session, dep, now)
+                record(
+                    session,
+                    dep,
+                    EventKind.ACCEPTED,
+                    "accepted",
+                    now,
+                    actor=actor.user_id,
+                    detail={
+                        "strategy": dep.strategy.value,
+                        "image": cmd.image,
+                        "taskdef": cmd.taskdef,
+                        "reason": cmd.reason,
+                        "rollback_of": rollback_of,
+                    },
+                )
+        except IntegrityError:
+            # Another request for the same service won the race: the partial unique index refused ours.
+            return self.blocked_by(service.key) or refused(f"`{service.key}` already has a deployment starting.")
+        return self._start(dep.id, service, info, cmd)
+
+    def _start(self, dep_id: int, service: ServiceConfig, info: ServiceInfo, cmd: grammar.Deploy) -> Answer:
+        sent = False
+        try:
+            target, image = self._target(service, info, cmd)
+            spec = self._spec(dep_id, target)
+            self._save(dep_id, taskdef_to=target, image_to=image, update_sent=False)
+            asked_at = self.clock() - CLOCK_SKEW
+            self.ecs.start_deployment(service, spec, info)
+            sent = True
+            self._save(dep_id, update_sent=True)
+            arn = self.ecs.find_service_deployment(service, target, asked_at)
+        except EcsUnavailable as exc:
+            if not sent:
+                return self.fail(dep_id, f"ECS is busy ({exc.code}); nothing was started. Try again in a minute.")
+            arn = None  # ECS has it; the reconciler finds its ARN on its next pass
+        except EcsError as exc:
+            return self.fail(dep_id, f"ECS refused the deployment: {exc.code}: {exc.message}")
+        if arn:
+            self.attach(dep_id, arn)
+        return Answer(
+            f"Deployment #{dep_id} of `{service.key}` is starting. Follow it in the thread.", deployment_id=dep_id
+        )
+
+    def _target(self, service: ServiceConfig, info: ServiceInfo, cmd: grammar.Deploy) -> tuple[str, str | None]:
+        if cmd.image:
+            image = replace_image(info.image, cmd.image)
+            return self.ecs.register_image(service, info.task_definition_arn, image), image
+        if cmd.taskdef:
+            return cmd.taskdef, None
+        return info.task_definition_arn, info.image
+
+    def _spec(self, dep_id: int, target: str) -> StartSpec:
+        with transaction(self.sessions) as session:
+            dep = session.get_one(Deployment, dep_id)
+            return StartSpec(
+                strategy=dep.strategy,
+                task_definition=target,
+                canary_percent=dep.canary_percent or 10.0,
+                canary_bake=timedelta(seconds=dep.canary_bake_seconds or 0),
+                linear_step_percent=dep.linear_step_percent or 20.0,
+                step_bake=timedelta(seconds=dep.step_bake_seconds or 0),
+                bake=timedelta(seconds=dep.bake_seconds or 0),
+                approval_stages=tuple(dep.approval_stages),
+                approval_timeout=timedelta(seconds=int(dep.tracked.get("approval_timeout", 14400))),
+                timeout_action=dep.tracked.get("timeout_action", "ROLLBACK"),
+            )
+
+    def _save(self, dep_id: int, *, update_sent: bool, **columns: object) -> None:
+        with transaction(self.sessions) as session:
+            dep = session.get_one(Deployment, dep_id)
+            for name, value in columns.items():
+                setattr(dep, name, value)
+            dep.tracked = {**dep.tracked, "update_sent": update_sent}
+
+    def attach(self, dep_id: int, arn: str) -> None:
+        """Link a deployment to its ECS service deployment and start tracking it."""
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            dep = session.get_one(Deployment, dep_id)
+            if dep.ecs_deployment_arn:
+                return
+            dep.ecs_deployment_arn = arn
+            dep.status = DeploymentStatus.IN_PROGRESS
+            dep.started_at = now
+            step = dep.canary_percent if dep.strategy is Strategy.CANARY else dep.linear_step_percent
+            dep.tracked = {**dep.tracked, **Tracked.start(dep.strategy, step).to_json()}
+            record(session, dep, EventKind.STARTED, "started", now, detail={"arn": arn, "taskdef": dep.taskdef_to})
+            session.flush()
+            queue_root_update(session, dep, now)
+
+    def fail(self, dep_id: int, message: str) -> Answer:
+        """Mark a deployment that ECS never started as failed, with the reason, and say so."""
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            dep = session.get_one(Deployment, dep_id)
+            dep.status = DeploymentStatus.FAILED
+            dep.status_reason = message
+            dep.finished_at = now
+            record(session, dep, EventKind.START_FAILED, "start-failed", now, detail={"reason": message})
+            session.flush()
+            queue_root_update(session, dep, now)
+        return refused(message, deployment_id=dep_id)
+
+    # Questions ------------------------------------------------------------------------------------------------
+    def view(self, dep_id: int, *, with_events: bool = False) -> DeploymentView | None:
+        """One deployment, or None."""
+        with transaction(self.sessions) as session:
+            dep = session.get(Deployment, dep_id)
+            return view_of(session, dep, with_events=with_events) if dep else None
+
+    def active(self) -> list[DeploymentView]:
+        """Every active deployment, oldest first."""
+        return self._views(select(Deployment).where(Deployment.status.in_(_ACTIVE)).order_by(Deployment.id))
+
+    def history(self, service_key: str, limit: int = 10) -> list[DeploymentView]:
+        """A service's deployments, newest first (served by ix_deployments_service_created)."""
+        stmt = (
+            select(Deployment)
+            .where(Deployment.service_key == service_key)
+            .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+            .limit(limit)
+        )
+        return self._views(stmt, with_events=True)
+
+    def history_for_user(self, user_id: str, limit: int = 10) -> list[DeploymentView]:
+        """A person's deployments, newest first (served by ix_deployments_requester_created)."""
+        stmt = (
+            select(Deployment)
+            .where(Deployment.requested_by == user_id)
+            .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+            .limit(limit)
+        )
+        return self._views(stmt)
+
+    def status(self, service_key: str | None) -> list[DeploymentView]:
+        """Active deployments (of one service), or the service's latest when none is active."""
+        if service_key is None:
+            return self.active()
+        active = [v for v in self.active() if v.service_key == service_key]
+        return active or self.history(service_key, 1)
+
+    def _views(self, stmt: object, *, with_events: bool = False) -> list[DeploymentView]:
+        with transaction(self.sessions) as session:
+            return [view_of(session, d, with_events=with_events) for d in session.scalars(stmt)]  # type: ignore[call-overload]
+
+
+_ACTIVE = (
+    DeploymentStatus.REQUESTED,
+    DeploymentStatus.IN_PROGRESS,
+    DeploymentStatus.AWAITING_APPROVAL,
+    DeploymentStatus.ROLLING_BACK,
+)
+
+
+def _busy(active: Deployment) -> Answer:
+    state = active.status.value.lower().replace("_", " ")
+    return refused(
+        f"`{active.service_key}` already has deployment #{active.id} ({state}), "
+        f"requested by {mention(active.requested_by)}. Wait for it, or `/deploy rollback {active.service_key}`.",
+        rule="service_busy",
+        deployment_id=active.id,
+    )
+
+
+def _ecs_problem(service: ServiceConfig, exc: EcsError) -> str:
+    if isinstance(exc, EcsUnavailable):
+        return f"ECS is busy right now ({exc.code}); nothing was started. Try again in a minute."
+    return f"ECS could not read `{service.cluster}/{service.service}`: {exc.code}: {exc.message}"
+
+
+def _new_deployment(
+    actor: Actor,
+    service: ServiceConfig,
+    info: ServiceInfo,
+    cmd: grammar.Deploy,
+    stages: tuple[object, ...],
+    now: datetime,
+    rollback_of: int | None,
+) -> Deployment:
+    canary = cmd.strategy is Strategy.CANARY
+    linear = cmd.strategy is Strategy.LINEAR
+    shifts = cmd.strategy is not Strategy.ROLLING
+    return Deployment(
+        service_key=service.key,
+        cluster=service.cluster,
+        service=service.service,
+        region=service.region,
+        role_arn=service.role_arn,
+        strategy=cmd.strategy,
+        canary_percent=(cmd.percent or service.canary_percent) if canary else None,
+        linear_step_percent=(cmd.percent or service.linear_step_percent) if linear else None,
+        canary_bake_seconds=_seconds(cmd.canary_bake or service.canary_bake) if canary else None,
+        step_bake_seconds=_seconds(cmd.step_bake or service.step_bake) if linear else None,
+        bake_seconds=_seconds(cmd.bake if cmd.bake is not None else service.bake) if shifts else None,
+        approval_stages=[str(s) for s in stages],
+        image_from=info.image,
+        image_to=cmd.image,
+        taskdef_from=info.task_definition_arn,
+        taskdef_to=cmd.taskdef,
+        status=DeploymentStatus.REQUESTED,
+        requested_by=actor.user_id,
+        team_id=actor.team_id,
+        channel_id=actor.channel_id,
+        reason=cmd.reason,
+        rollback_of_id=rollback_of,
+        created_at=now,
+        updated_at=now,
+        tracked={
+            "approval_timeout": _seconds(service.approval_timeout),
+            "timeout_action": service.timeout_action.value,
+        },
+    )
+
+
+def _seconds(value: timedelta) -> int:
+    return int(value.total_seconds())
+
+
+def rollback_command(original: DeploymentView) -> grammar.Deploy:
+    """The deployment that undoes a finished one: back to its previous task definition, all at once, no pauses."""
+    strategy = Strategy.ROLLING if original.strategy is Strategy.ROLLING else Strategy.BLUE_GREEN
+    return grammar.Deploy(
+        service=original.service_key,
+        strategy=strategy,
+        taskdef=original.taskdef_from,
+        approve=(),
+        reason=f"rollback of #{original.id}",
+    )

@@ -1,0 +1,315 @@
+"""One pass over active deployments: describe them on ECS, advance the machine, store events and messages."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from bot.db.sessions import is_postgres, transaction
+from bot.db.store import add_events, outbox_row, queue_many
+from bot.domain.enums import ACTIVE_STATUSES, DecisionKind, DeploymentStatus, EventKind, OutboxKind
+from bot.domain.machine.advance import advance
+from bot.domain.machine.state import Event, Tracked
+from bot.domain.readmodels import awaiting_hooks
+from bot.domain.reminders import due_reminders
+from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
+from bot.engine.decisions import Decisions
+from bot.engine.deployments import CLOCK_SKEW, Deployments
+from models import STOP_HOOK_ID, Decision, Deployment, DeploymentEvent
+
+log = logging.getLogger(__name__)
+AUTOMATIC_CAUSES = frozenset({"alarm", "circuit_breaker", "hook_failure", "timeout", "ecs"})
+NEVER_STARTED_AFTER = timedelta(minutes=10)
+# A decision younger than this may still be on its way to ECS from the handler that took it.
+DECISION_RETRY_AFTER = timedelta(minutes=2)
+
+
+@dataclass
+class PassReport:
+    """What one pass did (for logs, metrics and tests)."""
+
+    claimed: int = 0
+    described: int = 0
+    events: int = 0
+    delayed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: int
+    arn: str | None
+    region: str
+    role_arn: str | None
+
+
+class Reconciler:
+    """Keeps every active deployment's row, timeline and Slack messages in step with ECS."""
+
+    def __init__(
+        self,
+        decisions: Decisions,
+        *,
+        owner: str,
+        lease: timedelta = timedelta(seconds=60),
+        claim_limit: int = 1000,
+        backoff: timedelta = timedelta(seconds=15),
+    ) -> None:
+        self.decisions = decisions
+        self.d: Deployments = decisions.d
+        self.owner = owner
+        self.lease = lease
+        self.claim_limit = claim_limit
+        self.backoff = backoff
+
+    def reconcile_once(self) -> PassReport:
+        """Claim, describe in batches of 20, and write each batch in one transaction."""
+        report = PassReport()
+        claims = self._claim(self.d.clock())
+        report.claimed = len(claims)
+        self._retry_pending_decisions([c.id for c in claims])
+        groups: dict[tuple[str, str | None], list[_Claim]] = defaultdict(list)
+        for claim in claims:
+            if claim.arn is None:
+                self._unstarted(claim)
+            else:
+                groups[(claim.region, claim.role_arn)].append(claim)
+        for (region, role), members in groups.items():
+            for batch in chunks([str(c.id) for c in members]):
+                self._batch(region, role, [c for c in members if str(c.id) in batch], report)
+        return report
+
+    # Claiming -------------------------------------------------------------------------------------------------
+    def _claim(self, now: datetime) -> list[_Claim]:
+        with transaction(self.d.sessions) as session:
+            stmt = (
+                select(Deployment.id, Deployment.ecs_deployment_arn, Deployment.region, Deployment.role_arn)
+                .where(Deployment.status.in_(ACTIVE_STATUSES))
+                .where((Deployment.lease_until.is_(None)) | (Deployment.lease_until < now))
+                .order_by(Deployment.id)
+                .limit(self.claim_limit)
+            )
+            if is_postgres(session):
+                # Replicas share the work: rows another pass is claiming right now are skipped, not waited for.
+                stmt = stmt.with_for_update(skip_locked=True, of=Deployment)
+            claims = [_Claim(*row) for row in session.execute(stmt)]
+            if claims:
+                session.execute(
+                    update(Deployment)
+                    .where(Deployment.id.in_([c.id for c in claims]))
+                    .values(lease_owner=self.owner, lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+        return claims
+
+    def _release(self, ids: Iterable[int], until: datetime | None) -> None:
+        with transaction(self.d.sessions) as session:
+            session.execute(
+                update(Deployment)
+                .where(Deployment.id.in_(list(ids)), Deployment.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+
+    # Deployments that have no ECS ARN yet ---------------------------------------------------------------------
+    def _unstarted(self, claim: _Claim) -> None:
+        with transaction(self.d.sessions) as session:
+            dep = session.get_one(Deployment, claim.id)
+            sent, target, created = bool(dep.tracked.get("update_sent")), dep.taskdef_to, dep.created_at
+        service = self.d.catalog.get(dep.service_key)
+        try:
+            arn = (
+                self.d.ecs.find_service_deployment(service, target, created - CLOCK_SKEW)
+                if sent and target and service
+                else None
+            )
+        except EcsError as exc:
+            log.warning("cannot look up the ECS deployment of #%s yet: %s", claim.id, exc)
+            arn = None
+        if arn:
+            self.d.attach(claim.id, arn)
+        elif self.d.clock() - created > NEVER_STARTED_AFTER:
+            self.d.fail(claim.id, "ECS never reported this deployment; it was not started.")
+        self._release([claim.id], None)
+
+    def _retry_pending_decisions(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with transaction(self.d.sessions) as session:
+            pending = session.execute(
+                select(Decision.deployment_id, Decision.hook_id).where(
+                    Decision.deployment_id.in_(ids), Decision.applied_at.is_(None), Decision.error.is_(None)
+                )
+            ).all()
+        for dep_id, hook in pending:
+            self.decisions.apply(dep_id, hook)
+
+    # Describing and writing one batch -------------------------------------------------------------------------
+    def _batch(self, region: str, role: str | None, claims: list[_Claim], report: PassReport) -> None:
+        try:
+            result = self.d.ecs.describe(region, role, [c.arn for c in claims if c.arn])
+        except EcsUnavailable as exc:
+            # Throttling is a delay, never a failure: try this batch again after a back-off.
+            log.info("ECS busy describing %d deployments: %s", len(claims), exc)
+            report.delayed += len(claims)
+            self._release([c.id for c in claims], self.d.clock() + self.backoff)
+            return
+        except EcsError as exc:
+            report.errors.append(str(exc))
+            self._release([c.id for c in claims], self.d.clock() + self.backoff)
+            return
+        report.described += len(result.snapshots)
+        try:
+            report.events += self.write_batch(claims, result.by_arn())
+        except (StaleDataError, IntegrityError) as exc:
+            # Another replica wrote the same rows; its writes stand and ours are observed again next pass.
+            log.info("batch skipped after a concurrent write: %s", exc)
+            report.errors.append(type(exc).__name__)
+
+    def write_batch(self, claims: Sequence[_Claim], snapshots: dict[str, Snapshot]) -> int:
+        """Advance every deployment of the batch and store states, events and messages in one transaction."""
+        now = self.d.clock()
+        with transaction(self.d.sessions) as session:
+            ids = [c.id for c in claims]
+            deps = {d.id: d for d in session.scalars(select(Deployment).where(Deployment.id.in_(ids)))}
+            decisions = _applied_decisions(session, ids)
+            found: list[tuple[Deployment, Event]] = []
+            touched: list[Deployment] = []
+            with session.no_autoflush:  # one UPDATE per deployment, at the flush below
+                for claim in claims:
+                    dep, snapshot = deps.get(claim.id), snapshots.get(claim.arn or "")
+                    if dep is None or dep.lease_owner != self.owner or snapshot is None:
+                        continue
+                    events, changed = self._advance(session, dep, snapshot, now, decisions.get(dep.id, []))
+                    found += [(dep, e) for e in events]
+                    if events or changed:
+                        dep.updated_at = now
+                        touched.append(dep)
+                    dep.lease_owner, dep.lease_until = None, None
+            session.flush()
+            return self._store(session, found, touched, now)
+
+    def _advance(
+        self, session: Session, dep: Deployment, snapshot: Snapshot, now: datetime, decisions: Sequence[Decision]
+    ) -> tuple[list[Event], bool]:
+        """Apply the machine to one deployment; return its new events and whether what the root shows changed."""
+        by_hook = {d.hook_id: (d.kind, d.user_id) for d in decisions if d.hook_id != STOP_HOOK_ID}
+        stopped_by = next(
+            (d.user_id for d in decisions if d.hook_id == STOP_HOOK_ID and d.kind is DecisionKind.ROLLBACK), None
+        )
+        tracked = Tracked.from_json(dep.tracked)
+        state, events = advance(tracked, snapshot, now, by_hook, stopped_by=stopped_by)
+        before = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
+        _apply_state(dep, state, snapshot, now)
+        after = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
+        return events + self._reminders(session, dep, now), before != after
+
+    def _store(
+        self, session: Session, found: list[tuple[Deployment, Event]], touched: list[Deployment], now: datetime
+    ) -> int:
+        """Insert the batch's events, then their thread replies, incident posts and root updates, in bulk."""
+        stored = add_events(
+            session,
+            [
+                {
+                    "deployment_id": dep.id,
+                    "service_key": dep.service_key,
+                    "kind": e.kind,
+                    "key": e.key,
+                    "stage": e.stage,
+                    "detail": dict(e.detail),
+                    "actor": e.actor,
+                    "at": now,
+                }
+                for dep, e in found
+            ],
+        )
+        rows = []
+        for dep, event in found:
+            event_id = stored.get((dep.id, event.key))
+            if event_id is not None:
+                rows += self._messages(dep, event, event_id, now)
+        rows += [
+            outbox_row(
+                key=f"dep:{d.id}:root-update:{d.version}",
+                kind=OutboxKind.UPDATE_ROOT,
+                channel_id=d.channel_id,
+                payload={"render": "root"},
+                deployment_id=d.id,
+                at=now,
+            )
+            for d in touched
+        ]
+        queue_many(session, rows)
+        return len(stored)
+
+    def _messages(self, dep: Deployment, event: Event, event_id: int, now: datetime) -> list[dict[str, object]]:
+        rows = [
+            outbox_row(
+                key=f"dep:{dep.id}:event:{event_id}",
+                channel_id=dep.channel_id,
+                in_thread=True,
+                payload={"render": "event", "event_id": event_id},
+                deployment_id=dep.id,
+                at=now,
+            )
+        ]
+        service = self.d.catalog.get(dep.service_key)
+        automatic = event.kind is EventKind.ROLLBACK_STARTED and event.detail.get("cause") in AUTOMATIC_CAUSES
+        if automatic and service is not None and service.incident_channel:
+            rows.append(
+                outbox_row(
+                    key=f"dep:{dep.id}:incident:{event.key}",
+                    channel_id=service.incident_channel,
+                    payload={"render": "incident", "event_id": event_id},
+                    deployment_id=dep.id,
+                    at=now,
+                )
+            )
+        return rows
+
+    def _reminders(self, session: Session, dep: Deployment, now: datetime) -> list[Event]:
+        service = self.d.catalog.get(dep.service_key)
+        if dep.status is not DeploymentStatus.AWAITING_APPROVAL or service is None:
+            return []
+        reminders: list[Event] = []
+        for hook in awaiting_hooks(dep.tracked):
+            since = session.scalar(
+                select(DeploymentEvent.at).where(
+                    DeploymentEvent.deployment_id == dep.id,
+                    DeploymentEvent.key == f"hook:{hook.hook_id}:AWAITING_ACTION",
+                )
+            )
+            reminders += [
+                Event(EventKind.REMINDER, r.key, stage=hook.stage, detail=r.detail)
+                for r in due_reminders(hook, since or now, service.reminder_interval, now)
+            ]
+        return reminders
+
+
+def _applied_decisions(session: Session, ids: Sequence[int]) -> dict[int, list[Decision]]:
+    by_deployment: dict[int, list[Decision]] = defaultdict(list)
+    stmt = select(Decision).where(Decision.deployment_id.in_(ids), Decision.applied_at.is_not(None))
+    for decision in session.scalars(stmt):
+        by_deployment[decision.deployment_id].append(decision)
+    return by_deployment
+
+
+def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot, now: datetime) -> None:
+    dep.tracked = {**dep.tracked, **state.to_json()}
+    dep.status = state.status
+    dep.ecs_status = state.ecs_status
+    dep.lifecycle_stage = state.lifecycle_stage
+    dep.production_weight = state.production_weight
+    dep.test_weight = state.test_weight
+    dep.status_reason = snapshot.status_reason
+    if not state.status.is_active and dep.finished_at is None:
+        dep.finished_at = snapshot.finished_at or snapshot.stopped_at or now

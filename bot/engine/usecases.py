@@ -1,0 +1,67 @@
+"""The deployment engine: every use case a Slack handler may call, behind one object."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.domain import policy
+from bot.domain.catalog.loader import Catalog
+from bot.domain.grammar import parser as grammar
+from bot.ecs.gateway import EcsGateway
+from bot.engine.answers import Actor, Answer, refused
+from bot.engine.decisions import Decisions
+from bot.engine.deployments import Deployments
+from bot.engine.reconciler import Reconciler
+from models import utcnow
+
+
+class Engine:
+    """Deployments, decisions and the reconciler, wired to one database, catalog and ECS gateway."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        catalog: Catalog,
+        ecs: EcsGateway,
+        membership: policy.Membership,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.deployments = Deployments(sessions, catalog, ecs, membership, clock)
+        self.decisions = Decisions(self.deployments)
+        self.reconciler = Reconciler(self.decisions, owner=owner or f"{socket.gethostname()}:{os.getpid()}")
+
+    def handle(self, actor: Actor, command: grammar.Command) -> Answer:
+        """Run a parsed `/deploy` command for `actor` (OpenForm is the Slack layer's job)."""
+        d, dec = self.deployments, self.decisions
+        match command:
+            case grammar.Deploy():
+                return d.request_deploy(actor, command)
+            case grammar.Approve(service=key):
+                return dec.approve_by_service(actor, key)
+            case grammar.Rollback(service=key, reason=reason):
+                return dec.rollback_by_service(actor, key, reason)
+            case grammar.Lock(service=key, reason=reason):
+                return self._with_service(key, lambda s: dec.lock(actor, s, reason))
+            case grammar.Unlock(service=key):
+                return self._with_service(key, lambda s: dec.unlock(actor, s))
+            case grammar.Status(service=key):
+                views = tuple(d.status(key))
+                return Answer(f"{len(views)} deployment(s)", kind="status", views=views)
+            case grammar.History(service=key, limit=limit):
+                views = tuple(d.history(key, limit))
+                return Answer(f"{len(views)} deployment(s) of `{key}`", kind="history", views=views)
+            case grammar.Help():
+                return Answer(grammar.HELP_TEXT, kind="help")
+        return refused("That command opens the deployment form in Slack.")
+
+    def _with_service(self, key: str, action: Callable[..., Answer]) -> Answer:
+        service = self.catalog.get(key)
+        return action(service) if service else refused(f"Unknown service `{key}`.")

@@ -1,0 +1,58 @@
+"""Outbox rows to Slack messages: maps a row's `payload["render"]` onto the pure builders in `bot.blocks`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.db.store import view_of
+from bot.domain.catalog.loader import Catalog
+from bot.domain.readmodels import event_view
+from bot.slack import blocks
+from bot.slack.blocks import Message
+from models import Deployment, DeploymentEvent, Outbox
+
+# (channel, message ts) -> a permalink, or None when it cannot be had; the notifier asks Slack for it.
+Permalink = Callable[[str, str], str | None]
+
+
+class RenderError(Exception):
+    """The row cannot become a message (unknown kind, missing deployment or event): retrying will not help."""
+
+
+def render(
+    session: Session, row: Outbox, catalog: Catalog, now: datetime, *, permalink: Permalink | None = None
+) -> Message | None:
+    """The message an outbox row stands for, from the database's current state; None if nothing is to be said."""
+    payload: Mapping[str, Any] = row.payload or {}
+    kind = payload.get("render")
+    if kind == "message":
+        return ready_made(payload)
+    dep = session.get(Deployment, row.deployment_id) if row.deployment_id is not None else None
+    if dep is None:
+        raise RenderError(f"{row.idempotency_key}: render {kind!r} needs a deployment that exists")
+    service = catalog.get(dep.service_key)
+    if kind == "root":
+        return blocks.root_message(view_of(session, dep), service, now)
+    if kind not in ("event", "incident"):
+        raise RenderError(f"{row.idempotency_key}: unknown render kind {kind!r}")
+    event = session.get(DeploymentEvent, payload.get("event_id"))
+    if event is None or event.deployment_id != dep.id:
+        raise RenderError(f"{row.idempotency_key}: event {payload.get('event_id')!r} not found for deployment {dep.id}")
+    # Event replies look back over the timeline (e.g. what a timed-out hook was set to do).
+    view = view_of(session, dep, with_events=True)
+    if kind == "event":
+        return blocks.event_message(view, event_view(event), service, now)
+    link = permalink(dep.channel_id, dep.root_ts) if permalink is not None and dep.root_ts else None
+    return blocks.incident_announcement(view, event_view(event), service, link)
+
+
+def ready_made(payload: Mapping[str, Any]) -> Message:
+    """A message queued with its text (and optionally blocks) already written."""
+    text, extra = payload.get("text"), payload.get("blocks") or []
+    if not isinstance(text, str) or not text or not isinstance(extra, list):
+        raise RenderError("a ready-made message needs `text` and, if any, a list of `blocks`")
+    return Message(text, list(extra))

@@ -1,0 +1,430 @@
+"""The outbox drainer: sends queued Slack messages in order, within Slack's rate limits, never twice.
+
+A row's life: PENDING → (claimed in a short transaction) SENDING → Slack call outside any transaction → SENT or
+FAILED, or back to PENDING with a later `not_before`. While a row is SENDING its `not_before` is a lease: once
+that passes, the message may or may not be in Slack (the sender died, or the call failed ambiguously), so the next
+attempt first looks for it by the idempotency key carried in the message's metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from bot.db.sessions import is_postgres, transaction
+from bot.domain.catalog.loader import Catalog
+from bot.domain.enums import OutboxKind, OutboxState
+from bot.slack.blocks import Message
+from bot.slack.render import render
+from models import Deployment, Outbox
+from models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+SENT = Counter("deploybot_slack_sent", "Outbox messages Slack accepted", ["method"])
+FAILED = Counter("deploybot_slack_failed", "Outbox messages given up on", ["method"])
+RATE_LIMITED = Counter("deploybot_slack_rate_limited", "429 answers from Slack to the notifier", ["method"])
+RECOVERED = Counter("deploybot_slack_recovered", "Messages found already posted after an interrupted send")
+COALESCED = Counter("deploybot_slack_coalesced", "Root-message edits folded into a newer one")
+
+METADATA_EVENT = "deploybot_outbox"
+PENDING, SENDING, SENT_STATE, FAILED_STATE = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.SENT,
+                                              OutboxState.FAILED)
+METHODS = {OutboxKind.POST: "chat.postMessage", OutboxKind.UPDATE_ROOT: "chat.update",
+           OutboxKind.EPHEMERAL: "chat.postEphemeral"}
+# Slack answers these when the message itself (or where it goes) is wrong: sending it again cannot help.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived", "invalid_blocks",
+    "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text", "too_many_attachments",
+    "message_not_found", "cant_update_message", "edit_window_closed", "user_not_in_channel", "restricted_action",
+    "invalid_metadata_format", "invalid_metadata_schema", "invalid_arguments", "thread_not_found",
+    "cannot_reply_to_message", "user_not_found",
+})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A row this notifier marked SENDING, with everything the Slack call needs."""
+
+    id: int
+    key: str
+    kind: OutboxKind
+    channel: str
+    thread_ts: str | None  # the thread a POST replies in; for UPDATE_ROOT, the root message to edit
+    user_id: str | None
+    deployment_id: int | None
+    is_root: bool
+    attempts: int
+    created_at: datetime
+    in_doubt: bool  # found SENDING: an earlier attempt may already have posted it
+    render_kind: str | None
+    root_ts: str | None
+    root_channel: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt."""
+
+    state: OutboxState
+    ts: str | None = None
+    channel: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    counts: bool = True  # False: a 429 is Slack's pacing, not a failed attempt
+    rate_limited: bool = False
+
+
+def drain_client(token: str, base_url: str | None = None, timeout: int = 10) -> WebClient:
+    """A WebClient without retry handlers: they sleep on the calling thread, and a retried post may land twice."""
+    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    return WebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
+
+
+class Notifier:
+    """Drains the outbox into Slack; several replicas may drain the same database at once."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], client: WebClient, catalog: Catalog, *,
+        clock: Callable[[], datetime] = utcnow, owner: str, batch: int = 100, max_attempts: int = 8,
+        grace: timedelta = timedelta(seconds=60), post_interval: float = 1.0, update_interval: float = 1.0,
+        lookup_margin: timedelta = timedelta(minutes=5), backoff_cap: float = 300.0,
+    ) -> None:
+        if client.retry_handlers:
+            # Never sleep on the drain thread, never re-post blindly: this notifier handles 429 and errors itself.
+            client = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                               ssl=client.ssl, proxy=client.proxy, headers=client.headers, retry_handlers=[])
+        if grace.total_seconds() <= 3 * client.timeout:
+            # The lease must outlast a call started late in a pass, or a slow post could be recovered and re-sent.
+            raise ValueError(f"grace ({grace}) must exceed three client timeouts ({client.timeout} s each)")
+        self.sessions, self.client, self.catalog, self.clock, self.owner = sessions, client, catalog, clock, owner
+        self.batch, self.max_attempts, self.grace, self.margin = batch, max_attempts, grace, lookup_margin
+        self.post_interval = timedelta(seconds=post_interval)
+        self.update_interval = timedelta(seconds=update_interval)
+        self.backoff_cap = backoff_cap
+        self._next_post: dict[str, datetime] = {}  # channel → earliest next chat.postMessage from this process
+        self._next_update: dict[int, datetime] = {}  # deployment → earliest next chat.update of its root
+        self._method_hold: dict[str, datetime] = {}  # method → after a 429 on a per-method limit
+        self._links: dict[tuple[str, str], str | None] = {}
+
+    def drain_once(self, now: datetime | None = None, budget_seconds: float = 5.0) -> int:
+        """Send what is due; return how many messages Slack accepted. Never sleeps."""
+        now = now or self.clock()
+        claiming, sent = time.monotonic(), 0
+        claims = self._claim(now)
+        started = time.monotonic()
+        # A call must start well inside the lease (which began at the claim), or a slow batch could outlive it and
+        # be recovered (and re-posted); the budget counts sending time only, so a slow claim still makes progress.
+        lease_left = self.grace.total_seconds() - 2 * self.client.timeout - (started - claiming)
+        budget = min(budget_seconds, lease_left)
+        for i, claim in enumerate(claims):
+            if time.monotonic() - started > budget:
+                self._release(claims[i:], now)
+                break
+            outcome = self._attempt(claim, now)
+            self._record(claim, outcome, now)
+            sent += outcome.state is SENT_STATE and outcome.ts is not None
+        return sent
+
+    # Claiming ----------------------------------------------------------------------------------------------------
+    def _due_query(self, session: Session, now: datetime) -> Any:
+        """Due rows whose turn it is: roots before their thread, replies in queue order, updates after the root."""
+        o, earlier, flying = Outbox, aliased(Outbox), aliased(Outbox)
+        root_known = exists().where(Deployment.id == o.deployment_id, Deployment.root_ts.is_not(None))
+        root_key = literal("dep:") + cast(o.deployment_id, String) + literal(":root")
+        root_failed = exists().where(earlier.idempotency_key == root_key, earlier.state == FAILED_STATE)
+        reply_before = exists().where(
+            earlier.deployment_id == o.deployment_id, earlier.in_thread.is_(True), earlier.kind == OutboxKind.POST,
+            earlier.id < o.id, earlier.state.in_((PENDING, SENDING)))
+        update_flying = exists().where(
+            flying.deployment_id == o.deployment_id, flying.kind == OutboxKind.UPDATE_ROOT, flying.id != o.id,
+            flying.state == SENDING, flying.not_before > now)
+        threaded = and_(o.in_thread.is_(True), o.thread_ts.is_(None), o.deployment_id.is_not(None))
+        stmt = (
+            select(o)
+            .where(o.state.in_((PENDING, SENDING)), o.not_before <= now)
+            .where(or_(~threaded, root_known, root_failed))
+            .where(or_(o.in_thread.is_(False), o.kind != OutboxKind.POST, ~reply_before))
+            .where(or_(o.kind != OutboxKind.UPDATE_ROOT, and_(or_(root_known, root_failed), ~update_flying)))
+            .order_by(o.id)
+            .limit(self.batch)
+        )
+        # Replicas share the work: each skips the rows another is claiming right now.
+        return stmt.with_for_update(skip_locked=True, of=o) if is_postgres(session) else stmt
+
+    def _claim(self, now: datetime) -> list[Claim]:
+        """Mark the rows this pass will send SENDING (with a lease), fold older root edits into the newest."""
+        with transaction(self.sessions) as session:
+            rows = list(session.scalars(self._due_query(session, now)))
+            deps = self._deployments(session, rows)
+            newest_update = {r.deployment_id: r.id for r in rows if r.kind is OutboxKind.UPDATE_ROOT}
+            claims: list[Claim] = []
+            channels: set[str] = set()
+            for row in rows:
+                dep = deps.get(row.deployment_id or 0, (None, None))
+                if row.kind is OutboxKind.UPDATE_ROOT and row.id != newest_update[row.deployment_id]:
+                    _coalesce(row, f"coalesced into #{newest_update[row.deployment_id]}", dep[0], now)
+                    continue
+                claim = _claim_of(row, *dep)
+                if claim.kind is not OutboxKind.EPHEMERAL and (row.in_thread or claim.kind is OutboxKind.UPDATE_ROOT) \
+                        and claim.thread_ts is None:
+                    _give_up(row, "the deployment's root message could not be posted, so it has no thread")
+                elif self._may_send(claim, channels, now):
+                    row.state, row.attempts, row.not_before = SENDING, row.attempts + 1, now + self.grace
+                    claims.append(replace(claim, attempts=row.attempts))
+        if claims:
+            log.debug("notifier %s claimed %d outbox rows", self.owner, len(claims))
+        return claims
+
+    def _deployments(self, session: Session, rows: Sequence[Outbox]) -> dict[int, tuple[str | None, str]]:
+        """(root_ts, channel) of the deployments the rows belong to."""
+        ids = {r.deployment_id for r in rows if r.deployment_id is not None}
+        if not ids:
+            return {}
+        stmt = select(Deployment.id, Deployment.root_ts, Deployment.channel_id).where(Deployment.id.in_(ids))
+        return {dep_id: (root_ts, channel) for dep_id, root_ts, channel in session.execute(stmt)}
+
+    def _may_send(self, claim: Claim, channels: set[str], now: datetime) -> bool:
+        """Pace the calls: one post per channel per pass and per interval, root edits at most every interval."""
+        method = METHODS[claim.kind]
+        if self._method_hold.get(method, now) > now:
+            return False
+        if claim.kind is OutboxKind.UPDATE_ROOT:
+            return self._next_update.get(claim.deployment_id or 0, now) <= now
+        if claim.kind is OutboxKind.EPHEMERAL:
+            return True
+        if claim.channel in channels or self._next_post.get(claim.channel, now) > now:
+            return False
+        channels.add(claim.channel)
+        return True
+
+    def _release(self, claims: Sequence[Claim], now: datetime) -> None:
+        """Hand back claims this pass has no time left for (a row in doubt stays in doubt)."""
+        with transaction(self.sessions) as session:
+            for claim in claims:
+                session.execute(update(Outbox).where(Outbox.id == claim.id, Outbox.state == SENDING).values(
+                    state=SENDING if claim.in_doubt else PENDING, attempts=claim.attempts - 1,
+                    not_before=now))
+
+    # Sending -----------------------------------------------------------------------------------------------------
+    def _attempt(self, claim: Claim, now: datetime) -> Outcome:
+        """Find a message an earlier attempt may have posted, else render and send it."""
+        if claim.in_doubt and claim.kind is OutboxKind.POST:
+            try:
+                found = self._find_posted(claim)
+            except Exception as exc:  # any failure leaves the question open: ask again later
+                outcome = self._failure(claim, exc, now, in_doubt=True)
+                return replace(outcome, error=f"lookup failed, the message may be in Slack: {outcome.error}")
+            if found is not None:
+                RECOVERED.inc()
+                log.info("outbox %s was already in Slack (ts %s): recorded, not posted again", claim.key, found)
+                return Outcome(SENT_STATE, ts=found, channel=claim.channel, error="recovered: found by metadata")
+        if claim.attempts > self.max_attempts:
+            return Outcome(FAILED_STATE, error=f"gave up after {self.max_attempts} attempts")
+        try:
+            message = self._render(claim, now)
+        except Exception as exc:
+            log.exception("outbox %s cannot be rendered", claim.key)
+            return Outcome(FAILED_STATE, error=f"render: {exc}"[:1000])
+        if message is None:
+            return Outcome(SENT_STATE, error="nothing to say for this event")
+        try:
+            return self._call(claim, message, now)
+        except Exception as exc:  # classified below; the row is never lost
+            return self._failure(claim, exc, now, in_doubt=claim.kind is OutboxKind.POST and _ambiguous(exc))
+
+    def _render(self, claim: Claim, now: datetime) -> Message | None:
+        """The message from the database's current state (the session closes before Slack is called)."""
+        link = None
+        if claim.render_kind == "incident" and claim.root_ts and claim.root_channel:
+            link = self._permalink(claim.root_channel, claim.root_ts)
+        with self.sessions() as session:
+            row = session.get(Outbox, claim.id)
+            if row is None:
+                raise LookupError("the outbox row is gone")
+            return render(session, row, self.catalog, now, permalink=lambda _c, _t: link)
+
+    def _call(self, claim: Claim, message: Message, now: datetime) -> Outcome:
+        """One Slack call for the claim."""
+        blocks = message.blocks or None  # a text-only message goes without `blocks` (None is left out)
+        if claim.kind is OutboxKind.UPDATE_ROOT:
+            self._next_update[claim.deployment_id or 0] = now + self.update_interval
+            # Text without blocks would strip the blocks: always send both.
+            resp = self.client.chat_update(channel=claim.channel, ts=claim.thread_ts or "", text=message.text,
+                                           blocks=message.blocks)
+            return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
+        if claim.kind is OutboxKind.EPHEMERAL:
+            resp = self.client.chat_postEphemeral(channel=claim.channel, user=claim.user_id or "", text=message.text,
+                                                  thread_ts=claim.thread_ts, blocks=blocks)
+            return Outcome(SENT_STATE, ts=resp["message_ts"], channel=claim.channel)
+        self._next_post[claim.channel] = now + self.post_interval
+        resp = self.client.chat_postMessage(
+            channel=claim.channel, text=message.text, thread_ts=claim.thread_ts, unfurl_links=False,
+            unfurl_media=False, blocks=blocks,
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}})
+        return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
+
+    def _find_posted(self, claim: Claim, max_pages: int = 20) -> str | None:
+        """The ts of a message carrying this claim's key, looked up from shortly before the row was queued."""
+        args: dict[str, Any] = {"channel": claim.channel, "include_all_metadata": True, "limit": 200,
+                                "oldest": f"{(claim.created_at - self.margin).timestamp():.6f}"}
+        cursor = None
+        for _ in range(max_pages):
+            if claim.thread_ts:
+                resp = self.client.conversations_replies(ts=claim.thread_ts, cursor=cursor, **args)
+            else:
+                resp = self.client.conversations_history(cursor=cursor, **args)
+            found = next((m["ts"] for m in resp.get("messages") or [] if _carries(m, claim.key)), None)
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if found is not None or not resp.get("has_more") or not cursor:
+                return found
+        raise LookupError(f"history too long to search for {claim.key}")
+
+    def _permalink(self, channel: str, ts: str) -> str | None:
+        """A link to the deployment's thread, or None (the announcement then goes without one)."""
+        if (channel, ts) not in self._links:
+            try:
+                self._links[(channel, ts)] = self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+            except (SlackClientError, OSError) as exc:
+                log.warning("no permalink for %s/%s: %s", channel, ts, exc)
+                return None
+        return self._links[(channel, ts)]
+
+    def _failure(self, claim: Claim, exc: Exception, now: datetime, *, in_doubt: bool) -> Outcome:
+        """Classify a failed call: 429 waits Retry-After, permanent errors fail, the rest back off."""
+        state = SENDING if in_doubt else PENDING
+        method = METHODS[claim.kind]
+        if isinstance(exc, SlackApiError):
+            status, error = exc.response.status_code, str(exc.response.get("error") or "")
+            if status == 429 or error == "ratelimited":
+                RATE_LIMITED.labels(method).inc()
+                wait = _retry_after(exc.response.headers)
+                return Outcome(state, error="ratelimited", retry_at=now + timedelta(seconds=wait), counts=False,
+                               rate_limited=True)
+            if error in PERMANENT_ERRORS:
+                return Outcome(FAILED_STATE, error=error)
+            reason = error or f"HTTP {status}"
+        else:
+            if not isinstance(exc, (SlackClientError, OSError)):
+                log.exception("unexpected error sending outbox %s", claim.key)
+            reason = f"{type(exc).__name__}: {exc}"[:500]
+        if claim.attempts >= self.max_attempts:
+            doubt = " (it may have been posted)" if in_doubt else ""
+            return Outcome(FAILED_STATE, error=f"{reason} after {claim.attempts} attempts{doubt}")
+        delay = min(self.backoff_cap, 2.0 * 2 ** (claim.attempts - 1))
+        return Outcome(state, error=reason, retry_at=now + timedelta(seconds=delay))
+
+    # Recording ---------------------------------------------------------------------------------------------------
+    def _record(self, claim: Claim, outcome: Outcome, now: datetime) -> None:
+        """Store the outcome, if the row is still ours; a sent root message gives the deployment its thread."""
+        with transaction(self.sessions) as session:
+            values: dict[str, Any] = {"state": outcome.state, "last_error": outcome.error}
+            if outcome.state is SENT_STATE:
+                values.update(slack_ts=outcome.ts, sent_at=now)
+            elif outcome.retry_at is not None:
+                values["not_before"] = outcome.retry_at
+            if not outcome.counts:
+                values["attempts"] = claim.attempts - 1
+            ours = (Outbox.id == claim.id, Outbox.state == SENDING, Outbox.attempts == claim.attempts)
+            if session.execute(update(Outbox).where(*ours).values(**values)).rowcount == 0:  # type: ignore[attr-defined]
+                log.warning("outbox %s was taken over by another sender; outcome %s dropped", claim.key, outcome.state)
+                return
+            self._follow_up(session, claim, outcome, now)
+        self._count(claim, outcome)
+
+    def _follow_up(self, session: Session, claim: Claim, outcome: Outcome, now: datetime) -> None:
+        """What a recorded outcome means for other rows: the root's thread, folded edits, a held channel."""
+        if outcome.state is SENT_STATE and claim.is_root and outcome.ts:
+            # Core UPDATE: no version bump, so the reconciler's optimistic lock on the deployment is undisturbed.
+            session.execute(update(Deployment).where(Deployment.id == claim.deployment_id).values(
+                root_ts=outcome.ts, channel_id=outcome.channel or claim.channel))
+        if outcome.state is SENT_STATE and claim.kind is OutboxKind.UPDATE_ROOT:
+            older = (Outbox.deployment_id == claim.deployment_id, Outbox.kind == OutboxKind.UPDATE_ROOT,
+                     Outbox.state == PENDING, Outbox.id < claim.id)
+            session.execute(update(Outbox).where(*older).values(
+                state=SENT_STATE, last_error=f"coalesced into #{claim.id}", slack_ts=outcome.ts, sent_at=now))
+        if outcome.rate_limited and outcome.retry_at is not None:
+            self._hold(session, claim, outcome.retry_at)
+
+    def _hold(self, session: Session, claim: Claim, until: datetime) -> None:
+        """After a 429, nothing more for that channel (or method) until Retry-After, here and in other replicas."""
+        if claim.kind is not OutboxKind.POST:
+            self._method_hold[METHODS[claim.kind]] = until
+            return
+        self._next_post[claim.channel] = until
+        session.execute(update(Outbox).where(
+            Outbox.channel_id == claim.channel, Outbox.kind == OutboxKind.POST, Outbox.state == PENDING,
+            Outbox.not_before < until).values(not_before=until))
+
+    def _count(self, claim: Claim, outcome: Outcome) -> None:
+        """Metrics and the log line for a recorded outcome."""
+        method = METHODS[claim.kind]
+        if outcome.state is SENT_STATE and outcome.ts:
+            SENT.labels(method).inc()
+        elif outcome.state is FAILED_STATE:
+            FAILED.labels(method).inc()
+            log.error("outbox %s failed for good (%s): %s", claim.key, method, outcome.error)
+        elif outcome.retry_at is not None:
+            log.info("outbox %s retries at %s: %s", claim.key, outcome.retry_at.isoformat(), outcome.error)
+
+
+def _claim_of(row: Outbox, root_ts: str | None, dep_channel: str | None) -> Claim:
+    """Where a row's call goes: replies and root edits follow the root message's channel."""
+    follows_root = row.in_thread or row.kind is OutboxKind.UPDATE_ROOT
+    channel = (dep_channel or row.channel_id) if follows_root else row.channel_id
+    thread_ts = root_ts if row.kind is OutboxKind.UPDATE_ROOT else row.thread_ts or (root_ts if row.in_thread else None)
+    render_kind = (row.payload or {}).get("render")
+    return Claim(
+        id=row.id, key=row.idempotency_key, kind=row.kind, channel=channel, thread_ts=thread_ts,
+        user_id=row.user_id, deployment_id=row.deployment_id,
+        is_root=row.kind is OutboxKind.POST and not row.in_thread and render_kind == "root",
+        attempts=row.attempts, created_at=row.created_at, in_doubt=row.state is SENDING,
+        render_kind=render_kind, root_ts=root_ts, root_channel=dep_channel,
+    )
+
+
+def _coalesce(row: Outbox, note: str, root_ts: str | None, now: datetime) -> None:
+    """An older root edit the newest one covers: it renders the current state anyway."""
+    row.state, row.last_error, row.slack_ts, row.sent_at = SENT_STATE, note, root_ts, now
+    COALESCED.inc()
+
+
+def _give_up(row: Outbox, reason: str) -> None:
+    """Fail a row that can never be sent."""
+    row.state, row.last_error = FAILED_STATE, reason
+    FAILED.labels(METHODS[row.kind]).inc()
+    log.error("outbox %s failed for good: %s", row.idempotency_key, reason)
+
+
+def _carries(message: Mapping[str, Any], key: str) -> bool:
+    """True if a Slack message was posted for this outbox key."""
+    meta = message.get("metadata") or {}
+    return meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key
+
+
+def _ambiguous(exc: Exception) -> bool:
+    """True when a failed post may still have gone through (timeouts, resets, 5xx); Slack's ok=false did not."""
+    if isinstance(exc, SlackApiError):
+        return exc.response.status_code >= 500
+    return True
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    """Seconds from a 429's Retry-After header (1 if missing or odd)."""
+    raw = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        return max(1.0, float(raw)) if raw is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0

@@ -1,0 +1,47 @@
+"""The ASGI app: Slack's requests, health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.db.sessions import DatabaseUnavailable, check_connection
+from bot.slack.context import BotContext
+
+
+def build_asgi(ctx: BotContext, app: App) -> Starlette:
+    """Routes: POST /slack/events, GET /healthz, GET /readyz, GET /metrics."""
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # Bolt's dispatch waits for the listener's ack: run it off the event loop so requests never queue.
+        response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(response)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            await run_in_threadpool(check_connection, ctx.db)
+        except DatabaseUnavailable as exc:
+            return JSONResponse({"ok": False, "database": str(exc)}, status_code=503)
+        return JSONResponse({"ok": True, "database": "reachable"})
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )

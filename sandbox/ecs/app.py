@@ -1,0 +1,108 @@
+"""The sandbox application: one lock around the ECS world, the clock, the call log and the ticker.
+
+Requests bring the engine up to the current sandbox time before and after they act, and a light ticker
+thread does the same so hooks and timeouts progress when nobody calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from . import seed
+from .clock import SandboxClock
+from .errors import EcsError
+from .hooks import LambdaInvoker
+from .model import Store
+from .operations import OPERATIONS
+from .protocol import encode_error, encode_response, parse_body, validate_input
+from .simulator import Engine
+from .throttle import Throttle
+
+TICK_SECONDS = 0.05
+MAX_CALLS = 200_000
+
+
+class Sandbox:
+    """The whole sandbox: ECS API dispatch plus what the control API manipulates."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.lock = threading.RLock()
+        self.clock = SandboxClock(speed)
+        self.throttle = Throttle()
+        self.invoker = LambdaInvoker(self._remote_answer)
+        self.calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALLS)
+        self.engine = self._fresh_engine()
+        self._stopping = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="ecs-sandbox-ticker", daemon=True)
+        self._ticker.start()
+
+    def _fresh_engine(self) -> Engine:
+        store = Store()
+        seed.populate(store, self.clock.now())
+        return Engine(store, self.invoker)
+
+    def reset(self) -> None:
+        """Restore the seeded world and forget alarms, faults, Lambda registrations and calls."""
+        with self.lock:
+            self.invoker.clear()
+            self.throttle.reset()
+            self.calls.clear()
+            self.engine = self._fresh_engine()
+
+    def catch_up(self) -> float:
+        """Run every deployment up to the current sandbox time; returns that time."""
+        with self.lock:
+            now = self.clock.now()
+            self.engine.run_until(now)
+            return now
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward and process everything due, in time order."""
+        with self.lock:
+            self.engine.run_until(self.clock.now())
+            self.clock.advance(seconds)
+            return self.catch_up()
+
+    def call(self, operation: str, raw: bytes) -> tuple[int, bytes]:
+        """Handle one ECS API call; returns (HTTP status, body)."""
+        params: dict[str, Any] = {}
+        try:
+            params = parse_body(raw)
+            self.throttle.check(operation)
+            validate_input(operation, params)
+            with self.lock:
+                now = self.catch_up()
+                body = OPERATIONS[operation](self.engine, params, now)
+                self.engine.run_until(now)
+        except EcsError as error:
+            self._record(operation, params, error.code)
+            return error.http_status, encode_error(error)
+        except Exception as exc:
+            # A sandbox bug must still look like AWS to the client: a ServerException.
+            bug = EcsError("ServerException", f"Internal sandbox error: {exc!r}")
+            self._record(operation, params, bug.code)
+            return 500, encode_error(bug)
+        self._record(operation, params, None)
+        return 200, encode_response(body)
+
+    def _record(self, operation: str, params: dict[str, Any], error: str | None) -> None:
+        self.calls.append({"operation": operation, "parameters": params, "time": self.clock.now(),
+                           "error": error})
+
+    def _remote_answer(self, arn: str, hook_id: str, answer: dict[str, Any] | None) -> None:
+        with self.lock:
+            now = self.catch_up()
+            self.engine.remote_answer(arn, hook_id, answer, now)
+            self.engine.run_until(now)
+
+    def _tick(self) -> None:
+        while not self._stopping.wait(TICK_SECONDS):
+            self.catch_up()
+
+    def close(self) -> None:
+        """Stop the ticker and the Lambda workers."""
+        self._stopping.set()
+        self._ticker.join(timeout=2)
+        self.invoker.shutdown()

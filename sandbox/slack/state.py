@@ -1,0 +1,246 @@
+"""The stand-in's state: messages, ephemerals, views, trigger ids, response URLs, the call log."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.slack import workspace as ws
+
+TRIGGER_TTL = 3.0  # seconds: Slack's trigger_id lifetime, and it works once
+RESPONSE_URL_TTL = 30 * 60.0
+RESPONSE_URL_USES = 5
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Settings:
+    """Switches the control API can flip at run time."""
+
+    rate_limit: bool = False
+    rate_interval: float = 1.0  # seconds between chat.postMessage calls per channel
+    ack_timeout: float = 3.0  # Slack gives an app 3 s to answer a request
+    clock_offset: float = 0.0  # lets tests age trigger ids and response URLs without sleeping
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly copy."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class ResponseUrl:
+    """One `response_url`: where it came from, and how often it has been used."""
+
+    id: str
+    user: str
+    channel: str
+    created: float
+    message_ts: str | None = None
+    ephemeral: bool = False
+    uses: int = 0
+
+
+@dataclass
+class Trigger:
+    """A trigger id handed to the bot with a command, click or submission."""
+
+    user: str
+    created: float
+    used: bool = False
+
+
+@dataclass
+class Store:
+    """Everything the stand-in remembers; every access goes through `lock`."""
+
+    settings: Settings = field(default_factory=Settings)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    version: int = 0
+    channels: dict[str, list[Message]] = field(default_factory=dict)
+    ephemerals: dict[str, list[Message]] = field(default_factory=dict)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    view_owner: dict[str, str] = field(default_factory=dict)
+    view_errors: dict[str, dict[str, str]] = field(default_factory=dict)
+    home: dict[str, str] = field(default_factory=dict)
+    modals: dict[str, list[str]] = field(default_factory=dict)
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    last_post: dict[str, float] = field(default_factory=dict)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    closed: bool = False
+    _last_ts_us: int = 0
+
+    def now(self) -> float:
+        """The clock for expiries (trigger ids, response URLs), which tests may move forward."""
+        return time.time() + self.settings.clock_offset
+
+    def reset(self) -> None:
+        """Forget all messages, views and calls; keep the settings."""
+        with self.lock:
+            for part in (self.channels, self.ephemerals, self.views, self.view_owner, self.view_errors,
+                         self.home, self.modals, self.triggers, self.response_urls, self.last_post):
+                part.clear()
+            self.calls.clear()
+            self.notices.clear()
+            self.touch()
+
+    def touch(self) -> None:
+        """Record a change and wake whoever waits for one (the page's long poll)."""
+        with self.lock:
+            self.version += 1
+            self.lock.notify_all()
+
+    def wait_for_change(self, since: int, timeout: float) -> None:
+        """Block until the version passes `since`, the timeout ends, or the server stops."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while self.version <= since and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.lock.wait(left)
+
+    def close(self) -> None:
+        """Release every waiting long poll."""
+        with self.lock:
+            self.closed = True
+            self.lock.notify_all()
+
+    def next_ts(self) -> str:
+        """A Slack-style message ts ("1732610000.000100"), strictly increasing."""
+        with self.lock:
+            self._last_ts_us = max(int(time.time() * 1_000_000), self._last_ts_us + 1)
+            sec, usec = divmod(self._last_ts_us, 1_000_000)
+            return f"{sec}.{usec:06d}"
+
+    def issue_trigger(self, user: str) -> str:
+        """A new trigger id in Slack's format (digits.digits.hex)."""
+        trigger_id = f"{secrets.randbelow(10**12)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+        with self.lock:
+            self.triggers[trigger_id] = Trigger(user, self.now())
+        return trigger_id
+
+    def use_trigger(self, trigger_id: str) -> tuple[str | None, str | None]:
+        """Spend a trigger id: (user, None) if valid, else (None, Slack's error code)."""
+        with self.lock:
+            trigger = self.triggers.get(trigger_id)
+            if trigger is None:
+                return None, "invalid_trigger_id"
+            if trigger.used:
+                return None, "exchanged_trigger_id"
+            if self.now() - trigger.created > TRIGGER_TTL:
+                return None, "expired_trigger_id"
+            trigger.used = True
+            return trigger.user, None
+
+    def issue_response_url(self, user: str, channel: str, message_ts: str | None, ephemeral: bool) -> str:
+        """Register a response URL and return its id."""
+        rid = secrets.token_urlsafe(18)
+        with self.lock:
+            self.response_urls[rid] = ResponseUrl(rid, user, channel, self.now(), message_ts, ephemeral)
+        return rid
+
+    def use_response_url(self, rid: str) -> tuple[ResponseUrl | None, str | None]:
+        """Spend one of a response URL's five uses: (entry, None) or (None, error)."""
+        with self.lock:
+            entry = self.response_urls.get(rid)
+            if entry is None:
+                return None, "invalid_url"
+            if self.now() - entry.created > RESPONSE_URL_TTL:
+                return None, "expired_url"
+            if entry.uses >= RESPONSE_URL_USES:
+                return None, "used_url"
+            entry.uses += 1
+            return entry, None
+
+    def find_message(self, channel: str, ts: str) -> Message | None:
+        """A root message or thread reply by ts."""
+        with self.lock:
+            return next((m for m in self.channels.get(channel, []) if m["ts"] == ts), None)
+
+    def find_ephemeral(self, user: str, ts: str) -> Message | None:
+        """An ephemeral message shown to `user`, by ts."""
+        with self.lock:
+            return next((m for m in self.ephemerals.get(user, []) if m["ts"] == ts), None)
+
+    def add_message(self, channel: str, message: Message) -> Message:
+        """Append a message (stamping its ts) and keep the parent's reply summary current."""
+        with self.lock:
+            message["ts"] = self.next_ts()
+            parent = self.find_message(channel, message["thread_ts"]) if message.get("thread_ts") else None
+            if parent is not None:
+                parent["thread_ts"] = parent["ts"]
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+                users = parent.setdefault("reply_users", [])
+                if message["user"] not in users:
+                    users.append(message["user"])
+                parent["reply_users_count"] = len(users)
+                parent["latest_reply"] = message["ts"]
+                message["parent_user_id"] = parent["user"]
+            self.channels.setdefault(channel, []).append(message)
+            self.touch()
+            return message
+
+    def delete_message(self, channel: str, ts: str) -> bool:
+        """Remove a message; its replies stay, as in Slack."""
+        with self.lock:
+            msgs = self.channels.get(channel, [])
+            kept = [m for m in msgs if m["ts"] != ts]
+            self.channels[channel] = kept
+            self.touch()
+            return len(kept) != len(msgs)
+
+    def add_ephemeral(self, user: str, channel: str, message: Message) -> Message:
+        """Show a message to one user only."""
+        with self.lock:
+            message.update(ts=self.next_ts(), channel=channel, is_ephemeral=True)
+            self.ephemerals.setdefault(user, []).append(message)
+            self.touch()
+            return message
+
+    def remove_ephemeral(self, user: str, ts: str) -> None:
+        """Drop an ephemeral (`delete_original` from its response URL)."""
+        with self.lock:
+            self.ephemerals[user] = [m for m in self.ephemerals.get(user, []) if m["ts"] != ts]
+            self.touch()
+
+    def log_call(self, method: str, params: dict[str, Any], status: int, body: dict[str, Any]) -> None:
+        """Remember a Web API call for `GET /_sandbox/calls`."""
+        entry = {"method": method, "params": params, "time": time.time(), "status": status,
+                 "ok": bool(body.get("ok")), "error": body.get("error")}
+        with self.lock:
+            self.calls.append(entry)
+
+    def calls_for(self, method: str | None) -> list[dict[str, Any]]:
+        """The call log, optionally for one method."""
+        with self.lock:
+            return [copy.deepcopy(c) for c in self.calls if method is None or c["method"] == method]
+
+    def user_views(self, user: str) -> dict[str, Any]:
+        """A user's home tab and stack of open modals."""
+        home_id = self.home.get(user)
+        return {
+            "home": self.views.get(home_id) if home_id else None,
+            # Inline errors from `response_action: errors` ride along for the page to show under the inputs.
+            "modals": [{**self.views[v], "errors": self.view_errors.get(v, {})}
+                       for v in self.modals.get(user, []) if v in self.views],
+        }
+
+    def snapshot(self, channel: str | None = None) -> dict[str, Any]:
+        """A deep copy of what the page and the tests look at."""
+        with self.lock:
+            channels = {c: m for c, m in self.channels.items() if channel is None or c == channel}
+            return copy.deepcopy({
+                "version": self.version,
+                "channels": channels,
+                "ephemerals": self.ephemerals,
+                "views": {u.id: self.user_views(u.id) for u in ws.USERS},
+                "settings": self.settings.as_dict(),
+                "notices": self.notices[-20:],
+            })
