@@ -74,17 +74,25 @@ class SlackCaller:
         store = self.stack.slack.store
         # Response URLs and trigger ids issued by the stand-in, so the listeners' answers land somewhere real.
         rid = store.issue_response_url(user, self.channel.id, None, False)
-        fields = payloads.command_fields(user, self.channel, "/deploy", text,
-                                         response_url=f"{self.stack.slack.url}/_sandbox/response/{rid}",
-                                         trigger_id=store.issue_trigger(user))
+        fields = payloads.command_fields(
+            user,
+            self.channel,
+            "/deploy",
+            text,
+            response_url=f"{self.stack.slack.url}/_sandbox/response/{rid}",
+            trigger_id=store.issue_trigger(user),
+        )
         return urlencode(fields).encode()
 
     def send(self, text: str) -> tuple[float, int, str]:
         """(milliseconds from the first byte sent to the whole response read, status, body)."""
         body = self.body(text)
         ts = str(int(time.time()))
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
-                   "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body) or ""}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body) or "",
+        }
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             started = time.perf_counter()
@@ -169,8 +177,9 @@ def request_deploys(stack: Stack, meters: Meters, sql: SqlCounter, workers: int)
         wall = time.perf_counter() - started
     ecs = {k.removeprefix("ecs:"): v for k, v in spent.items() if k.startswith("ecs:")}
     sandbox = {k.removeprefix("sandbox:"): v for k, v in spent.items() if k.startswith("sandbox:")}
-    return RequestResult(latencies, wall, len(latencies) - len(refused), refused, ecs, sandbox,
-                         sql.total() - statements)
+    return RequestResult(
+        latencies, wall, len(latencies) - len(refused), refused, ecs, sandbox, sql.total() - statements
+    )
 
 
 # Reconcile passes -------------------------------------------------------------------------------------------------
@@ -212,13 +221,17 @@ class ReconcileResult:
 
 def active_bench(stack: Stack) -> int:
     with stack.ctx.sessions() as session:
-        stmt = select(func.count()).select_from(Deployment).where(
-            Deployment.status.in_(ACTIVE_STATUSES), Deployment.service_key.startswith(PREFIX))
+        stmt = (
+            select(func.count())
+            .select_from(Deployment)
+            .where(Deployment.status.in_(ACTIVE_STATUSES), Deployment.service_key.startswith(PREFIX))
+        )
         return int(session.scalar(stmt) or 0)
 
 
-def reconcile_until_done(stack: Stack, meters: Meters, sql: SqlCounter, *, step: float, max_passes: int,
-                         deadline: float) -> ReconcileResult:
+def reconcile_until_done(
+    stack: Stack, meters: Meters, sql: SqlCounter, *, step: float, max_passes: int, deadline: float
+) -> ReconcileResult:
     """reconcile_once(), then move the sandbox clock `step` seconds, until no bench deployment is active."""
     reconciler = stack.ctx.engine.reconciler
     passes: list[PassTiming] = []
@@ -231,9 +244,18 @@ def reconcile_until_done(stack: Stack, meters: Meters, sql: SqlCounter, *, step:
             report = reconciler.reconcile_once()
             seconds = time.perf_counter() - started
         after = sql.shapes()
-        passes.append(PassTiming(seconds, report.claimed, report.described, report.events, len(report.errors),
-                                 sql.total() - statements, parts,
-                                 {k: v - shapes.get(k, 0) for k, v in after.items() if v - shapes.get(k, 0)}))
+        passes.append(
+            PassTiming(
+                seconds,
+                report.claimed,
+                report.described,
+                report.events,
+                len(report.errors),
+                sql.total() - statements,
+                parts,
+                {k: v - shapes.get(k, 0) for k, v in after.items() if v - shapes.get(k, 0)},
+            )
+        )
         remaining = active_bench(stack)
         if remaining == 0 or time.monotonic() > deadline:
             break
@@ -262,20 +284,37 @@ class DrainResult:
 def outbox_counts(stack: Stack) -> tuple[int, int, int]:
     """(pending posts, pending root updates, rows not yet SENT/FAILED)."""
     with stack.ctx.sessions() as session:
-        rows = session.execute(select(Outbox.kind, func.count()).where(
-            Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING))).group_by(Outbox.kind)).all()
+        rows = session.execute(
+            select(Outbox.kind, func.count())
+            .where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+            .group_by(Outbox.kind)
+        ).all()
     counts: dict[Any, int] = {kind: int(n) for kind, n in rows}
     return counts.get(OutboxKind.POST, 0), counts.get(OutboxKind.UPDATE_ROOT, 0), sum(counts.values())
 
 
 def build_notifier(stack: Stack, post_interval: float) -> Notifier:
     client = drain_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
-    return Notifier(stack.ctx.sessions, client, stack.ctx.catalog, clock=stack.ctx.clock, owner="bench",
-                    post_interval=post_interval, update_interval=post_interval)
+    return Notifier(
+        stack.ctx.sessions,
+        client,
+        stack.ctx.catalog,
+        clock=stack.ctx.clock,
+        owner="bench",
+        post_interval=post_interval,
+        update_interval=post_interval,
+    )
 
 
-def drain(stack: Stack, notifier: Notifier, meters: Meters, sql: SqlCounter, *, budget: float,
-          on_pass: Callable[[], None] | None = None) -> DrainResult:
+def drain(
+    stack: Stack,
+    notifier: Notifier,
+    meters: Meters,
+    sql: SqlCounter,
+    *,
+    budget: float,
+    on_pass: Callable[[], None] | None = None,
+) -> DrainResult:
     """drain_once() until the outbox is empty or `budget` seconds have gone."""
     posts, updates, _ = outbox_counts(stack)
     statements = sql.total()
@@ -305,8 +344,11 @@ def post_roots(stack: Stack) -> int:
     """
     client = drain_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
     with stack.ctx.sessions() as session:
-        rows = session.execute(select(Outbox.id, Outbox.deployment_id, Outbox.channel_id).where(
-            Outbox.idempotency_key.like("dep:%:root"), Outbox.state == OutboxState.PENDING)).all()
+        rows = session.execute(
+            select(Outbox.id, Outbox.deployment_id, Outbox.channel_id).where(
+                Outbox.idempotency_key.like("dep:%:root"), Outbox.state == OutboxState.PENDING
+            )
+        ).all()
     for row_id, dep_id, channel in rows:
         ts = client.chat_postMessage(channel=channel, text=f"deployment #{dep_id} (bench root)")["ts"]
         with stack.ctx.sessions() as session, session.begin():

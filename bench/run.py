@@ -144,8 +144,10 @@ def run_backend(backend: str, url: str | None, size: dict[str, int], quick: bool
 
         deadline = time.monotonic() + RECONCILE_BUDGET_S
         rec = reconcile_until_done(stack, meters, sql, step=SANDBOX_STEP_S, max_passes=MAX_PASSES, deadline=deadline)
-        say(f"  reconcile: {len(rec.passes)} passes, first {rec.first:.2f} s, worst {rec.worst:.2f} s, "
-            f"{'all finished' if rec.finished else f'{rec.remaining} still active'}")
+        say(
+            f"  reconcile: {len(rec.passes)} passes, first {rec.first:.2f} s, worst {rec.worst:.2f} s, "
+            f"{'all finished' if rec.finished else f'{rec.remaining} still active'}"
+        )
 
         notifier = build_notifier(stack, POST_INTERVAL_S)
         for name in ("_claim", "_render", "_call", "_record"):
@@ -153,12 +155,16 @@ def run_backend(backend: str, url: str | None, size: dict[str, int], quick: bool
         meters.wrap(notifier.client, "api_call", "notify.http")
         first_budget, steady_budget = DRAIN_BUDGET_S["quick" if quick else "full"]
         drained = drain(stack, notifier, meters, sql, budget=first_budget)
-        say(f"  drain: {drained.sent} messages in {drained.wall:.1f} s over {drained.passes} passes, "
-            f"{drained.left} left")
+        say(
+            f"  drain: {drained.sent} messages in {drained.wall:.1f} s over {drained.passes} passes, "
+            f"{drained.left} left"
+        )
         roots = post_roots(stack)
         steady = drain(stack, notifier, meters, sql, budget=steady_budget)
-        say(f"  drain after {roots} roots posted: {steady.sent} messages in {steady.wall:.1f} s over "
-            f"{steady.passes} passes, {steady.left} left")
+        say(
+            f"  drain after {roots} roots posted: {steady.sent} messages in {steady.wall:.1f} s over "
+            f"{steady.passes} passes, {steady.left} left"
+        )
 
         rows = _rows(acks, loaded, req, rec, drained, steady, size)
         notes += _notes(acks, loaded, req, rec, drained, size)
@@ -170,8 +176,15 @@ def _overhead(drained: DrainResult) -> float:
     return drained.ms_per_message(minus=drained.parts.get("standin.webapi", (0.0, 0))[0])
 
 
-def _rows(acks: AckResult, loaded: AckResult, req: RequestResult, rec: ReconcileResult, drained: DrainResult,
-          steady: DrainResult, size: dict[str, int]) -> list[Row]:
+def _rows(
+    acks: AckResult,
+    loaded: AckResult,
+    req: RequestResult,
+    rec: ReconcileResult,
+    drained: DrainResult,
+    steady: DrainResult,
+    size: dict[str, int],
+) -> list[Row]:
     return [
         Row(f"ack p50 ({len(acks.latencies_ms)} × /deploy, idle)", acks.p50, "ms", ACK_P50_MS),
         Row("ack p99 (idle)", acks.p99, "ms", ACK_P99_MS),
@@ -179,8 +192,12 @@ def _rows(acks: AckResult, loaded: AckResult, req: RequestResult, rec: Reconcile
         Row("request_deploy throughput", req.started / req.wall if req.wall else math.nan, "/s"),
         Row("request_deploy p50", percentile(req.latencies_ms, 50), "ms"),
         Row("request_deploy p99", percentile(req.latencies_ms, 99), "ms"),
-        Row(f"reconcile first pass ({rec.passes[0].claimed if rec.passes else 0} active)", rec.first, "s",
-            RECONCILE_PASS_S),
+        Row(
+            f"reconcile first pass ({rec.passes[0].claimed if rec.passes else 0} active)",
+            rec.first,
+            "s",
+            RECONCILE_PASS_S,
+        ),
         Row("reconcile worst pass", rec.worst, "s", RECONCILE_PASS_S),
         Row(f"reconcile mean pass ({len(rec.passes)} passes)", rec.mean, "s"),
         Row("reconcile total", rec.total, "s"),
@@ -191,8 +208,14 @@ def _rows(acks: AckResult, loaded: AckResult, req: RequestResult, rec: Reconcile
     ]
 
 
-def _notes(acks: AckResult, loaded: AckResult, req: RequestResult, rec: ReconcileResult, drained: DrainResult,
-           size: dict[str, int]) -> list[str]:
+def _notes(
+    acks: AckResult,
+    loaded: AckResult,
+    req: RequestResult,
+    rec: ReconcileResult,
+    drained: DrainResult,
+    size: dict[str, int],
+) -> list[str]:
     notes = [f"ack failures: {f}" for f in (acks.failures + loaded.failures)[:5]]
     kinds = ", ".join(f"{k} p50 {percentile(v, 50):.1f}/p99 {percentile(v, 99):.1f}" for k, v in acks.by_kind.items())
     notes.append(f"acks by kind (ms): {kinds}")
@@ -201,10 +224,12 @@ def _notes(acks: AckResult, loaded: AckResult, req: RequestResult, rec: Reconcil
     ecs_total = sum(s for s, _ in req.ecs.values())
     sandbox_total = sum(s for s, _ in req.sandbox.values())
     busy = req.wall * REQUEST_WORKERS
-    notes.append(f"request_deploy: {req.statements / max(1, len(req.latencies_ms)):.1f} SQL statements/deploy; "
-                 f"of {busy:.1f} worker-s, ECS calls {ecs_total:.1f} s (sandbox inside: {sandbox_total:.1f} s); "
-                 f"calls/deploy: " + ", ".join(f"{op} {n / max(1, len(req.latencies_ms)):.1f}"
-                                               for op, (_, n) in sorted(req.ecs.items())))
+    notes.append(
+        f"request_deploy: {req.statements / max(1, len(req.latencies_ms)):.1f} SQL statements/deploy; "
+        f"of {busy:.1f} worker-s, ECS calls {ecs_total:.1f} s (sandbox inside: {sandbox_total:.1f} s); "
+        f"calls/deploy: "
+        + ", ".join(f"{op} {n / max(1, len(req.latencies_ms)):.1f}" for op, (_, n) in sorted(req.ecs.items()))
+    )
     if rec.passes:
         first = rec.passes[0]
         claimed = max(1, first.claimed)
@@ -216,17 +241,22 @@ def _notes(acks: AckResult, loaded: AckResult, req: RequestResult, rec: Reconcil
             f"{_ms(parts.get('reconcile.claim'))}, decisions {_ms(parts.get('reconcile.retry_pending_decisions'))}, "
             f"describe {_ms(describe)} (sandbox inside {_ms(sandbox)}), "
             f"write {_ms(parts.get('reconcile.write_batch'))}"
-            f"; {first.statements} SQL statements ({first.statements / claimed:.1f}/deployment)")
+            f"; {first.statements} SQL statements ({first.statements / claimed:.1f}/deployment)"
+        )
         busiest = max(rec.passes, key=lambda p: p.events)
-        notes.append(f"busiest pass ({busiest.claimed} active, {busiest.events} events): {busiest.seconds:.2f} s, "
-                     f"write {_ms(busiest.parts.get('reconcile.write_batch'))}, {busiest.statements} SQL statements")
+        notes.append(
+            f"busiest pass ({busiest.claimed} active, {busiest.events} events): {busiest.seconds:.2f} s, "
+            f"write {_ms(busiest.parts.get('reconcile.write_batch'))}, {busiest.statements} SQL statements"
+        )
         top = sorted(busiest.shapes.items(), key=lambda kv: -kv[1])[:6]
         notes.append("  its statements: " + "; ".join(f"{n}× {shape}" for shape, n in top))
         notes.append(f"sandbox clock moves between passes took {rec.sandbox_advance:.1f} s (not counted)")
     notes += _drain_notes("drain (backlog)", drained)
     real = max(drained.queued_posts / SLACK_POSTS_PER_S, drained.queued_updates / SLACK_UPDATES_PER_S)
-    notes.append(f"at Slack's pace (~{SLACK_POSTS_PER_S:g} post/s per channel, chat.update ~50/min) the same "
-                 f"backlog in one channel needs ≥ {real / 60:.0f} min: Slack, not the bot, bounds it")
+    notes.append(
+        f"at Slack's pace (~{SLACK_POSTS_PER_S:g} post/s per channel, chat.update ~50/min) the same "
+        f"backlog in one channel needs ≥ {real / 60:.0f} min: Slack, not the bot, bounds it"
+    )
     return notes
 
 
@@ -238,14 +268,19 @@ def _drain_notes(label: str, drained: DrainResult) -> list[str]:
         f"{drained.queued_updates} root edits queued, {drained.left} rows left; claim {_ms(p.get('notify.claim'))}, "
         f"render {_ms(p.get('notify.render'))}, Slack HTTP {_ms(p.get('notify.http'))} (stand-in inside "
         f"{_ms(p.get('standin.webapi'))}), record {_ms(p.get('notify.record'))}; "
-        f"{drained.statements / max(1, drained.sent):.1f} SQL statements/message")
+        f"{drained.statements / max(1, drained.sent):.1f} SQL statements/message"
+    )
     claim = p.get("notify.claim", (0.0, 0))
     if drained.passes and not drained.sent and claim[1]:
-        notes.append(f"{label}: NOTHING SENT: the claim query took {claim[0] / claim[1]:.1f} s per pass, longer than "
-                     f"drain_once's own 5 s budget, so every pass released its claims unsent")
+        notes.append(
+            f"{label}: NOTHING SENT: the claim query took {claim[0] / claim[1]:.1f} s per pass, longer than "
+            f"drain_once's own 5 s budget, so every pass released its claims unsent"
+        )
     if drained.passes:
-        notes.append(f"{label}: {drained.wall * 1000 / drained.passes:.1f} ms per drain_once pass, "
-                     f"{drained.sent / drained.passes:.2f} messages per pass (one post per channel per pass)")
+        notes.append(
+            f"{label}: {drained.wall * 1000 / drained.passes:.1f} ms per drain_once pass, "
+            f"{drained.sent / drained.passes:.2f} messages per pass (one post per channel per pass)"
+        )
     return notes
 
 
@@ -263,7 +298,8 @@ def print_table(results: list[BackendResult]) -> bool:
         lines.append([row.metric, target, *(c.shown() for c in cells), verdict])
     widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
     fmt: Callable[[list[str]], str] = lambda cells: "  ".join(  # noqa: E731
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
     print("\n" + fmt(header))
     print("  ".join("-" * w for w in widths))
     for line in lines:
@@ -287,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if os.environ.get("BENCH_DATABASE_URL"):
         backends.append(("postgresql", os.environ["BENCH_DATABASE_URL"]))
-    print(f"DeployBot benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {'quick' if args.quick else 'full'} run")
+    print(
+        f"DeployBot benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {'quick' if args.quick else 'full'} run"
+    )
     started = time.monotonic()
     results = [run_backend(name, url, size, args.quick) for name, url in backends]
     ok = print_table(results)

@@ -59,9 +59,14 @@ class Stack:
 
 def isolate_aws() -> None:
     """Made-up credentials for boto3's request signing, and no user AWS config: nothing here leaves 127.0.0.1."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"), ("AWS_REGION", REGION),
-                        ("AWS_DEFAULT_REGION", REGION), ("AWS_CONFIG_FILE", os.devnull),
-                        ("AWS_SHARED_CREDENTIALS_FILE", os.devnull)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_CONFIG_FILE", os.devnull),
+        ("AWS_SHARED_CREDENTIALS_FILE", os.devnull),
+    ):
         os.environ[name] = value
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECS"):
         os.environ.pop(name, None)
@@ -78,32 +83,64 @@ def bench_catalog(count: int) -> Catalog:
     for i in range(count):
         key = service_key(i)
         services[key] = ServiceConfig(
-            key=key, cluster=CLUSTER, service=key, region=REGION, container=FAMILY, deployers=("U0ALICE",),
-            strategy=STRATEGIES[i % len(STRATEGIES)], canary_percent=10.0, canary_bake=timedelta(minutes=1),
-            linear_step_percent=50.0, step_bake=timedelta(minutes=1), bake=timedelta(minutes=1),
+            key=key,
+            cluster=CLUSTER,
+            service=key,
+            region=REGION,
+            container=FAMILY,
+            deployers=("U0ALICE",),
+            strategy=STRATEGIES[i % len(STRATEGIES)],
+            canary_percent=10.0,
+            canary_bake=timedelta(minutes=1),
+            linear_step_percent=50.0,
+            step_bake=timedelta(minutes=1),
+            bake=timedelta(minutes=1),
         )
     return Catalog(services, "<bench>", tuple(services))
 
 
 def _ecs_client(url: str) -> Any:
-    return boto3.client("ecs", region_name=REGION, endpoint_url=url, aws_access_key_id="bench",
-                        aws_secret_access_key="bench", config=  # noqa: S106 - made up
-                        Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return boto3.client(
+        "ecs",
+        region_name=REGION,
+        endpoint_url=url,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - made up
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
 
 
 def create_services(ecs_url: str, count: int) -> None:
     """CreateService `count` times (16 in flight), like the sandbox's own 1,000-deployment test."""
     client = _ecs_client(ecs_url)
-    client.register_task_definition(family=FAMILY, containerDefinitions=[
-        {"name": FAMILY, "image": "public.ecr.aws/unicorn-watch/bench:1.0", "essential": True,
-         "portMappings": [{"containerPort": 8080}]}])
+    client.register_task_definition(
+        family=FAMILY,
+        containerDefinitions=[
+            {
+                "name": FAMILY,
+                "image": "public.ecr.aws/unicorn-watch/bench:1.0",
+                "essential": True,
+                "portMappings": [{"containerPort": 8080}],
+            }
+        ],
+    )
     lb = [{"targetGroupArn": TARGET_GROUP, "containerName": FAMILY, "containerPort": 8080}]
-    config = {"strategy": "ROLLING", "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-              "maximumPercent": 200, "minimumHealthyPercent": 100}
+    config = {
+        "strategy": "ROLLING",
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+    }
 
     def create(i: int) -> None:
-        client.create_service(cluster=CLUSTER, serviceName=service_key(i), taskDefinition=FAMILY, desiredCount=2,
-                              loadBalancers=lb, deploymentConfiguration=config)
+        client.create_service(
+            cluster=CLUSTER,
+            serviceName=service_key(i),
+            taskDefinition=FAMILY,
+            desiredCount=2,
+            loadBalancers=lb,
+            deploymentConfiguration=config,
+        )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(create, range(count)))
@@ -149,16 +186,21 @@ def running_stack(backend: str, backend_url: str | None, count: int) -> Iterator
     with ExitStack() as stack:
         url = stack.enter_context(database(backend_url))
         ecs = stack.enter_context(start_ecs(port=0, speed=0.0))
-        slack = stack.enter_context(start_slack(port=0, signing_secret=DEFAULT_SIGNING_SECRET,
-                                                bot_token=DEFAULT_BOT_TOKEN))
+        slack = stack.enter_context(
+            start_slack(port=0, signing_secret=DEFAULT_SIGNING_SECRET, bot_token=DEFAULT_BOT_TOKEN)
+        )
         started = time.perf_counter()
         create_services(ecs.url, count)
         settle(ecs)
         timings["create services"] = time.perf_counter() - started
         catalog = bench_catalog(count)
         settings = Settings(
-            slack_bot_token=SecretStr(DEFAULT_BOT_TOKEN), slack_signing_secret=SecretStr(DEFAULT_SIGNING_SECRET),
-            slack_api_url=slack.api_url, database_url=SecretStr(url), poll_seconds=5.0, aws_region=REGION,
+            slack_bot_token=SecretStr(DEFAULT_BOT_TOKEN),
+            slack_signing_secret=SecretStr(DEFAULT_SIGNING_SECRET),
+            slack_api_url=slack.api_url,
+            database_url=SecretStr(url),
+            poll_seconds=5.0,
+            aws_region=REGION,
             aws_endpoint_url_ecs=ecs.url,
         )
         ctx = build_context(settings, catalog, ecs_endpoint=ecs.url)

@@ -75,9 +75,7 @@ def load_settings() -> tuple[Settings | None, list[Problem]]:
     try:
         return Settings(), []
     except ValidationError as exc:
-        problems = [
-            Problem("environment", 0, f"{_env_name(err['loc'])}: {err['msg']}") for err in exc.errors()
-        ]
+        problems = [Problem("environment", 0, f"{_env_name(err['loc'])}: {err['msg']}") for err in exc.errors()]
         return None, problems
 
 

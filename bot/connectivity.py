@@ -35,7 +35,6 @@ def _check_slack(settings: Settings, problems: list[Problem], notes: list[str]) 
     notes.append(f"Slack: authenticated as {auth.get('user')} in {auth.get('team')}")
 
 
-
 def _check_ecs(catalog: Catalog, problems: list[Problem], notes: list[str]) -> None:
     from bot.ecs.gateway import EcsError, EcsGateway, has_credentials
 

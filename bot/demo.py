@@ -34,11 +34,17 @@ class Demo:
 def _panel(ecs_url: str, slack_url: str) -> list[dict[str, Any]]:
     command = f"{slack_url}/_sandbox/command"
     return [
-        {"label": "🚨 Trip alarm catalog-5xx", "url": f"{ecs_url}/_sandbox/alarm",
-         "body": {"name": "catalog-5xx", "state": "ALARM"}},
+        {
+            "label": "🚨 Trip alarm catalog-5xx",
+            "url": f"{ecs_url}/_sandbox/alarm",
+            "body": {"name": "catalog-5xx", "state": "ALARM"},
+        },
         {"label": "✅ Clear alarm", "url": f"{ecs_url}/_sandbox/alarm", "body": {"name": "catalog-5xx", "state": "OK"}},
-        {"label": "💥 Deploy a broken image", "url": command,
-         "body": {"user": "U0ALICE", "channel": "C0DEPLOYS", "text": "notifications bluegreen image=:broken-1.0"}},
+        {
+            "label": "💥 Deploy a broken image",
+            "url": command,
+            "body": {"user": "U0ALICE", "channel": "C0DEPLOYS", "text": "notifications bluegreen image=:broken-1.0"},
+        },
         {"label": "⏩ Time ×60", "url": f"{ecs_url}/_sandbox/speed", "body": {"speed": 60}},
         {"label": "▶️ Time ×8", "url": f"{ecs_url}/_sandbox/speed", "body": {"speed": 8}},
     ]
@@ -47,9 +53,14 @@ def _panel(ecs_url: str, slack_url: str) -> list[dict[str, Any]]:
 def demo_settings(database: Path, slack_api_url: str, ecs_url: str) -> Settings:
     """Settings for the bot in the demo: the stand-ins' URLs, a SQLite file, fast polling."""
     return Settings(
-        slack_bot_token=SecretStr(DEMO_TOKEN), slack_signing_secret=SecretStr(DEMO_SIGNING_SECRET),
-        slack_api_url=slack_api_url, database_url=SecretStr(f"sqlite:///{database}"), catalog_path=CATALOG,
-        poll_seconds=1.0, aws_region="us-east-1", aws_endpoint_url_ecs=ecs_url,
+        slack_bot_token=SecretStr(DEMO_TOKEN),
+        slack_signing_secret=SecretStr(DEMO_SIGNING_SECRET),
+        slack_api_url=slack_api_url,
+        database_url=SecretStr(f"sqlite:///{database}"),
+        catalog_path=CATALOG,
+        poll_seconds=1.0,
+        aws_region="us-east-1",
+        aws_endpoint_url_ecs=ecs_url,
     )
 
 

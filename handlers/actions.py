@@ -29,14 +29,16 @@ def register(app: App, ctx: BotContext) -> None:
     """Listen for the two decision buttons."""
 
     @app.action(APPROVE_ACTION)
-    def approve_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                        respond: Respond | None) -> None:
+    def approve_clicked(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond | None
+    ) -> None:
         ack()
         decide(ctx, body, action, client, respond, approve=True)
 
     @app.action(ROLLBACK_ACTION)
-    def rollback_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                         respond: Respond | None) -> None:
+    def rollback_clicked(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond | None
+    ) -> None:
         ack()
         decide(ctx, body, action, client, respond, approve=False)
 
@@ -51,8 +53,15 @@ def button_target(action: dict[str, Any]) -> tuple[int, str | None] | None:
     return (dep_id, hook) if block is not None and int(block.group(1)) == dep_id else None
 
 
-def decide(ctx: BotContext, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-           respond: Respond | None, *, approve: bool) -> None:
+def decide(
+    ctx: BotContext,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    *,
+    approve: bool,
+) -> None:
     """Run the decision and tell the clicker how it went; success also shows in the re-rendered message."""
     user = str(body["user"]["id"])
     in_home = (body.get("container") or {}).get("type") == "view"
@@ -65,8 +74,15 @@ def decide(ctx: BotContext, body: dict[str, Any], action: dict[str, Any], client
         publish_home(ctx, client, user)  # the Home tab is not re-rendered by the notifier
 
 
-def _decision(ctx: BotContext, body: dict[str, Any], action: dict[str, Any], user: str, channel: str | None,
-              in_home: bool, approve: bool) -> Answer:
+def _decision(
+    ctx: BotContext,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    user: str,
+    channel: str | None,
+    in_home: bool,
+    approve: bool,
+) -> Answer:
     target = button_target(action)
     if target is None:
         log.warning("refused a tampered %s button from %s: %r", action.get("action_id"), user, action.get("value"))
@@ -76,8 +92,9 @@ def _decision(ctx: BotContext, body: dict[str, Any], action: dict[str, Any], use
     if view is None:
         return refused(f"I can't find deployment #{dep_id}, so I did nothing. `/deploy status` lists what is running.")
     team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-    actor = Actor(user_id=user, channel_id=channel or view.channel_id, team_id=team,
-                  source="app_home" if in_home else "button")
+    actor = Actor(
+        user_id=user, channel_id=channel or view.channel_id, team_id=team, source="app_home" if in_home else "button"
+    )
     if approve:
         return ctx.engine.decisions.approve(actor, dep_id, hook)
     if not view.is_active:
@@ -91,8 +108,9 @@ def _finished(view: DeploymentView, hook: str | None) -> Answer:
     earlier = view.decision_for(hook) if hook else None
     if earlier is not None:
         verb = "approved" if earlier.kind is DecisionKind.APPROVE else "rolled back"
-        return refused(f"Already {verb} by {mention(earlier.user_id)} at {slack_time(earlier.decided_at)}.",
-                       deployment_id=view.id)
+        return refused(
+            f"Already {verb} by {mention(earlier.user_id)} at {slack_time(earlier.decided_at)}.", deployment_id=view.id
+        )
     status = view.status.value.lower().replace("_", " ")
     return refused(
         f"Deployment #{view.id} already ended ({status}); this button did nothing. To undo it, type "

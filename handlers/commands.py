@@ -61,14 +61,22 @@ def open_form(ctx: BotContext, client: WebClient, command: dict[str, Any]) -> No
         log.warning("views.open failed for %s: %s", command.get("user_id"), exc)
         text = "I couldn't open the deploy form in time; try again, or type `/deploy help`."
         message = ephemeral(text)
-        client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=message.text,
-                                  blocks=message.blocks)
+        client.chat_postEphemeral(
+            channel=command["channel_id"], user=command["user_id"], text=message.text, blocks=message.blocks
+        )
 
 
 def run(ctx: BotContext, client: WebClient, respond: Respond, command: dict[str, Any], parsed: grammar.Command) -> None:
     """Run the command for the person and tell them (or the channel) how it went."""
-    actor = Actor(user_id=command["user_id"], channel_id=command["channel_id"], team_id=command.get("team_id"),
-                  source="command")
+    actor = Actor(
+        user_id=command["user_id"], channel_id=command["channel_id"], team_id=command.get("team_id"), source="command"
+    )
     answer = ctx.engine.handle(actor, parsed)
-    reply(respond, client, answer_message(answer, ctx.clock()), user=actor.user_id, channel=actor.channel_id,
-          public=answer.public)
+    reply(
+        respond,
+        client,
+        answer_message(answer, ctx.clock()),
+        user=actor.user_id,
+        channel=actor.channel_id,
+        public=answer.public,
+    )

@@ -35,8 +35,9 @@ def register(app: App, ctx: BotContext) -> None:
         ack()
         user = str(body["user"]["id"])
         channel = metadata_channel(view.get("private_metadata"))
-        actor = Actor(user_id=user, channel_id=channel or user, team_id=(body.get("team") or {}).get("id"),
-                      source="modal")
+        actor = Actor(
+            user_id=user, channel_id=channel or user, team_id=(body.get("team") or {}).get("id"), source="modal"
+        )
         answer = ctx.engine.handle(actor, checked)
         post(client, answer_message(answer, ctx.clock()), user=user, channel=channel, public=answer.public)
 

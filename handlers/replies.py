@@ -51,8 +51,12 @@ def reply(
     """Answer through `response_url` when there is one, else the Web API; a public answer goes to everyone."""
     if respond is not None:
         try:
-            respond(text=message.text, blocks=message.blocks, replace_original=False,
-                    response_type="in_channel" if public else "ephemeral")
+            respond(
+                text=message.text,
+                blocks=message.blocks,
+                replace_original=False,
+                response_type="in_channel" if public else "ephemeral",
+            )
             return True
         except Exception as exc:  # an expired or used-up response_url: fall back to the Web API
             log.warning("response_url failed (%s); answering through the Web API", exc)

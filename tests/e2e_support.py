@@ -29,12 +29,17 @@ T = TypeVar("T")
 CATALOG = example_catalog()
 
 
-def http_json(url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-              raw: bytes | None = None) -> tuple[int, Any]:
+def http_json(
+    url: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> tuple[int, Any]:
     """POST JSON (or `raw`) or GET; return status and the parsed body (text if not JSON)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=15) as resp:
             status, text = resp.status, resp.read().decode()
@@ -80,10 +85,12 @@ class World:
     def command(self, user: str, text: str, channel: str = "C0DEPLOYS") -> dict[str, Any]:
         return self.control("command", {"user": user, "channel": channel, "text": text})
 
-    def click(self, user: str, message_ts: str, action_id: str, channel: str = "C0DEPLOYS",
-              **overrides: Any) -> dict[str, Any]:
-        return self.control("click", {"user": user, "channel": channel, "message_ts": message_ts,
-                                      "action_id": action_id, **overrides})
+    def click(
+        self, user: str, message_ts: str, action_id: str, channel: str = "C0DEPLOYS", **overrides: Any
+    ) -> dict[str, Any]:
+        return self.control(
+            "click", {"user": user, "channel": channel, "message_ts": message_ts, "action_id": action_id, **overrides}
+        )
 
     # Reading the stand-in -----------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -100,13 +107,18 @@ class World:
 
     def ephemeral_with(self, user: str, needle: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait for an ephemeral to `user` containing `needle`."""
-        return wait_for(lambda: next((m for m in self.ephemerals(user) if needle in m["text"]), None), timeout,
-                        f"an ephemeral to {user} saying {needle!r}")
+        return wait_for(
+            lambda: next((m for m in self.ephemerals(user) if needle in m["text"]), None),
+            timeout,
+            f"an ephemeral to {user} saying {needle!r}",
+        )
 
     def told(self, user: str, needle: str, count: int = 1) -> None:
         """Wait until `user` has had `count` ephemerals containing `needle` (the listener has finished)."""
-        wait_for(lambda: len([m for m in self.ephemerals(user) if needle in m["text"]]) >= count,
-                 what=f"{count} ephemeral(s) to {user} saying {needle!r}")
+        wait_for(
+            lambda: len([m for m in self.ephemerals(user) if needle in m["text"]]) >= count,
+            what=f"{count} ephemeral(s) to {user} saying {needle!r}",
+        )
 
     def root(self, dep_id: int) -> dict[str, Any]:
         view = self.view(dep_id)
@@ -117,8 +129,9 @@ class World:
 
     def thread(self, dep_id: int) -> list[dict[str, Any]]:
         view = self.view(dep_id)
-        return [m for m in self.messages(view.channel_id) if m.get("thread_ts") == view.root_ts
-                and m["ts"] != view.root_ts]
+        return [
+            m for m in self.messages(view.channel_id) if m.get("thread_ts") == view.root_ts and m["ts"] != view.root_ts
+        ]
 
     # Driving time ------------------------------------------------------------------------------------------
     def view(self, dep_id: int) -> DeploymentView:
@@ -135,8 +148,7 @@ class World:
 
     def pending(self) -> int:
         with self.ctx.sessions() as session:
-            rows = session.scalars(select(Outbox).where(Outbox.state.in_((OutboxState.PENDING,
-                                                                           OutboxState.SENDING))))
+            rows = session.scalars(select(Outbox).where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING))))
             return len(list(rows))
 
     def run_until(self, dep_id: int, done: Callable[[DeploymentView], bool], limit: int = 400) -> DeploymentView:
@@ -150,9 +162,11 @@ class World:
 
     def started(self, user: str = "U0ALICE") -> int:
         """The deployment a command just asked for, once the listener has started it on ECS."""
+
         def probe() -> int | None:
             views = [v for v in self.ctx.engine.deployments.history_for_user(user, 1) if v.ecs_deployment_arn]
             return views[0].id if views else None
+
         return wait_for(probe, what=f"a deployment started by {user}")
 
 
@@ -172,16 +186,27 @@ def check_message(message: dict[str, Any]) -> None:
 @contextmanager
 def running_world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) -> Iterator[World]:
     """A migrated database, a bot serving HTTP on loopback, and the stand-in pointed at it."""
-    settings = Settings(slack_bot_token=DEFAULT_BOT_TOKEN, slack_signing_secret=DEFAULT_SIGNING_SECRET,
-                        slack_api_url=slack.api_url, database_url=database_url)
+    settings = Settings(
+        slack_bot_token=DEFAULT_BOT_TOKEN,
+        slack_signing_secret=DEFAULT_SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        database_url=database_url,
+    )
     ctx = build_context(settings, CATALOG, ecs_endpoint=ecs_url)
     migrate.upgrade(ctx.db)
     # Jobs off: the tests run reconcile and drain passes themselves, so every step is deterministic.
     bot = start_http(ctx, run_jobs=False)
     slack.set_bot_url(f"{bot.url}/slack/events")
     # No pacing between posts: the stand-in's rate limit is off, and waiting a second per message is slow.
-    notifier = Notifier(ctx.sessions, drain_client(DEFAULT_BOT_TOKEN, slack.api_url), CATALOG, clock=ctx.clock,
-                        owner="e2e", post_interval=0, update_interval=0)
+    notifier = Notifier(
+        ctx.sessions,
+        drain_client(DEFAULT_BOT_TOKEN, slack.api_url),
+        CATALOG,
+        clock=ctx.clock,
+        owner="e2e",
+        post_interval=0,
+        update_interval=0,
+    )
     try:
         yield World(bot, slack, Control(ecs_url), notifier)
     finally:

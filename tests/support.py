@@ -29,8 +29,12 @@ class Control:
         self.url = url
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        request = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=json.dumps(body or {}).encode(),
-                                         method="POST", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/_sandbox/{path}",
+            data=json.dumps(body or {}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request) as response:
             return json.loads(response.read())
 

@@ -32,7 +32,13 @@ def _deploybot(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) 
     full_env.update({"AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_CONFIG_FILE": "/dev/null"})
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "bot.cli", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -78,7 +84,9 @@ def test_unreachable_database_is_one_clear_line() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     problem = [line for line in result.stdout.splitlines() if line.startswith("DATABASE_URL")]
-    assert len(problem) == 1 and "cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none" in problem[0]
+    assert (
+        len(problem) == 1 and "cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/none" in problem[0]
+    )
 
 
 def test_run_refuses_to_start_on_a_broken_catalog(tmp_path: Path, sqlite_env: dict[str, str]) -> None:

@@ -15,8 +15,14 @@ from bot.demo import Demo, running_demo
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 # The README's picture; refreshed with `UPDATE_SCREENSHOT=1 make test` (otherwise written to a temporary file).
 README_SCREENSHOT = ROOT / "docs" / "demo.png"

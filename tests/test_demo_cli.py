@@ -26,8 +26,12 @@ def _port_closed(url: str) -> bool:
 def test_demo_serves_the_page_and_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "DEPLOYBOT_"))}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "demo", "--port", "0"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "bot.cli", "demo", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert demo.stdout is not None

@@ -149,9 +149,7 @@ class _Entry:
 class CachedMembership:
     """A Membership that remembers each group for `ttl`; failures are not cached, so they surface (fail closed)."""
 
-    def __init__(
-        self, fetch: Callable[[str], Iterable[str]], ttl: timedelta, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, fetch: Callable[[str], Iterable[str]], ttl: timedelta, clock: Callable[[], datetime]) -> None:
         self._fetch = fetch
         self._ttl = ttl
         self._clock = clock

@@ -38,18 +38,43 @@ RECOVERED = Counter("deploybot_slack_recovered", "Messages found already posted 
 COALESCED = Counter("deploybot_slack_coalesced", "Root-message edits folded into a newer one")
 
 METADATA_EVENT = "deploybot_outbox"
-PENDING, SENDING, SENT_STATE, FAILED_STATE = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.SENT,
-                                              OutboxState.FAILED)
-METHODS = {OutboxKind.POST: "chat.postMessage", OutboxKind.UPDATE_ROOT: "chat.update",
-           OutboxKind.EPHEMERAL: "chat.postEphemeral"}
+PENDING, SENDING, SENT_STATE, FAILED_STATE = (
+    OutboxState.PENDING,
+    OutboxState.SENDING,
+    OutboxState.SENT,
+    OutboxState.FAILED,
+)
+METHODS = {
+    OutboxKind.POST: "chat.postMessage",
+    OutboxKind.UPDATE_ROOT: "chat.update",
+    OutboxKind.EPHEMERAL: "chat.postEphemeral",
+}
 # Slack answers these when the message itself (or where it goes) is wrong: sending it again cannot help.
-PERMANENT_ERRORS = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived", "invalid_blocks",
-    "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text", "too_many_attachments",
-    "message_not_found", "cant_update_message", "edit_window_closed", "user_not_in_channel", "restricted_action",
-    "invalid_metadata_format", "invalid_metadata_schema", "invalid_arguments", "thread_not_found",
-    "cannot_reply_to_message", "user_not_found",
-})
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "channel_is_archived",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "msg_blocks_too_long",
+        "no_text",
+        "too_many_attachments",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "user_not_in_channel",
+        "restricted_action",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "invalid_arguments",
+        "thread_not_found",
+        "cannot_reply_to_message",
+        "user_not_found",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -95,15 +120,32 @@ class Notifier:
     """Drains the outbox into Slack; several replicas may drain the same database at once."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], client: WebClient, catalog: Catalog, *,
-        clock: Callable[[], datetime] = utcnow, owner: str, batch: int = 100, max_attempts: int = 8,
-        grace: timedelta = timedelta(seconds=60), post_interval: float = 1.0, update_interval: float = 1.0,
-        lookup_margin: timedelta = timedelta(minutes=5), backoff_cap: float = 300.0,
+        self,
+        sessions: sessionmaker[Session],
+        client: WebClient,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        owner: str,
+        batch: int = 100,
+        max_attempts: int = 8,
+        grace: timedelta = timedelta(seconds=60),
+        post_interval: float = 1.0,
+        update_interval: float = 1.0,
+        lookup_margin: timedelta = timedelta(minutes=5),
+        backoff_cap: float = 300.0,
     ) -> None:
         if client.retry_handlers:
             # Never sleep on the drain thread, never re-post blindly: this notifier handles 429 and errors itself.
-            client = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
-                               ssl=client.ssl, proxy=client.proxy, headers=client.headers, retry_handlers=[])
+            client = WebClient(
+                token=client.token,
+                base_url=client.base_url,
+                timeout=client.timeout,
+                ssl=client.ssl,
+                proxy=client.proxy,
+                headers=client.headers,
+                retry_handlers=[],
+            )
         if grace.total_seconds() <= 3 * client.timeout:
             # The lease must outlast a call started late in a pass, or a slow post could be recovered and re-sent.
             raise ValueError(f"grace ({grace}) must exceed three client timeouts ({client.timeout} s each)")
@@ -144,11 +186,19 @@ class Notifier:
         root_key = literal("dep:") + cast(o.deployment_id, String) + literal(":root")
         root_failed = exists().where(earlier.idempotency_key == root_key, earlier.state == FAILED_STATE)
         reply_before = exists().where(
-            earlier.deployment_id == o.deployment_id, earlier.in_thread.is_(True), earlier.kind == OutboxKind.POST,
-            earlier.id < o.id, earlier.state.in_((PENDING, SENDING)))
+            earlier.deployment_id == o.deployment_id,
+            earlier.in_thread.is_(True),
+            earlier.kind == OutboxKind.POST,
+            earlier.id < o.id,
+            earlier.state.in_((PENDING, SENDING)),
+        )
         update_flying = exists().where(
-            flying.deployment_id == o.deployment_id, flying.kind == OutboxKind.UPDATE_ROOT, flying.id != o.id,
-            flying.state == SENDING, flying.not_before > now)
+            flying.deployment_id == o.deployment_id,
+            flying.kind == OutboxKind.UPDATE_ROOT,
+            flying.id != o.id,
+            flying.state == SENDING,
+            flying.not_before > now,
+        )
         threaded = and_(o.in_thread.is_(True), o.thread_ts.is_(None), o.deployment_id.is_not(None))
         stmt = (
             select(o)
@@ -176,8 +226,11 @@ class Notifier:
                     _coalesce(row, f"coalesced into #{newest_update[row.deployment_id]}", dep[0], now)
                     continue
                 claim = _claim_of(row, *dep)
-                if claim.kind is not OutboxKind.EPHEMERAL and (row.in_thread or claim.kind is OutboxKind.UPDATE_ROOT) \
-                        and claim.thread_ts is None:
+                if (
+                    claim.kind is not OutboxKind.EPHEMERAL
+                    and (row.in_thread or claim.kind is OutboxKind.UPDATE_ROOT)
+                    and claim.thread_ts is None
+                ):
                     _give_up(row, "the deployment's root message could not be posted, so it has no thread")
                 elif self._may_send(claim, channels, now):
                     row.state, row.attempts, row.not_before = SENDING, row.attempts + 1, now + self.grace
@@ -212,9 +265,11 @@ class Notifier:
         """Hand back claims this pass has no time left for (a row in doubt stays in doubt)."""
         with transaction(self.sessions) as session:
             for claim in claims:
-                session.execute(update(Outbox).where(Outbox.id == claim.id, Outbox.state == SENDING).values(
-                    state=SENDING if claim.in_doubt else PENDING, attempts=claim.attempts - 1,
-                    not_before=now))
+                session.execute(
+                    update(Outbox)
+                    .where(Outbox.id == claim.id, Outbox.state == SENDING)
+                    .values(state=SENDING if claim.in_doubt else PENDING, attempts=claim.attempts - 1, not_before=now)
+                )
 
     # Sending -----------------------------------------------------------------------------------------------------
     def _attempt(self, claim: Claim, now: datetime) -> Outcome:
@@ -260,24 +315,39 @@ class Notifier:
         if claim.kind is OutboxKind.UPDATE_ROOT:
             self._next_update[claim.deployment_id or 0] = now + self.update_interval
             # Text without blocks would strip the blocks: always send both.
-            resp = self.client.chat_update(channel=claim.channel, ts=claim.thread_ts or "", text=message.text,
-                                           blocks=message.blocks)
+            resp = self.client.chat_update(
+                channel=claim.channel, ts=claim.thread_ts or "", text=message.text, blocks=message.blocks
+            )
             return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
         if claim.kind is OutboxKind.EPHEMERAL:
-            resp = self.client.chat_postEphemeral(channel=claim.channel, user=claim.user_id or "", text=message.text,
-                                                  thread_ts=claim.thread_ts, blocks=blocks)
+            resp = self.client.chat_postEphemeral(
+                channel=claim.channel,
+                user=claim.user_id or "",
+                text=message.text,
+                thread_ts=claim.thread_ts,
+                blocks=blocks,
+            )
             return Outcome(SENT_STATE, ts=resp["message_ts"], channel=claim.channel)
         self._next_post[claim.channel] = now + self.post_interval
         resp = self.client.chat_postMessage(
-            channel=claim.channel, text=message.text, thread_ts=claim.thread_ts, unfurl_links=False,
-            unfurl_media=False, blocks=blocks,
-            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}})
+            channel=claim.channel,
+            text=message.text,
+            thread_ts=claim.thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            blocks=blocks,
+            metadata={"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}},
+        )
         return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
 
     def _find_posted(self, claim: Claim, max_pages: int = 20) -> str | None:
         """The ts of a message carrying this claim's key, looked up from shortly before the row was queued."""
-        args: dict[str, Any] = {"channel": claim.channel, "include_all_metadata": True, "limit": 200,
-                                "oldest": f"{(claim.created_at - self.margin).timestamp():.6f}"}
+        args: dict[str, Any] = {
+            "channel": claim.channel,
+            "include_all_metadata": True,
+            "limit": 200,
+            "oldest": f"{(claim.created_at - self.margin).timestamp():.6f}",
+        }
         cursor = None
         for _ in range(max_pages):
             if claim.thread_ts:
@@ -309,8 +379,9 @@ class Notifier:
             if status == 429 or error == "ratelimited":
                 RATE_LIMITED.labels(method).inc()
                 wait = _retry_after(exc.response.headers)
-                return Outcome(state, error="ratelimited", retry_at=now + timedelta(seconds=wait), counts=False,
-                               rate_limited=True)
+                return Outcome(
+                    state, error="ratelimited", retry_at=now + timedelta(seconds=wait), counts=False, rate_limited=True
+                )
             if error in PERMANENT_ERRORS:
                 return Outcome(FAILED_STATE, error=error)
             reason = error or f"HTTP {status}"
@@ -346,13 +417,23 @@ class Notifier:
         """What a recorded outcome means for other rows: the root's thread, folded edits, a held channel."""
         if outcome.state is SENT_STATE and claim.is_root and outcome.ts:
             # Core UPDATE: no version bump, so the reconciler's optimistic lock on the deployment is undisturbed.
-            session.execute(update(Deployment).where(Deployment.id == claim.deployment_id).values(
-                root_ts=outcome.ts, channel_id=outcome.channel or claim.channel))
+            session.execute(
+                update(Deployment)
+                .where(Deployment.id == claim.deployment_id)
+                .values(root_ts=outcome.ts, channel_id=outcome.channel or claim.channel)
+            )
         if outcome.state is SENT_STATE and claim.kind is OutboxKind.UPDATE_ROOT:
-            older = (Outbox.deployment_id == claim.deployment_id, Outbox.kind == OutboxKind.UPDATE_ROOT,
-                     Outbox.state == PENDING, Outbox.id < claim.id)
-            session.execute(update(Outbox).where(*older).values(
-                state=SENT_STATE, last_error=f"coalesced into #{claim.id}", slack_ts=outcome.ts, sent_at=now))
+            older = (
+                Outbox.deployment_id == claim.deployment_id,
+                Outbox.kind == OutboxKind.UPDATE_ROOT,
+                Outbox.state == PENDING,
+                Outbox.id < claim.id,
+            )
+            session.execute(
+                update(Outbox)
+                .where(*older)
+                .values(state=SENT_STATE, last_error=f"coalesced into #{claim.id}", slack_ts=outcome.ts, sent_at=now)
+            )
         if outcome.rate_limited and outcome.retry_at is not None:
             self._hold(session, claim, outcome.retry_at)
 
@@ -362,9 +443,16 @@ class Notifier:
             self._method_hold[METHODS[claim.kind]] = until
             return
         self._next_post[claim.channel] = until
-        session.execute(update(Outbox).where(
-            Outbox.channel_id == claim.channel, Outbox.kind == OutboxKind.POST, Outbox.state == PENDING,
-            Outbox.not_before < until).values(not_before=until))
+        session.execute(
+            update(Outbox)
+            .where(
+                Outbox.channel_id == claim.channel,
+                Outbox.kind == OutboxKind.POST,
+                Outbox.state == PENDING,
+                Outbox.not_before < until,
+            )
+            .values(not_before=until)
+        )
 
     def _count(self, claim: Claim, outcome: Outcome) -> None:
         """Metrics and the log line for a recorded outcome."""
@@ -385,11 +473,20 @@ def _claim_of(row: Outbox, root_ts: str | None, dep_channel: str | None) -> Clai
     thread_ts = root_ts if row.kind is OutboxKind.UPDATE_ROOT else row.thread_ts or (root_ts if row.in_thread else None)
     render_kind = (row.payload or {}).get("render")
     return Claim(
-        id=row.id, key=row.idempotency_key, kind=row.kind, channel=channel, thread_ts=thread_ts,
-        user_id=row.user_id, deployment_id=row.deployment_id,
+        id=row.id,
+        key=row.idempotency_key,
+        kind=row.kind,
+        channel=channel,
+        thread_ts=thread_ts,
+        user_id=row.user_id,
+        deployment_id=row.deployment_id,
         is_root=row.kind is OutboxKind.POST and not row.in_thread and render_kind == "root",
-        attempts=row.attempts, created_at=row.created_at, in_doubt=row.state is SENDING,
-        render_kind=render_kind, root_ts=root_ts, root_channel=dep_channel,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        in_doubt=row.state is SENDING,
+        render_kind=render_kind,
+        root_ts=root_ts,
+        root_channel=dep_channel,
     )
 
 

@@ -88,8 +88,7 @@ class Sandbox:
         return 200, encode_response(body)
 
     def _record(self, operation: str, params: dict[str, Any], error: str | None) -> None:
-        self.calls.append({"operation": operation, "parameters": params, "time": self.clock.now(),
-                           "error": error})
+        self.calls.append({"operation": operation, "parameters": params, "time": self.clock.now(), "error": error})
 
     def _remote_answer(self, arn: str, hook_id: str, answer: dict[str, Any] | None) -> None:
         with self.lock:

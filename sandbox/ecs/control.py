@@ -1,15 +1,15 @@
 """Control API under /_sandbox/ (JSON), for tests and the demo.
 
-    POST reset                      restore the seeded world (the speed setting is kept)
-    POST advance    {seconds}       move the sandbox clock forward (events processed in time order)
-    POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIENT_DATA
-    POST fault      {operation, code, rate}   inject ThrottlingException/ServerException ('*' = all); rate 0 clears
-    POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
-    POST speed      {speed}         sandbox seconds per real second
-    POST throttling {enabled}       switch ECS's token-bucket limits on or off
-    GET  calls[?operation=X]        every ECS API call received
-    GET  state[?deployment=ARN]     clock, speed, deployment counts, alarms, faults; or one deployment's
-                                    next wake-up time (`nextWakeAt`)
+POST reset                      restore the seeded world (the speed setting is kept)
+POST advance    {seconds}       move the sandbox clock forward (events processed in time order)
+POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIENT_DATA
+POST fault      {operation, code, rate}   inject ThrottlingException/ServerException ('*' = all); rate 0 clears
+POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
+POST speed      {speed}         sandbox seconds per real second
+POST throttling {enabled}       switch ECS's token-bucket limits on or off
+GET  calls[?operation=X]        every ECS API call received
+GET  state[?deployment=ARN]     clock, speed, deployment counts, alarms, faults; or one deployment's
+                                next wake-up time (`nextWakeAt`)
 """
 
 from __future__ import annotations
@@ -51,8 +51,11 @@ def handle(sandbox: Sandbox, method: str, path: str, query: dict[str, str], body
     """Dispatch one control request; returns the JSON answer or raises ControlError."""
     action = path.removeprefix(PREFIX).strip("/")
     if method == "GET" and action == "calls":
-        return {"calls": [c for c in list(sandbox.calls)
-                          if "operation" not in query or c["operation"] == query["operation"]]}
+        return {
+            "calls": [
+                c for c in list(sandbox.calls) if "operation" not in query or c["operation"] == query["operation"]
+            ]
+        }
     if method == "GET" and action == "state":
         return _state(sandbox, query.get("deployment"))
     handler = _POST.get(action) if method == "POST" else None
@@ -125,14 +128,22 @@ def _state(sandbox: Sandbox, deployment: str | None) -> Any:
             return {"now": now, "status": d.status, "nextWakeAt": wake}
         statuses = Counter(d.status for d in sandbox.engine.store.deployments.values())
         return {
-            "now": now, "speed": sandbox.clock.speed, "throttling": sandbox.throttle.enabled,
-            "deployments": dict(statuses), "alarms": dict(sandbox.engine.alarm_states),
+            "now": now,
+            "speed": sandbox.clock.speed,
+            "throttling": sandbox.throttle.enabled,
+            "deployments": dict(statuses),
+            "alarms": dict(sandbox.engine.alarm_states),
             "faults": {op: {"code": c, "rate": r} for op, (c, r) in sandbox.throttle.faults().items()},
             "pendingWakeups": sandbox.engine.pending_wakeups(),
         }
 
 
 _POST = {
-    "reset": _reset, "advance": _advance, "alarm": _alarm, "fault": _fault, "lambda": _lambda,
-    "speed": _speed, "throttling": _throttling,
+    "reset": _reset,
+    "advance": _advance,
+    "alarm": _alarm,
+    "fault": _fault,
+    "lambda": _lambda,
+    "speed": _speed,
+    "throttling": _throttling,
 }

@@ -53,9 +53,17 @@ def start_runs(deployment: ServiceDeployment, stage: str, at: float, lambda_only
             runs.append(HookRun(hook_id, "PAUSE", None, stage, "AWAITING_ACTION", expires, action))
         else:
             details = hook.get("hookDetails")
-            run = HookRun(str(uuid.uuid4()), "AWS_LAMBDA", hook.get("hookTargetArn"), stage, "IN_PROGRESS",
-                          expires, action, details=dict(details) if isinstance(details, dict) else {},
-                          due_at=at + LAMBDA_LATENCY_SECONDS)
+            run = HookRun(
+                str(uuid.uuid4()),
+                "AWS_LAMBDA",
+                hook.get("hookTargetArn"),
+                stage,
+                "IN_PROGRESS",
+                expires,
+                action,
+                details=dict(details) if isinstance(details, dict) else {},
+                due_at=at + LAMBDA_LATENCY_SECONDS,
+            )
             runs.append(run)
     return runs
 

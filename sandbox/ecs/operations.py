@@ -17,8 +17,9 @@ MAX_DESCRIBE = 20
 Operation = Callable[[Engine, dict[str, Any], float], dict[str, Any]]
 
 
-def _page(items: list[Any], token: str | None, max_results: int | None, default: int,
-          limit: int = 100) -> tuple[list[Any], str | None]:
+def _page(
+    items: list[Any], token: str | None, max_results: int | None, default: int, limit: int = 100
+) -> tuple[list[Any], str | None]:
     size = default if max_results is None else max_results
     if not 1 <= size <= limit:
         raise invalid(f"maxResults must be between 1 and {limit}; got {size}")
@@ -72,8 +73,13 @@ def describe_task_definition(engine: Engine, params: dict[str, Any], now: float)
 def list_task_definitions(engine: Engine, params: dict[str, Any], now: float) -> dict[str, Any]:
     """ListTaskDefinitions with familyPrefix, status, sort and paging."""
     prefix, status = params.get("familyPrefix") or "", params.get("status") or "ACTIVE"
-    tds = [td for family, revs in sorted(engine.store.families.items()) if family.startswith(prefix)
-           for td in revs if td.status == status]
+    tds = [
+        td
+        for family, revs in sorted(engine.store.families.items())
+        if family.startswith(prefix)
+        for td in revs
+        if td.status == status
+    ]
     if params.get("sort") == "DESC":
         tds.reverse()
     page, token = _page([td.arn for td in tds], params.get("nextToken"), params.get("maxResults"), 100)
@@ -102,9 +108,15 @@ def create_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
     td = store.task_definition(params["taskDefinition"])
     config = normalize_configuration(params.get("deploymentConfiguration"))
     service = Service(
-        name=name, cluster=cluster, task_definition=td, desired_count=int(params.get("desiredCount", 1)),
-        load_balancers=params.get("loadBalancers") or [], service_connect=params.get("serviceConnectConfiguration"),
-        deployment_configuration=config, created_at=now, launch_type=params.get("launchType") or "FARGATE",
+        name=name,
+        cluster=cluster,
+        task_definition=td,
+        desired_count=int(params.get("desiredCount", 1)),
+        load_balancers=params.get("loadBalancers") or [],
+        service_connect=params.get("serviceConnectConfiguration"),
+        deployment_configuration=config,
+        created_at=now,
+        launch_type=params.get("launchType") or "FARGATE",
         network_configuration=params.get("networkConfiguration"),
     )
     validate_deployment_configuration(config, service.headless)
@@ -173,9 +185,13 @@ def list_service_deployments(engine: Engine, params: dict[str, Any], now: float)
     created = params.get("createdAt") or {}
     after = _epoch(created["after"]) if "after" in created else None
     before = _epoch(created["before"]) if "before" in created else None
-    chosen = [d for d in reversed(service.deployments)
-              if (not statuses or d.status in statuses)
-              and (after is None or d.created_at >= after) and (before is None or d.created_at <= before)]
+    chosen = [
+        d
+        for d in reversed(service.deployments)
+        if (not statuses or d.status in statuses)
+        and (after is None or d.created_at >= after)
+        and (before is None or d.created_at <= before)
+    ]
     page, token = _page(chosen, params.get("nextToken"), params.get("maxResults"), 20)
     return {"serviceDeployments": [render.brief(d) for d in page], **({"nextToken": token} if token else {})}
 

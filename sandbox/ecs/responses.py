@@ -19,14 +19,23 @@ def cluster(c: Cluster, store: Store) -> dict[str, Any]:
     """A Cluster structure."""
     services = [s for (name, _), s in store.services.items() if name == c.name]
     running = sum(s.desired_count for s in services)
-    return _compact({
-        "clusterArn": c.arn, "clusterName": c.name, "status": "ACTIVE",
-        "registeredContainerInstancesCount": 0, "runningTasksCount": running, "pendingTasksCount": 0,
-        "activeServicesCount": len(services), "statistics": [], "tags": [],
-        "settings": [{"name": "containerInsights", "value": "enabled"}],
-        "capacityProviders": ["FARGATE", "FARGATE_SPOT"], "defaultCapacityProviderStrategy": [],
-        "serviceConnectDefaults": {"namespace": c.namespace} if c.namespace else None,
-    })
+    return _compact(
+        {
+            "clusterArn": c.arn,
+            "clusterName": c.name,
+            "status": "ACTIVE",
+            "registeredContainerInstancesCount": 0,
+            "runningTasksCount": running,
+            "pendingTasksCount": 0,
+            "activeServicesCount": len(services),
+            "statistics": [],
+            "tags": [],
+            "settings": [{"name": "containerInsights", "value": "enabled"}],
+            "capacityProviders": ["FARGATE", "FARGATE_SPOT"],
+            "defaultCapacityProviderStrategy": [],
+            "serviceConnectDefaults": {"namespace": c.namespace} if c.namespace else None,
+        }
+    )
 
 
 def task_definition(td: Any) -> dict[str, Any]:
@@ -34,15 +43,20 @@ def task_definition(td: Any) -> dict[str, Any]:
     members = service_model().shape_for("TaskDefinition").members
     body = {k: v for k, v in td.body.items() if k in members}
     return {
-        **body, "taskDefinitionArn": td.arn, "family": td.family, "revision": td.revision,
-        "status": td.status, "registeredAt": td.registered_at, "compatibilities": ["EC2", "FARGATE"],
-        "requiresAttributes": [], "registeredBy": f"arn:aws:iam::{ACCOUNT}:role/deploybot",
+        **body,
+        "taskDefinitionArn": td.arn,
+        "family": td.family,
+        "revision": td.revision,
+        "status": td.status,
+        "registeredAt": td.registered_at,
+        "compatibilities": ["EC2", "FARGATE"],
+        "requiresAttributes": [],
+        "registeredBy": f"arn:aws:iam::{ACCOUNT}:role/deploybot",
     }
 
 
 def _counts(state: RevisionState) -> dict[str, Any]:
-    return {"requestedTaskCount": state.requested, "runningTaskCount": state.running,
-            "pendingTaskCount": state.pending}
+    return {"requestedTaskCount": state.requested, "runningTaskCount": state.running, "pendingTaskCount": state.pending}
 
 
 def revision_summary(state: RevisionState, weighted: bool) -> dict[str, Any]:
@@ -59,82 +73,135 @@ def deployment(d: ServiceDeployment) -> dict[str, Any]:
     weighted = d.strategy != "ROLLING"
     alarms = d.config.get("alarms") or {}
     breaker = d.config.get("deploymentCircuitBreaker") or {}
-    return _compact({
-        "serviceDeploymentArn": d.arn, "serviceArn": d.service.arn, "clusterArn": d.service.cluster.arn,
-        "createdAt": d.created_at, "startedAt": d.started_at, "finishedAt": d.finished_at,
-        "stoppedAt": d.stopped_at, "updatedAt": d.updated_at,
-        "sourceServiceRevisions": [revision_summary(s, weighted) for s in d.sources],
-        "targetServiceRevision": revision_summary(d.target, weighted),
-        "status": d.status, "statusReason": d.status_reason,
-        "lifecycleStage": d.lifecycle_stage if weighted else None,
-        "lifecycleHookDetails": [_hook(run) for run in d.hooks] if weighted else None,
-        "deploymentConfiguration": d.config,
-        "rollback": dict(d.rollback) if d.rollback else None,
-        "deploymentCircuitBreaker": {
-            "status": d.breaker_status, "failureCount": d.failure_count,
-            "threshold": breaker_threshold(d.desired) if breaker.get("enable") else 0,
-        },
-        "alarms": {"status": d.alarm_status, "alarmNames": list(alarms.get("alarmNames") or []),
-                   "triggeredAlarmNames": list(d.triggered_alarms)},
-    })
+    return _compact(
+        {
+            "serviceDeploymentArn": d.arn,
+            "serviceArn": d.service.arn,
+            "clusterArn": d.service.cluster.arn,
+            "createdAt": d.created_at,
+            "startedAt": d.started_at,
+            "finishedAt": d.finished_at,
+            "stoppedAt": d.stopped_at,
+            "updatedAt": d.updated_at,
+            "sourceServiceRevisions": [revision_summary(s, weighted) for s in d.sources],
+            "targetServiceRevision": revision_summary(d.target, weighted),
+            "status": d.status,
+            "statusReason": d.status_reason,
+            "lifecycleStage": d.lifecycle_stage if weighted else None,
+            "lifecycleHookDetails": [_hook(run) for run in d.hooks] if weighted else None,
+            "deploymentConfiguration": d.config,
+            "rollback": dict(d.rollback) if d.rollback else None,
+            "deploymentCircuitBreaker": {
+                "status": d.breaker_status,
+                "failureCount": d.failure_count,
+                "threshold": breaker_threshold(d.desired) if breaker.get("enable") else 0,
+            },
+            "alarms": {
+                "status": d.alarm_status,
+                "alarmNames": list(alarms.get("alarmNames") or []),
+                "triggeredAlarmNames": list(d.triggered_alarms),
+            },
+        }
+    )
 
 
 def _hook(run: Any) -> dict[str, Any]:
-    return _compact({
-        "hookId": run.hook_id, "targetType": run.target_type, "targetArn": run.target_arn,
-        "status": run.status, "expiresAt": run.expires_at, "timeoutAction": run.timeout_action,
-    })
+    return _compact(
+        {
+            "hookId": run.hook_id,
+            "targetType": run.target_type,
+            "targetArn": run.target_arn,
+            "status": run.status,
+            "expiresAt": run.expires_at,
+            "timeoutAction": run.timeout_action,
+        }
+    )
 
 
 def brief(d: ServiceDeployment) -> dict[str, Any]:
     """A ServiceDeploymentBrief."""
-    return _compact({
-        "serviceDeploymentArn": d.arn, "serviceArn": d.service.arn, "clusterArn": d.service.cluster.arn,
-        "startedAt": d.started_at, "createdAt": d.created_at, "finishedAt": d.finished_at,
-        "targetServiceRevisionArn": d.target.revision.arn, "status": d.status, "statusReason": d.status_reason,
-    })
+    return _compact(
+        {
+            "serviceDeploymentArn": d.arn,
+            "serviceArn": d.service.arn,
+            "clusterArn": d.service.cluster.arn,
+            "startedAt": d.started_at,
+            "createdAt": d.created_at,
+            "finishedAt": d.finished_at,
+            "targetServiceRevisionArn": d.target.revision.arn,
+            "status": d.status,
+            "statusReason": d.status_reason,
+        }
+    )
 
 
 def revision(rev: ServiceRevision) -> dict[str, Any]:
     """A ServiceRevision structure."""
-    images = [{"containerName": name, "image": image,
-               "imageDigest": "sha256:" + hashlib.sha256(image.encode()).hexdigest()}
-              for name, image in rev.task_definition.images]
-    return _compact({
-        "serviceRevisionArn": rev.arn, "serviceArn": rev.service_arn, "clusterArn": rev.cluster_arn,
-        "taskDefinition": rev.task_definition.arn, "launchType": rev.launch_type, "platformVersion": "1.4.0",
-        "platformFamily": "Linux", "loadBalancers": rev.load_balancers, "serviceRegistries": [],
-        "containerImages": images, "guardDutyEnabled": False,
-        "serviceConnectConfiguration": rev.service_connect, "createdAt": rev.created_at,
-    })
+    images = [
+        {"containerName": name, "image": image, "imageDigest": "sha256:" + hashlib.sha256(image.encode()).hexdigest()}
+        for name, image in rev.task_definition.images
+    ]
+    return _compact(
+        {
+            "serviceRevisionArn": rev.arn,
+            "serviceArn": rev.service_arn,
+            "clusterArn": rev.cluster_arn,
+            "taskDefinition": rev.task_definition.arn,
+            "launchType": rev.launch_type,
+            "platformVersion": "1.4.0",
+            "platformFamily": "Linux",
+            "loadBalancers": rev.load_balancers,
+            "serviceRegistries": [],
+            "containerImages": images,
+            "guardDutyEnabled": False,
+            "serviceConnectConfiguration": rev.service_connect,
+            "createdAt": rev.created_at,
+        }
+    )
 
 
 def _revision_states(s: Service) -> list[RevisionState]:
     latest = s.deployments[-1] if s.deployments else None
     known = {r.revision.arn: r for r in ((latest.target, *latest.sources) if latest else ())}
-    return [known.get(rev.arn) or RevisionState(rev, s.desired_count, s.desired_count)
-            for rev in s.active_revisions]
+    return [known.get(rev.arn) or RevisionState(rev, s.desired_count, s.desired_count) for rev in s.active_revisions]
 
 
 def service(s: Service) -> dict[str, Any]:
     """A Service structure."""
     states = _revision_states(s)
     latest = s.deployments[-1] if s.deployments else None
-    return _compact({
-        "serviceArn": s.arn, "serviceName": s.name, "clusterArn": s.cluster.arn,
-        "loadBalancers": s.load_balancers, "serviceRegistries": [], "status": "ACTIVE",
-        "desiredCount": s.desired_count, "runningCount": sum(r.running for r in states),
-        "pendingCount": sum(r.pending for r in states), "launchType": s.launch_type,
-        "platformVersion": "LATEST", "platformFamily": "Linux", "taskDefinition": s.task_definition.arn,
-        "deploymentConfiguration": s.deployment_configuration, "deployments": _legacy(s, states, latest),
-        "events": [], "createdAt": s.created_at,
-        "currentServiceDeployment": latest.arn if latest else None,
-        "currentServiceRevisions": [{"arn": r.revision.arn, **_counts(r)} for r in states],
-        "networkConfiguration": s.network_configuration, "schedulingStrategy": "REPLICA",
-        "deploymentController": {"type": "ECS"}, "tags": [], "createdBy": f"arn:aws:iam::{ACCOUNT}:role/deploybot",
-        "enableECSManagedTags": False, "propagateTags": "NONE", "enableExecuteCommand": False,
-        "availabilityZoneRebalancing": "ENABLED",
-    })
+    return _compact(
+        {
+            "serviceArn": s.arn,
+            "serviceName": s.name,
+            "clusterArn": s.cluster.arn,
+            "loadBalancers": s.load_balancers,
+            "serviceRegistries": [],
+            "status": "ACTIVE",
+            "desiredCount": s.desired_count,
+            "runningCount": sum(r.running for r in states),
+            "pendingCount": sum(r.pending for r in states),
+            "launchType": s.launch_type,
+            "platformVersion": "LATEST",
+            "platformFamily": "Linux",
+            "taskDefinition": s.task_definition.arn,
+            "deploymentConfiguration": s.deployment_configuration,
+            "deployments": _legacy(s, states, latest),
+            "events": [],
+            "createdAt": s.created_at,
+            "currentServiceDeployment": latest.arn if latest else None,
+            "currentServiceRevisions": [{"arn": r.revision.arn, **_counts(r)} for r in states],
+            "networkConfiguration": s.network_configuration,
+            "schedulingStrategy": "REPLICA",
+            "deploymentController": {"type": "ECS"},
+            "tags": [],
+            "createdBy": f"arn:aws:iam::{ACCOUNT}:role/deploybot",
+            "enableECSManagedTags": False,
+            "propagateTags": "NONE",
+            "enableExecuteCommand": False,
+            "availabilityZoneRebalancing": "ENABLED",
+        }
+    )
 
 
 def _legacy(s: Service, states: list[RevisionState], latest: ServiceDeployment | None) -> list[dict[str, Any]]:
@@ -145,13 +212,25 @@ def _legacy(s: Service, states: list[RevisionState], latest: ServiceDeployment |
     out = []
     for i, state in enumerate(reversed(states)):
         rev = state.revision
-        out.append(_compact({
-            "id": "ecs-svc/" + rev.arn.rpartition("/")[2], "status": "PRIMARY" if i == 0 else "ACTIVE",
-            "taskDefinition": rev.task_definition.arn, "desiredCount": state.requested,
-            "pendingCount": state.pending, "runningCount": state.running, "failedTasks": 0,
-            "createdAt": rev.created_at, "updatedAt": latest.updated_at if latest else rev.created_at,
-            "launchType": rev.launch_type, "platformVersion": "1.4.0", "platformFamily": "Linux",
-            "networkConfiguration": s.network_configuration,
-            "rolloutState": rollout if i == 0 else None, "serviceConnectConfiguration": rev.service_connect,
-        }))
+        out.append(
+            _compact(
+                {
+                    "id": "ecs-svc/" + rev.arn.rpartition("/")[2],
+                    "status": "PRIMARY" if i == 0 else "ACTIVE",
+                    "taskDefinition": rev.task_definition.arn,
+                    "desiredCount": state.requested,
+                    "pendingCount": state.pending,
+                    "runningCount": state.running,
+                    "failedTasks": 0,
+                    "createdAt": rev.created_at,
+                    "updatedAt": latest.updated_at if latest else rev.created_at,
+                    "launchType": rev.launch_type,
+                    "platformVersion": "1.4.0",
+                    "platformFamily": "Linux",
+                    "networkConfiguration": s.network_configuration,
+                    "rolloutState": rollout if i == 0 else None,
+                    "serviceConnectConfiguration": rev.service_connect,
+                }
+            )
+        )
     return out

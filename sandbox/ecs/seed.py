@@ -33,21 +33,41 @@ IAM = f"arn:aws:iam::{ACCOUNT}:role"
 RETAIL = "public.ecr.aws/aws-containers/retail-store-sample-"
 SERVICES: dict[str, dict[str, Any]] = {
     "ui": {"images": (RETAIL + "ui:1.2.0", RETAIL + "ui:1.2.1"), "desired": 3, "lb": "advanced"},
-    "catalog": {"images": (RETAIL + "catalog:1.2.0", RETAIL + "catalog:1.2.1"), "desired": 3,
-                "lb": "advanced", "connect": True},
+    "catalog": {
+        "images": (RETAIL + "catalog:1.2.0", RETAIL + "catalog:1.2.1"),
+        "desired": 3,
+        "lb": "advanced",
+        "connect": True,
+    },
     "orders": {"images": (RETAIL + "orders:1.2.0", RETAIL + "orders:1.2.1"), "desired": 3, "lb": "simple"},
-    "notifications": {"images": ("public.ecr.aws/unicorn-watch/notifications:3.4.0",
-                                 "public.ecr.aws/unicorn-watch/notifications:3.4.1"), "desired": 2},
+    "notifications": {
+        "images": (
+            "public.ecr.aws/unicorn-watch/notifications:3.4.0",
+            "public.ecr.aws/unicorn-watch/notifications:3.4.1",
+        ),
+        "desired": 2,
+    },
 }
 BREAKER = {"enable": True, "rollback": True}
 CONFIGS: dict[str, dict[str, Any]] = {
-    "ui": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "lifecycleHooks": [{
-        "targetType": "AWS_LAMBDA", "hookTargetArn": lambda_arn("succeed"),
-        "roleArn": f"{IAM}/ecsLifecycleHookInvokeRole", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
-    }]},
-    "catalog": {"strategy": "CANARY", "bakeTimeInMinutes": 5,
-                "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-                "alarms": {"alarmNames": ["catalog-5xx", "catalog-latency-p99"], "enable": True, "rollback": True}},
+    "ui": {
+        "strategy": "BLUE_GREEN",
+        "bakeTimeInMinutes": 5,
+        "lifecycleHooks": [
+            {
+                "targetType": "AWS_LAMBDA",
+                "hookTargetArn": lambda_arn("succeed"),
+                "roleArn": f"{IAM}/ecsLifecycleHookInvokeRole",
+                "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+            }
+        ],
+    },
+    "catalog": {
+        "strategy": "CANARY",
+        "bakeTimeInMinutes": 5,
+        "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+        "alarms": {"alarmNames": ["catalog-5xx", "catalog-latency-p99"], "enable": True, "rollback": True},
+    },
     "orders": {"strategy": "ROLLING"},
     "notifications": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 2},
 }
@@ -55,20 +75,33 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 def _task_body(name: str, image: str) -> dict[str, Any]:
     return {
-        "family": name, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256",
-        "memory": "512", "executionRoleArn": f"{IAM}/ecsTaskExecutionRole",
-        "containerDefinitions": [{
-            "name": name, "image": image, "essential": True, "cpu": 256, "memory": 512,
-            "portMappings": [{"containerPort": 8080, "protocol": "tcp", "name": "http", "appProtocol": "http"}],
-        }],
+        "family": name,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "executionRoleArn": f"{IAM}/ecsTaskExecutionRole",
+        "containerDefinitions": [
+            {
+                "name": name,
+                "image": image,
+                "essential": True,
+                "cpu": 256,
+                "memory": 512,
+                "portMappings": [{"containerPort": 8080, "protocol": "tcp", "name": "http", "appProtocol": "http"}],
+            }
+        ],
     }
 
 
 def _load_balancers(name: str, kind: str | None) -> list[dict[str, Any]]:
     if kind is None:
         return []
-    lb: dict[str, Any] = {"targetGroupArn": f"{ELB}:targetgroup/{name}-blue/{_hex(name, 16)}",
-                          "containerName": name, "containerPort": 8080}
+    lb: dict[str, Any] = {
+        "targetGroupArn": f"{ELB}:targetgroup/{name}-blue/{_hex(name, 16)}",
+        "containerName": name,
+        "containerPort": 8080,
+    }
     if kind == "advanced":
         listener = f"{ELB}:listener-rule/app/{CLUSTER}/{_hex(CLUSTER, 16)}"
         lb["advancedConfiguration"] = {
@@ -86,8 +119,11 @@ def _hex(text: str, length: int) -> str:
 
 
 def _connect(name: str) -> dict[str, Any]:
-    return {"enabled": True, "namespace": CLUSTER,
-            "services": [{"portName": "http", "discoveryName": name, "clientAliases": [{"port": 80, "dnsName": name}]}]}
+    return {
+        "enabled": True,
+        "namespace": CLUSTER,
+        "services": [{"portName": "http", "discoveryName": name, "clientAliases": [{"port": 80, "dnsName": name}]}],
+    }
 
 
 def populate(store: Store, now: float) -> None:
@@ -95,37 +131,65 @@ def populate(store: Store, now: float) -> None:
     cluster = Cluster(name=CLUSTER, created_at=now - 30 * 86400, namespace=CLUSTER)
     store.clusters[CLUSTER] = cluster
     for name, spec in SERVICES.items():
-        old, new = (store.register(name, _task_body(name, image), now - (10 - i) * 86400)
-                    for i, image in enumerate(spec["images"]))
-        config = {"deploymentCircuitBreaker": dict(BREAKER), "maximumPercent": 200, "minimumHealthyPercent": 100,
-                  **CONFIGS[name]}
+        old, new = (
+            store.register(name, _task_body(name, image), now - (10 - i) * 86400)
+            for i, image in enumerate(spec["images"])
+        )
+        config = {
+            "deploymentCircuitBreaker": dict(BREAKER),
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            **CONFIGS[name],
+        }
         service = Service(
-            name=name, cluster=cluster, task_definition=old, desired_count=spec["desired"],
+            name=name,
+            cluster=cluster,
+            task_definition=old,
+            desired_count=spec["desired"],
             load_balancers=_load_balancers(name, spec.get("lb")),
             service_connect=_connect(name) if spec.get("connect") else None,
-            deployment_configuration=config, created_at=now - 20 * 86400,
-            network_configuration={"awsvpcConfiguration": {
-                "subnets": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-                "securityGroups": [f"sg-0{_hex(name, 16)}"], "assignPublicIp": "DISABLED"}},
+            deployment_configuration=config,
+            created_at=now - 20 * 86400,
+            network_configuration={
+                "awsvpcConfiguration": {
+                    "subnets": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+                    "securityGroups": [f"sg-0{_hex(name, 16)}"],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
         )
         store.services[(CLUSTER, name)] = service
         _past_deployment(store, service, old, new, now - 86400)
 
 
-def _past_deployment(store: Store, service: Service, old: TaskDefinition, new: TaskDefinition,
-                     at: float) -> None:
+def _past_deployment(store: Store, service: Service, old: TaskDefinition, new: TaskDefinition, at: float) -> None:
     source_rev = store.new_revision(service, at - 9 * 86400)
     service.task_definition = new
     target_rev = store.new_revision(service, at)
     weighted = service.deployment_configuration["strategy"] != "ROLLING" and not service.headless
-    target = RevisionState(target_rev, service.desired_count, service.desired_count, 0,
-                           100.0 if weighted else 0.0, 100.0 if weighted else 0.0)
+    target = RevisionState(
+        target_rev,
+        service.desired_count,
+        service.desired_count,
+        0,
+        100.0 if weighted else 0.0,
+        100.0 if weighted else 0.0,
+    )
     deployment = ServiceDeployment(
-        arn=store.new_deployment_arn(service), service=service, created_at=at,
-        config=service.deployment_configuration, target=target, sources=[RevisionState(source_rev)],
-        desired=service.desired_count, status="SUCCESSFUL", status_reason="deployment completed successfully",
+        arn=store.new_deployment_arn(service),
+        service=service,
+        created_at=at,
+        config=service.deployment_configuration,
+        target=target,
+        sources=[RevisionState(source_rev)],
+        desired=service.desired_count,
+        status="SUCCESSFUL",
+        status_reason="deployment completed successfully",
         lifecycle_stage=None if service.deployment_configuration["strategy"] == "ROLLING" else "CLEAN_UP",
-        started_at=at + 2, updated_at=at + 900, finished_at=at + 900, seq=store.next_seq(),
+        started_at=at + 2,
+        updated_at=at + 900,
+        finished_at=at + 900,
+        seq=store.next_seq(),
         breaker_status="MONITORING_COMPLETE",
     )
     if service.deployment_configuration.get("alarms"):

@@ -56,12 +56,20 @@ class Engine:
         for old in service.deployments:
             if old.status in ACTIVE:
                 self._supersede(old, at)
-        sources = [self._source_state(previous, rev, i == 0, service) for i, rev in
-                   enumerate(r for r in service.active_revisions if r.arn != target.arn)]
+        sources = [
+            self._source_state(previous, rev, i == 0, service)
+            for i, rev in enumerate(r for r in service.active_revisions if r.arn != target.arn)
+        ]
         d = ServiceDeployment(
-            arn=self.store.new_deployment_arn(service), service=service, created_at=at, updated_at=at,
-            config=_copy(service.deployment_configuration), target=RevisionState(target), sources=sources,
-            desired=service.desired_count, seq=self.store.next_seq(),
+            arn=self.store.new_deployment_arn(service),
+            service=service,
+            created_at=at,
+            updated_at=at,
+            config=_copy(service.deployment_configuration),
+            target=RevisionState(target),
+            sources=sources,
+            desired=service.desired_count,
+            seq=self.store.next_seq(),
         )
         d.plan = plan.build_plan(d)
         self._arm_monitors(d)
@@ -72,8 +80,9 @@ class Engine:
         self._run(d, at)
         return d
 
-    def _source_state(self, previous: dict[str, RevisionState], rev: ServiceRevision, primary: bool,
-                      service: Service) -> RevisionState:
+    def _source_state(
+        self, previous: dict[str, RevisionState], rev: ServiceRevision, primary: bool, service: Service
+    ) -> RevisionState:
         known = previous.get(rev.arn)
         state = RevisionState(rev)
         if primary or known is None:
@@ -213,8 +222,11 @@ class Engine:
 
     def _invoke_due(self, d: ServiceDeployment, at: float) -> None:
         for _ in range(100):  # bounded: a function answering IN_PROGRESS with callBackDelay 0 loops
-            due = [r for r in d.hooks if r.outcome is None and r.due_at is not None
-                   and r.due_at <= at and r.due_at < r.expires_at]
+            due = [
+                r
+                for r in d.hooks
+                if r.outcome is None and r.due_at is not None and r.due_at <= at and r.due_at < r.expires_at
+            ]
             if not due:
                 return
             for run in due:

@@ -38,19 +38,21 @@ def validate_deployment_configuration(config: dict[str, Any], headless: bool) ->
     if "canaryPercent" in canary:
         _check_percent(canary["canaryPercent"], 0.1, 100.0, f"{FIELD}.canaryConfiguration.canaryPercent")
     if "canaryBakeTimeInMinutes" in canary:
-        _check_minutes(canary["canaryBakeTimeInMinutes"], 0, 1440,
-                       f"{FIELD}.canaryConfiguration.canaryBakeTimeInMinutes")
+        _check_minutes(
+            canary["canaryBakeTimeInMinutes"], 0, 1440, f"{FIELD}.canaryConfiguration.canaryBakeTimeInMinutes"
+        )
     linear = config.get("linearConfiguration") or {}
     if "stepPercent" in linear:
         _check_percent(linear["stepPercent"], 3.0, 100.0, f"{FIELD}.linearConfiguration.stepPercent")
     if "stepBakeTimeInMinutes" in linear:
-        _check_minutes(linear["stepBakeTimeInMinutes"], 0, 1440,
-                       f"{FIELD}.linearConfiguration.stepBakeTimeInMinutes")
+        _check_minutes(linear["stepBakeTimeInMinutes"], 0, 1440, f"{FIELD}.linearConfiguration.stepBakeTimeInMinutes")
     if config.get("bakeTimeInMinutes") is not None:
         _check_minutes(config["bakeTimeInMinutes"], 0, 1440, f"{FIELD}.bakeTimeInMinutes")
     if strategy in ("CANARY", "LINEAR") and headless:
-        raise invalid(f"{FIELD}.strategy {strategy} needs a load balancer or Service Connect; "
-                      "a service without either supports BLUE_GREEN only")
+        raise invalid(
+            f"{FIELD}.strategy {strategy} needs a load balancer or Service Connect; "
+            "a service without either supports BLUE_GREEN only"
+        )
     _validate_hooks(config.get("lifecycleHooks") or [], strategy)
 
 

@@ -10,7 +10,16 @@ MAX_VIEW_BLOCKS = 100
 MAX_TEXT_CHARS = 40_000
 _TEXT_LIMITS = {"header": 150, "section": 3000}
 _KNOWN_BLOCKS = {
-    "header", "section", "context", "divider", "actions", "image", "input", "rich_text", "file", "video",
+    "header",
+    "section",
+    "context",
+    "divider",
+    "actions",
+    "image",
+    "input",
+    "rich_text",
+    "file",
+    "video",
     "markdown",
 }
 

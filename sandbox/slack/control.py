@@ -64,8 +64,9 @@ class Control:
 
     def _send(self, body: bytes, content_type: str) -> Delivery:
         """Deliver a signed request to the bot within Slack's time limit."""
-        return deliver(self.config.bot_url, self.config.signing_secret, body, content_type,
-                       self.store.settings.ack_timeout)
+        return deliver(
+            self.config.bot_url, self.config.signing_secret, body, content_type, self.store.settings.ack_timeout
+        )
 
     def _response_url(self, user: str, channel: str, message_ts: str | None, ephemeral: bool) -> str:
         """A fresh response URL pointing back at this stand-in."""
@@ -90,9 +91,13 @@ class Control:
         user, channel = need_user(body), need_channel(body)
         command = str(body.get("command") or "/deploy")
         fields = payloads.command_fields(
-            user, channel, command, str(body.get("text", "")),
+            user,
+            channel,
+            command,
+            str(body.get("text", "")),
             response_url=self._response_url(user, channel.id, None, False),
-            trigger_id=self.store.issue_trigger(user))
+            trigger_id=self.store.issue_trigger(user),
+        )
         delivery = self._send(form_body(fields), FORM)
         shown = self._show_ack(user, channel.id, command, delivery)
         return 200, {"ok": True, **delivery.as_dict(), "shown": shown, "request": fields}
@@ -125,9 +130,14 @@ class Control:
             raise BadRequest("message_not_found", 404)
         action = self._action(message.get("blocks", []), body)
         payload = payloads.message_actions(
-            user, channel, message, ephemeral=ephemeral, action=action,
+            user,
+            channel,
+            message,
+            ephemeral=ephemeral,
+            action=action,
             response_url=self._response_url(user, channel.id, ts, ephemeral),
-            trigger_id=self.store.issue_trigger(user))
+            trigger_id=self.store.issue_trigger(user),
+        )
         delivery = self._send(payload_body(payload), FORM)
         return 200, {"ok": True, **delivery.as_dict(), "request": payload}
 
@@ -155,8 +165,7 @@ class Control:
         if view_id not in self.store.modals.get(user, []):
             raise BadRequest("view_not_found", 404)
         view = self.store.views[view_id]
-        payload = payloads.view_submission(user, view, dict(body.get("values") or {}),
-                                           self.store.issue_trigger(user))
+        payload = payloads.view_submission(user, view, dict(body.get("values") or {}), self.store.issue_trigger(user))
         with self.store.lock:
             view["state"] = payload["view"]["state"]  # keeps what was typed if the modal stays open
         delivery = self._send(payload_body(payload), FORM)
@@ -255,7 +264,8 @@ class Control:
         item = self.config.panel[int(index)]
         body = json.dumps(item.get("body") or {}).encode()
         request = urllib.request.Request(  # noqa: S310 - the URL comes from start(panel=...), not a request
-            str(item["url"]), data=body, headers={"Content-Type": JSON}, method="POST")
+            str(item["url"]), data=body, headers={"Content-Type": JSON}, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - as above
                 return 200, {"ok": True, "status": resp.status, "body": resp.read().decode(errors="replace")}
@@ -281,8 +291,9 @@ class Control:
             return 400, {"ok": False, "error": exc.code, "errors": exc.messages}
         return 200, {"ok": True}
 
-    def _respond_with(self, user: str, channel: str, original: str | None, ephemeral: bool,
-                      data: dict[str, Any]) -> None:
+    def _respond_with(
+        self, user: str, channel: str, original: str | None, ephemeral: bool, data: dict[str, Any]
+    ) -> None:
         """Delete, replace or add a message according to the response body."""
         if data.get("delete_original") and original:
             if ephemeral:
@@ -293,8 +304,11 @@ class Control:
         text, blocks = message_content(data)
         if data.get("replace_original") and original:
             with self.store.lock:
-                target = (self.store.find_ephemeral(user, original) if ephemeral
-                          else self.store.find_message(channel, original))
+                target = (
+                    self.store.find_ephemeral(user, original)
+                    if ephemeral
+                    else self.store.find_message(channel, original)
+                )
                 if target is not None:
                     target["text"] = text
                     target.pop("blocks", None)  # the reply replaces the whole message

@@ -34,8 +34,13 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary for the control API."""
-        return {"status": self.status, "body": self.body, "content_type": self.content_type,
-                "json": self.json(), "error": self.error}
+        return {
+            "status": self.status,
+            "body": self.body,
+            "content_type": self.content_type,
+            "json": self.json(),
+            "error": self.error,
+        }
 
 
 def form_body(fields: dict[str, str]) -> bytes:
@@ -59,8 +64,11 @@ def deliver(url: str | None, secret: str, body: bytes, content_type: str, timeou
     """POST a signed body to the bot and return its answer."""
     if not url:
         return Delivery(None, "", "", "dispatch_failed")
-    headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-               **sign(secret, body)}
+    headers = {
+        "Content-Type": content_type,
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        **sign(secret, body),
+    }
     # The URL comes from the stand-in's own configuration (the bot on loopback), never from a request.
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:

@@ -134,17 +134,30 @@ class Handler(BaseHTTPRequestHandler):
             snap = store.snapshot(channel.id if channel else "-")
             self._json(200, {"ok": True, "messages": snap["channels"].get(channel.id, []) if channel else []})
         elif name == "config":
-            self._json(200, {"ok": True, "panel": control.config.panel, "workspace": ws.workspace_json(),
-                             "bot_url": control.config.bot_url})
+            self._json(
+                200,
+                {
+                    "ok": True,
+                    "panel": control.config.panel,
+                    "workspace": ws.workspace_json(),
+                    "bot_url": control.config.bot_url,
+                },
+            )
         else:
             self._json(404, {"ok": False, "error": "not_found"})
 
     def _control_post(self, name: str, raw: bytes) -> None:
         """Actions: reset, command, click, submit_view, close_view, app_home_opened, post, settings."""
         control = self.server.control
-        actions = {"command": control.command, "click": control.click, "submit_view": control.submit_view,
-                   "close_view": control.close_view, "app_home_opened": control.app_home_opened,
-                   "post": control.post, "settings": control.settings}
+        actions = {
+            "command": control.command,
+            "click": control.click,
+            "submit_view": control.submit_view,
+            "close_view": control.close_view,
+            "app_home_opened": control.app_home_opened,
+            "post": control.post,
+            "settings": control.settings,
+        }
         try:
             body = json.loads(raw or b"{}")
             if not isinstance(body, dict):

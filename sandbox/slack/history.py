@@ -122,7 +122,7 @@ def _shown(msg: Message, with_metadata: bool) -> Message:
 def _page(msgs: list[Message], params: Params, offset: int) -> tuple[list[Message], dict[str, Any]]:
     """One page of `msgs` from `offset`, with Slack's has_more / response_metadata."""
     limit = _limit(params.get("limit"))
-    chunk = msgs[offset:offset + limit]
+    chunk = msgs[offset : offset + limit]
     more = offset + limit < len(msgs)
     with_metadata = _flag(params.get("include_all_metadata"))
     meta = {"next_cursor": _next_cursor(offset + limit) if more else ""}
@@ -154,8 +154,11 @@ class History:
             channel = self._channel(params)
             inside, offset = _window(params), _cursor(params.get("cursor"))
             with self.store.lock:
-                msgs = [m for m in self.store.channels.get(channel.id, [])
-                        if m.get("thread_ts") in (None, m["ts"]) and inside(m)]
+                msgs = [
+                    m
+                    for m in self.store.channels.get(channel.id, [])
+                    if m.get("thread_ts") in (None, m["ts"]) and inside(m)
+                ]
                 msgs.sort(key=lambda m: Decimal(m["ts"]), reverse=True)
                 page, more = _page(msgs, params, offset)
         except _Refused as exc:
@@ -174,11 +177,19 @@ class History:
                     raise _Refused("thread_not_found")
                 if parent.get("thread_ts") not in (None, ts):
                     # Asked with a reply's ts, Slack answers with that reply alone.
-                    return _ok(messages=[_shown(parent, _flag(params.get("include_all_metadata")))],
-                               has_more=False, response_metadata={"next_cursor": ""})
-                replies = sorted((m for m in self.store.channels.get(channel.id, [])
-                                  if m.get("thread_ts") == ts and m["ts"] != ts and inside(m)),
-                                 key=lambda m: Decimal(m["ts"]))
+                    return _ok(
+                        messages=[_shown(parent, _flag(params.get("include_all_metadata")))],
+                        has_more=False,
+                        response_metadata={"next_cursor": ""},
+                    )
+                replies = sorted(
+                    (
+                        m
+                        for m in self.store.channels.get(channel.id, [])
+                        if m.get("thread_ts") == ts and m["ts"] != ts and inside(m)
+                    ),
+                    key=lambda m: Decimal(m["ts"]),
+                )
                 page, more = _page([parent, *replies], params, offset)
         except _Refused as exc:
             return _fail(exc.error)

@@ -30,8 +30,9 @@ def channel_name(channel: ws.Channel) -> str:
     return "directmessage" if channel.is_im else channel.name
 
 
-def command_fields(user_id: str, channel: ws.Channel, command: str, text: str, *, response_url: str,
-                   trigger_id: str) -> dict[str, str]:
+def command_fields(
+    user_id: str, channel: ws.Channel, command: str, text: str, *, response_url: str, trigger_id: str
+) -> dict[str, str]:
     """A slash command's form fields, in Slack's order."""
     return {
         "token": VERIFICATION_TOKEN,
@@ -89,20 +90,34 @@ def _generated_block_id(block: dict[str, Any]) -> str:
     return digest[:5].upper()
 
 
-def message_actions(user_id: str, channel: ws.Channel, message: dict[str, Any], *, ephemeral: bool,
-                    action: dict[str, Any], response_url: str, trigger_id: str) -> dict[str, Any]:
+def message_actions(
+    user_id: str,
+    channel: ws.Channel,
+    message: dict[str, Any],
+    *,
+    ephemeral: bool,
+    action: dict[str, Any],
+    response_url: str,
+    trigger_id: str,
+) -> dict[str, Any]:
     """A `block_actions` payload for a click on a message button."""
-    container = {"type": "message", "message_ts": message["ts"], "channel_id": channel.id,
-                 "is_ephemeral": ephemeral}
+    container = {"type": "message", "message_ts": message["ts"], "channel_id": channel.id, "is_ephemeral": ephemeral}
     payload: dict[str, Any] = {
-        "type": "block_actions", "user": user_ref(user_id), "api_app_id": ws.APP_ID,
-        "token": VERIFICATION_TOKEN, "container": container, "trigger_id": trigger_id,
-        "team": team_ref(), "enterprise": None, "is_enterprise_install": False,
+        "type": "block_actions",
+        "user": user_ref(user_id),
+        "api_app_id": ws.APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": team_ref(),
+        "enterprise": None,
+        "is_enterprise_install": False,
         "channel": {"id": channel.id, "name": channel_name(channel)},
     }
     if not ephemeral:  # Slack does not echo ephemeral messages back
-        payload["message"] = {k: copy.deepcopy(v) for k, v in message.items()
-                              if k not in ("channel", "is_ephemeral", "edited")}
+        payload["message"] = {
+            k: copy.deepcopy(v) for k, v in message.items() if k not in ("channel", "is_ephemeral", "edited")
+        }
     payload.update(state={"values": {}}, response_url=response_url, actions=[action])
     return payload
 
@@ -110,10 +125,17 @@ def message_actions(user_id: str, channel: ws.Channel, message: dict[str, Any], 
 def view_actions(user_id: str, view: dict[str, Any], action: dict[str, Any], trigger_id: str) -> dict[str, Any]:
     """A `block_actions` payload for a click in the Home tab or a modal."""
     return {
-        "type": "block_actions", "user": user_ref(user_id), "api_app_id": ws.APP_ID,
-        "token": VERIFICATION_TOKEN, "container": {"type": "view", "view_id": view["id"]},
-        "trigger_id": trigger_id, "team": team_ref(), "enterprise": None, "is_enterprise_install": False,
-        "view": copy.deepcopy(view), "actions": [action],
+        "type": "block_actions",
+        "user": user_ref(user_id),
+        "api_app_id": ws.APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": trigger_id,
+        "team": team_ref(),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": copy.deepcopy(view),
+        "actions": [action],
     }
 
 
@@ -166,34 +188,64 @@ def view_submission(user_id: str, view: dict[str, Any], values: dict[str, Any], 
     submitted = copy.deepcopy(view)
     submitted["state"] = {"values": state_values(view.get("blocks", []), values)}
     return {
-        "type": "view_submission", "team": team_ref(), "user": user_ref(user_id), "api_app_id": ws.APP_ID,
-        "token": VERIFICATION_TOKEN, "trigger_id": trigger_id, "view": submitted, "response_urls": [],
-        "is_enterprise_install": False, "enterprise": None,
+        "type": "view_submission",
+        "team": team_ref(),
+        "user": user_ref(user_id),
+        "api_app_id": ws.APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": trigger_id,
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
 
 
 def view_closed(user_id: str, view: dict[str, Any]) -> dict[str, Any]:
     """A `view_closed` payload (sent only for views with notify_on_close)."""
     return {
-        "type": "view_closed", "team": team_ref(), "user": user_ref(user_id), "api_app_id": ws.APP_ID,
-        "token": VERIFICATION_TOKEN, "view": copy.deepcopy(view), "is_cleared": False,
-        "is_enterprise_install": False, "enterprise": None,
+        "type": "view_closed",
+        "team": team_ref(),
+        "user": user_ref(user_id),
+        "api_app_id": ws.APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "view": copy.deepcopy(view),
+        "is_cleared": False,
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
 
 
 def app_home_opened(user_id: str, view: dict[str, Any] | None) -> dict[str, Any]:
     """An Events API `event_callback` carrying `app_home_opened` for the Home tab."""
     now = time.time()
-    event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": ws.dm_channel_id(user_id),
-                             "tab": "home", "event_ts": f"{now:.6f}"}
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": ws.dm_channel_id(user_id),
+        "tab": "home",
+        "event_ts": f"{now:.6f}",
+    }
     if view is not None:
         event["view"] = copy.deepcopy(view)
     return {
-        "token": VERIFICATION_TOKEN, "team_id": ws.TEAM_ID, "context_team_id": ws.TEAM_ID,
-        "api_app_id": ws.APP_ID, "event": event, "type": "event_callback",
-        "event_id": "Ev0" + secrets.token_hex(5).upper(), "event_time": int(now),
-        "authorizations": [{"enterprise_id": None, "team_id": ws.TEAM_ID, "user_id": ws.BOT_USER_ID,
-                            "is_bot": True, "is_enterprise_install": False}],
+        "token": VERIFICATION_TOKEN,
+        "team_id": ws.TEAM_ID,
+        "context_team_id": ws.TEAM_ID,
+        "api_app_id": ws.APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": "Ev0" + secrets.token_hex(5).upper(),
+        "event_time": int(now),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": ws.TEAM_ID,
+                "user_id": ws.BOT_USER_ID,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
         "is_ext_shared_channel": False,
         "event_context": "4-" + secrets.token_urlsafe(24),
     }

@@ -15,8 +15,15 @@ DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a loopback-onl
 DEFAULT_BOT_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - a loopback-only test value
 
 
-def _build(host: str, port: int, *, bot_url: str | None, signing_secret: str, bot_token: str,
-           panel: list[dict[str, Any]] | None) -> SandboxServer:
+def _build(
+    host: str,
+    port: int,
+    *,
+    bot_url: str | None,
+    signing_secret: str,
+    bot_token: str,
+    panel: list[dict[str, Any]] | None,
+) -> SandboxServer:
     """Wire store, Web API, control API and HTTP server together."""
     config = Config(bot_url=bot_url, signing_secret=signing_secret, panel=list(panel or []))
     store = Store()
@@ -32,8 +39,7 @@ class SlackSandboxHandle:
     def __init__(self, server: SandboxServer) -> None:
         self._server = server
         # A short poll interval makes stop() quick, which keeps test suites that start many stand-ins fast.
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="slack-sandbox",
-                                        daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="slack-sandbox", daemon=True)
         self._thread.start()
 
     @property
@@ -79,23 +85,30 @@ class SlackSandboxHandle:
     def __enter__(self) -> SlackSandboxHandle:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
-def start(port: int = 0, *, bot_url: str | None = None, signing_secret: str = DEFAULT_SIGNING_SECRET,
-          bot_token: str = DEFAULT_BOT_TOKEN, panel: list[dict[str, Any]] | None = None,
-          host: str = "127.0.0.1") -> SlackSandboxHandle:
+def start(
+    port: int = 0,
+    *,
+    bot_url: str | None = None,
+    signing_secret: str = DEFAULT_SIGNING_SECRET,
+    bot_token: str = DEFAULT_BOT_TOKEN,
+    panel: list[dict[str, Any]] | None = None,
+    host: str = "127.0.0.1",
+) -> SlackSandboxHandle:
     """Start the stand-in on a background thread (port 0 picks a free one)."""
-    return SlackSandboxHandle(_build(host, port, bot_url=bot_url, signing_secret=signing_secret, bot_token=bot_token,
-                                     panel=panel))
+    return SlackSandboxHandle(
+        _build(host, port, bot_url=bot_url, signing_secret=signing_secret, bot_token=bot_token, panel=panel)
+    )
 
 
 def serve_forever(host: str, port: int, bot_url: str | None, signing_secret: str, bot_token: str) -> None:
     """Run the stand-in in the foreground until interrupted (the CLI's entry point)."""
-    server = _build(host, port, bot_url=bot_url, signing_secret=signing_secret, bot_token=bot_token,
-                    panel=None)
+    server = _build(host, port, bot_url=bot_url, signing_secret=signing_secret, bot_token=bot_token, panel=None)
     print(f"Slack stand-in on {server.control.config.base_url}", flush=True)
     try:
         server.serve_forever()

@@ -83,8 +83,18 @@ class Store:
     def reset(self) -> None:
         """Forget all messages, views and calls; keep the settings."""
         with self.lock:
-            for part in (self.channels, self.ephemerals, self.views, self.view_owner, self.view_errors,
-                         self.home, self.modals, self.triggers, self.response_urls, self.last_post):
+            for part in (
+                self.channels,
+                self.ephemerals,
+                self.views,
+                self.view_owner,
+                self.view_errors,
+                self.home,
+                self.modals,
+                self.triggers,
+                self.response_urls,
+                self.last_post,
+            ):
                 part.clear()
             self.calls.clear()
             self.notices.clear()
@@ -212,8 +222,14 @@ class Store:
 
     def log_call(self, method: str, params: dict[str, Any], status: int, body: dict[str, Any]) -> None:
         """Remember a Web API call for `GET /_sandbox/calls`."""
-        entry = {"method": method, "params": params, "time": time.time(), "status": status,
-                 "ok": bool(body.get("ok")), "error": body.get("error")}
+        entry = {
+            "method": method,
+            "params": params,
+            "time": time.time(),
+            "status": status,
+            "ok": bool(body.get("ok")),
+            "error": body.get("error"),
+        }
         with self.lock:
             self.calls.append(entry)
 
@@ -228,19 +244,24 @@ class Store:
         return {
             "home": self.views.get(home_id) if home_id else None,
             # Inline errors from `response_action: errors` ride along for the page to show under the inputs.
-            "modals": [{**self.views[v], "errors": self.view_errors.get(v, {})}
-                       for v in self.modals.get(user, []) if v in self.views],
+            "modals": [
+                {**self.views[v], "errors": self.view_errors.get(v, {})}
+                for v in self.modals.get(user, [])
+                if v in self.views
+            ],
         }
 
     def snapshot(self, channel: str | None = None) -> dict[str, Any]:
         """A deep copy of what the page and the tests look at."""
         with self.lock:
             channels = {c: m for c, m in self.channels.items() if channel is None or c == channel}
-            return copy.deepcopy({
-                "version": self.version,
-                "channels": channels,
-                "ephemerals": self.ephemerals,
-                "views": {u.id: self.user_views(u.id) for u in ws.USERS},
-                "settings": self.settings.as_dict(),
-                "notices": self.notices[-20:],
-            })
+            return copy.deepcopy(
+                {
+                    "version": self.version,
+                    "channels": channels,
+                    "ephemerals": self.ephemerals,
+                    "views": {u.id: self.user_views(u.id) for u in ws.USERS},
+                    "settings": self.settings.as_dict(),
+                    "notices": self.notices[-20:],
+                }
+            )

@@ -35,10 +35,19 @@ def block_fail(exc: BlockError) -> Reply:
 def bot_message(text: str, blocks: list[dict[str, Any]] | None, thread_ts: str | None) -> Message:
     """A message as Slack stores one the bot posted."""
     msg: Message = {
-        "type": "message", "user": ws.BOT_USER_ID, "bot_id": ws.BOT_ID, "app_id": ws.APP_ID,
-        "team": ws.TEAM_ID, "text": text,
-        "bot_profile": {"id": ws.BOT_ID, "app_id": ws.APP_ID, "name": ws.BOT.real_name,
-                        "team_id": ws.TEAM_ID, "deleted": False},
+        "type": "message",
+        "user": ws.BOT_USER_ID,
+        "bot_id": ws.BOT_ID,
+        "app_id": ws.APP_ID,
+        "team": ws.TEAM_ID,
+        "text": text,
+        "bot_profile": {
+            "id": ws.BOT_ID,
+            "app_id": ws.APP_ID,
+            "name": ws.BOT.real_name,
+            "team_id": ws.TEAM_ID,
+            "deleted": False,
+        },
     }
     if blocks:
         msg["blocks"] = blocks
@@ -97,8 +106,15 @@ class WebApi:
 
     def auth_test(self, params: Params) -> Reply:
         """Who the token belongs to."""
-        return ok(url=f"https://{ws.TEAM_DOMAIN}.slack.com/", team=ws.TEAM_NAME, user=ws.BOT_NAME,
-                  team_id=ws.TEAM_ID, user_id=ws.BOT_USER_ID, bot_id=ws.BOT_ID, is_enterprise_install=False)
+        return ok(
+            url=f"https://{ws.TEAM_DOMAIN}.slack.com/",
+            team=ws.TEAM_NAME,
+            user=ws.BOT_NAME,
+            team_id=ws.TEAM_ID,
+            user_id=ws.BOT_USER_ID,
+            bot_id=ws.BOT_ID,
+            is_enterprise_install=False,
+        )
 
     def _rate_limited(self, channel: str) -> Reply | None:
         """Emulate chat.postMessage's per-channel limit when switched on."""
@@ -242,14 +258,24 @@ class WebApi:
         view_id = view_id or "V0" + secrets.token_hex(5).upper()
         previous = self.store.views.get(view_id, {})
         stored = {
-            "id": view_id, "team_id": ws.TEAM_ID, "type": view["type"], "blocks": view.get("blocks", []),
-            "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
-            "state": {"values": {}}, "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
-            "title": view.get("title"), "clear_on_close": bool(view.get("clear_on_close", False)),
-            "notify_on_close": bool(view.get("notify_on_close", False)), "close": view.get("close"),
-            "submit": view.get("submit"), "previous_view_id": previous.get("previous_view_id"),
-            "root_view_id": previous.get("root_view_id", view_id), "app_id": ws.APP_ID,
-            "external_id": view.get("external_id", ""), "app_installed_team_id": ws.TEAM_ID,
+            "id": view_id,
+            "team_id": ws.TEAM_ID,
+            "type": view["type"],
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "title": view.get("title"),
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "previous_view_id": previous.get("previous_view_id"),
+            "root_view_id": previous.get("root_view_id", view_id),
+            "app_id": ws.APP_ID,
+            "external_id": view.get("external_id", ""),
+            "app_installed_team_id": ws.TEAM_ID,
             "bot_id": ws.BOT_ID,
         }
         with self.store.lock:

@@ -164,12 +164,17 @@ def workspace_json() -> dict[str, object]:
         "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN, "name": TEAM_NAME},
         "bot": {"user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "name": BOT.real_name},
         "users": [
-            {"id": u.id, "name": u.name, "real_name": u.real_name, "title": u.title, "color": u.color,
-             "is_bot": u.is_bot}
+            {
+                "id": u.id,
+                "name": u.name,
+                "real_name": u.real_name,
+                "title": u.title,
+                "color": u.color,
+                "is_bot": u.is_bot,
+            }
             for u in (*USERS, BOT)
         ],
         "groups": [{"id": g.id, "handle": g.handle, "name": g.name, "users": list(g.users)} for g in USER_GROUPS],
-        "channels": [{"id": c.id, "name": c.name, "topic": c.topic, "members": list(c.members)}
-                     for c in CHANNELS],
+        "channels": [{"id": c.id, "name": c.name, "topic": c.topic, "members": list(c.members)} for c in CHANNELS],
         "dms": {c.im_user: c.id for c in DM_CHANNELS},
     }

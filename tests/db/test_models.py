@@ -35,9 +35,19 @@ def _add(sessions: sessionmaker[Session], *rows: object) -> None:
 def test_same_event_key_is_refused(sessions: sessionmaker[Session]) -> None:
     dep = _deployment()
     _add(sessions, dep)
-    _add(sessions, DeploymentEvent(deployment_id=dep.id, service_key="catalog", key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED))
+    _add(
+        sessions,
+        DeploymentEvent(
+            deployment_id=dep.id, service_key="catalog", key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED
+        ),
+    )
     with pytest.raises(IntegrityError):
-        _add(sessions, DeploymentEvent(deployment_id=dep.id, service_key="catalog", key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED))
+        _add(
+            sessions,
+            DeploymentEvent(
+                deployment_id=dep.id, service_key="catalog", key="stage:SCALE_UP", kind=EventKind.STAGE_ENTERED
+            ),
+        )
     with sessions() as session:
         assert session.scalars(select(DeploymentEvent)).all()[0].key == "stage:SCALE_UP"
 
@@ -45,18 +55,35 @@ def test_same_event_key_is_refused(sessions: sessionmaker[Session]) -> None:
 def test_second_decision_on_the_same_hook_is_refused(sessions: sessionmaker[Session]) -> None:
     dep = _deployment()
     _add(sessions, dep)
-    first = Decision(deployment_id=dep.id, hook_id="ecs-pause-1", kind=DecisionKind.APPROVE, user_id="U0BOB", source="button")
+    first = Decision(
+        deployment_id=dep.id, hook_id="ecs-pause-1", kind=DecisionKind.APPROVE, user_id="U0BOB", source="button"
+    )
     _add(sessions, first)
     with pytest.raises(IntegrityError):
         _add(
             sessions,
-            Decision(deployment_id=dep.id, hook_id="ecs-pause-1", kind=DecisionKind.ROLLBACK, user_id="U0CAROL", source="command"),
+            Decision(
+                deployment_id=dep.id,
+                hook_id="ecs-pause-1",
+                kind=DecisionKind.ROLLBACK,
+                user_id="U0CAROL",
+                source="command",
+            ),
         )
-    _add(sessions, Decision(deployment_id=dep.id, hook_id="ecs-pause-2", kind=DecisionKind.APPROVE, user_id="U0BOB", source="button"))
+    _add(
+        sessions,
+        Decision(
+            deployment_id=dep.id, hook_id="ecs-pause-2", kind=DecisionKind.APPROVE, user_id="U0BOB", source="button"
+        ),
+    )
 
 
 def test_one_active_deployment_per_service(sessions: sessionmaker[Session]) -> None:
-    _add(sessions, _deployment("catalog", DeploymentStatus.SUCCEEDED), _deployment("catalog", DeploymentStatus.ROLLED_BACK))
+    _add(
+        sessions,
+        _deployment("catalog", DeploymentStatus.SUCCEEDED),
+        _deployment("catalog", DeploymentStatus.ROLLED_BACK),
+    )
     _add(sessions, _deployment("catalog", DeploymentStatus.AWAITING_APPROVAL))
     with pytest.raises(IntegrityError):
         _add(sessions, _deployment("catalog", DeploymentStatus.REQUESTED))

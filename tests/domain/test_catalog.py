@@ -64,12 +64,21 @@ def _problem(text: str) -> tuple[int, str]:
     ("extra", "line", "message"),
     [
         ("    strategie: canary\n", 7, "unknown key `strategie` in service `catalog`; did you mean `strategy`?"),
-        ("    approval_stages: [POST_TEST_TRAFIC_SHIFT]\n", 7,
-         "`approval_stages`: unknown stage `POST_TEST_TRAFIC_SHIFT`; did you mean `POST_TEST_TRAFFIC_SHIFT`?"),
-        ("    approval_stages: [TEST_TRAFFIC_SHIFT]\n", 7,
-         "`approval_stages`: ECS does not allow an approval pause at TEST_TRAFFIC_SHIFT"),
-        ("    approval_stages: [PRODUCTION_TRAFFIC_SHIFT]\n", 7,
-         "`approval_stages`: ECS does not allow an approval pause at PRODUCTION_TRAFFIC_SHIFT"),
+        (
+            "    approval_stages: [POST_TEST_TRAFIC_SHIFT]\n",
+            7,
+            "`approval_stages`: unknown stage `POST_TEST_TRAFIC_SHIFT`; did you mean `POST_TEST_TRAFFIC_SHIFT`?",
+        ),
+        (
+            "    approval_stages: [TEST_TRAFFIC_SHIFT]\n",
+            7,
+            "`approval_stages`: ECS does not allow an approval pause at TEST_TRAFFIC_SHIFT",
+        ),
+        (
+            "    approval_stages: [PRODUCTION_TRAFFIC_SHIFT]\n",
+            7,
+            "`approval_stages`: ECS does not allow an approval pause at PRODUCTION_TRAFFIC_SHIFT",
+        ),
         ("    canary_percent: 100\n", 7, "`canary_percent`: 100 is out of range (0.1–99.9)"),
         ("    linear_step_percent: 2\n", 7, "`linear_step_percent`: 2 is out of range (3–99.9)"),
         ("    canary_percent: 12.25\n", 7, "`canary_percent`: 12.25 has more than one decimal"),
@@ -80,8 +89,11 @@ def _problem(text: str) -> tuple[int, str]:
         ("    strategy: bluegreenish\n", 7, "`strategy`: unknown value `bluegreenish`; expected one of rolling"),
         ("    timeout_action: explode\n", 7, "`timeout_action`: unknown value `explode`; expected one of ROLLBACK"),
         ("    four_eyes: maybe\n", 7, "`four_eyes` must be true or false"),
-        ("    incident_responders: [alice]\n", 7,
-         "`incident_responders`: `alice` is not a Slack user id (U…/W…) or user-group id (S…)"),
+        (
+            "    incident_responders: [alice]\n",
+            7,
+            "`incident_responders`: `alice` is not a Slack user id (U…/W…) or user-group id (S…)",
+        ),
         ("    channels: [deploys]\n", 7, "`channels`: `deploys` is not a Slack channel id (like `C0DEPLOYS`)"),
         ("    incident_channel: '#incident'\n", 7, "`incident_channel`: `#incident` is not a Slack channel id"),
         ("    role_arn: deploybot\n", 7, "`role_arn`: `deploybot` is not an IAM role ARN"),
@@ -101,12 +113,22 @@ def test_each_problem_names_its_line(extra: str, line: int, message: str) -> Non
     [
         ("services:\n  a:\n    region: us-east-1\n    deployers: [U0A1]\n", 2, "service `a` is missing `cluster`"),
         ("services:\n  a:\n    cluster: c\n    deployers: [U0A1]\n", 2, "service `a` is missing `region`"),
-        ("services:\n  a:\n    cluster: c\n    region: us-east-1\n    deployers: []\n", 2,
-         "service `a` has an empty `deployers` list"),
-        ("services:\n  a:\n    cluster: c\n    region: us-east-1\n    deployers: [U0A1]\n"
-         "    approval_stages: [POST_SCALE_UP]\n", 2, "service `a` asks for approval but names no `approvers`"),
-        ("services:\n  a:\n    cluster: c\n    region: us-east-1\n    deployers: [U0A1]\n    four_eyes: true\n", 2,
-         "service `a` sets `four_eyes` but names no `approvers`"),
+        (
+            "services:\n  a:\n    cluster: c\n    region: us-east-1\n    deployers: []\n",
+            2,
+            "service `a` has an empty `deployers` list",
+        ),
+        (
+            "services:\n  a:\n    cluster: c\n    region: us-east-1\n    deployers: [U0A1]\n"
+            "    approval_stages: [POST_SCALE_UP]\n",
+            2,
+            "service `a` asks for approval but names no `approvers`",
+        ),
+        (
+            "services:\n  a:\n    cluster: c\n    region: us-east-1\n    deployers: [U0A1]\n    four_eyes: true\n",
+            2,
+            "service `a` sets `four_eyes` but names no `approvers`",
+        ),
         ("services:\n  Bad Name:\n    cluster: c\n", 2, "service name `Bad Name` must be lower-case"),
         ("services:\n  a: [1, 2]\n", 2, "service `a` must be a mapping"),
         ("services:\n  status:\n    cluster: c\n", 2, "service name `status` is a /deploy command"),

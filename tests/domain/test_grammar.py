@@ -98,13 +98,23 @@ VALID: list[tuple[str, Command]] = [
     ("ui reason=”fix checkout”", Deploy("ui", BG, reason="fix checkout")),
     ("ui reason=‘fix checkout’", Deploy("ui", BG, reason="fix checkout")),
     ("ui reason=hotfix", Deploy("ui", BG, reason="hotfix")),
-    ("ui reason=\"don't panic\"", Deploy("ui", BG, reason="don't panic")),
+    ('ui reason="don\'t panic"', Deploy("ui", BG, reason="don't panic")),
     ("ui REASON=hotfix", Deploy("ui", BG, reason="hotfix")),
     ("ui\u00a0bake=5m", Deploy("ui", BG, bake=timedelta(minutes=5))),
     (
         'catalog linear 25% image=:v3 bake=10m step-bake=2m approve=prod reason="new search index"',
-        Deploy("catalog", L, 25.0, ":v3", None, timedelta(minutes=10), None, timedelta(minutes=2), (PROD,),
-               "new search index"),
+        Deploy(
+            "catalog",
+            L,
+            25.0,
+            ":v3",
+            None,
+            timedelta(minutes=10),
+            None,
+            timedelta(minutes=2),
+            (PROD,),
+            "new search index",
+        ),
     ),
 ]
 
@@ -140,12 +150,20 @@ def test_format_command(command: Command, text: str) -> None:
 ERRORS: list[tuple[str, str]] = [
     # tokenizer
     ('ui reason="oops', 'The quoted value has no closing quote. Try: `/deploy ui reason="oops"`'),
-    ('ui reason="a"b', "A quote inside the quoted value ends it early; quote it with the other kind. "
-                       "Try: `/deploy ui reason='a\"b'`"),
-    ('ui reason="said "no" twice" bake=5m', "A quote inside the quoted value ends it early; quote it with the other "
-                                           "kind. Try: `/deploy ui reason='said \"no\" twice' bake=5m`"),
-    ("ui reason=‘it’s fine’", "A quote inside the quoted value ends it early; quote it with the other kind. "
-                             "Try: `/deploy ui reason=\"it’s fine\"`"),
+    (
+        'ui reason="a"b',
+        "A quote inside the quoted value ends it early; quote it with the other kind. Try: `/deploy ui reason='a\"b'`",
+    ),
+    (
+        'ui reason="said "no" twice" bake=5m',
+        "A quote inside the quoted value ends it early; quote it with the other "
+        "kind. Try: `/deploy ui reason='said \"no\" twice' bake=5m`",
+    ),
+    (
+        "ui reason=‘it’s fine’",
+        "A quote inside the quoted value ends it early; quote it with the other kind. "
+        'Try: `/deploy ui reason="it’s fine"`',
+    ),
     # services
     ("catalgo canary 10%", "Unknown service `catalgo`. Did you mean `catalog`? Try: `/deploy catalog canary 10%`"),
     ("rollback catalgo bad", "Unknown service `catalgo`. Did you mean `catalog`? Try: `/deploy rollback catalog bad`"),
@@ -167,8 +185,11 @@ ERRORS: list[tuple[str, str]] = [
     ("catalog canary linear", "A strategy is given twice; keep one. Try: `/deploy catalog canary`"),
     ("catalog 10% 20%", "A percent is given twice; keep one. Try: `/deploy catalog 10%`"),
     ("ui bak=5m", "Unknown option `bak=`. Did you mean `bake=`? Try: `/deploy ui bake=5m`"),
-    ("ui colour=red", "Unknown option `colour=`. Options: image=, taskdef=, bake=, canary-bake=, step-bake=, "
-                      "approve=, reason=. Try: `/deploy ui`"),
+    (
+        "ui colour=red",
+        "Unknown option `colour=`. Options: image=, taskdef=, bake=, canary-bake=, step-bake=, "
+        "approve=, reason=. Try: `/deploy ui`",
+    ),
     ("ui canery", "Unknown option `canery`. Did you mean `canary`? Try: `/deploy ui canary`"),
     ("ui now", "Unknown option `now`; see `/deploy help`. Try: `/deploy ui`"),
     ("catalog 10", "`10` is not a percentage; write it like `10%` or `2.5%`. Try: `/deploy catalog 10%`"),
@@ -180,39 +201,78 @@ ERRORS: list[tuple[str, str]] = [
     ("ui approve=test,", "`approve=test,` has an empty stage name. Try: `/deploy ui approve=test`"),
     ("ui approve=test,none", "`approve=none` cannot be combined with stages. Try: `/deploy ui approve=none`"),
     ("ui approve=tset", "Unknown approval stage `tset`. Did you mean `test`? Try: `/deploy ui approve=test`"),
-    ("ui approve=later", "Unknown approval stage `later`. Use `test`, `prod`, a stage name or `none`. "
-                         "Try: `/deploy ui approve=prod`"),
-    ("ui approve=test_traffic_shift",
-     "ECS cannot pause at TEST_TRAFFIC_SHIFT (it runs again during a rollback); use `test` (POST_TEST_TRAFFIC_SHIFT)"
-     " or `prod` (PRE_PRODUCTION_TRAFFIC_SHIFT). Try: `/deploy ui approve=test`"),
-    ("ui approve=production-traffic-shift",
-     "ECS cannot pause at PRODUCTION_TRAFFIC_SHIFT (it runs again during a rollback); use `test` "
-     "(POST_TEST_TRAFFIC_SHIFT) or `prod` (PRE_PRODUCTION_TRAFFIC_SHIFT). Try: `/deploy ui approve=prod`"),
-    ("ui image=Repo/UI:v1", "`Repo/UI:v1` is not an image reference; write `repo/name:tag`, `repo/name@sha256:…` or "
-                            "`:tag`. Try: `/deploy ui image=:<tag>`"),
-    ("ui image=team/ui", "Image `team/ui` has no tag or digest; pin the version. Try: `/deploy ui image=team/ui:<tag>`"),
-    ("ui taskdef=ui", "`taskdef=` wants `family:revision` (like `ui:42`), not `ui`. Try: `/deploy ui taskdef=ui:<revision>`"),
+    (
+        "ui approve=later",
+        "Unknown approval stage `later`. Use `test`, `prod`, a stage name or `none`. Try: `/deploy ui approve=prod`",
+    ),
+    (
+        "ui approve=test_traffic_shift",
+        "ECS cannot pause at TEST_TRAFFIC_SHIFT (it runs again during a rollback); use `test` (POST_TEST_TRAFFIC_SHIFT)"
+        " or `prod` (PRE_PRODUCTION_TRAFFIC_SHIFT). Try: `/deploy ui approve=test`",
+    ),
+    (
+        "ui approve=production-traffic-shift",
+        "ECS cannot pause at PRODUCTION_TRAFFIC_SHIFT (it runs again during a rollback); use `test` "
+        "(POST_TEST_TRAFFIC_SHIFT) or `prod` (PRE_PRODUCTION_TRAFFIC_SHIFT). Try: `/deploy ui approve=prod`",
+    ),
+    (
+        "ui image=Repo/UI:v1",
+        "`Repo/UI:v1` is not an image reference; write `repo/name:tag`, `repo/name@sha256:…` or "
+        "`:tag`. Try: `/deploy ui image=:<tag>`",
+    ),
+    (
+        "ui image=team/ui",
+        "Image `team/ui` has no tag or digest; pin the version. Try: `/deploy ui image=team/ui:<tag>`",
+    ),
+    (
+        "ui taskdef=ui",
+        "`taskdef=` wants `family:revision` (like `ui:42`), not `ui`. Try: `/deploy ui taskdef=ui:<revision>`",
+    ),
     ('ui reason=""', "`reason=` is empty; say why, or leave it out. Try: `/deploy ui`"),
-    ("ui reason=it's\"x\"", "A reason cannot contain both double and single quotes. Try: `/deploy ui reason=\"itsx\"`"),
+    ('ui reason=it\'s"x"', 'A reason cannot contain both double and single quotes. Try: `/deploy ui reason="itsx"`'),
     # deploy: options that do not fit the strategy
-    ("ui image=:v2 taskdef=ui:3", "`image=` and `taskdef=` both say what to run; give one. Try: `/deploy ui image=:v2`"),
-    ("ui 10%", "A percentage needs canary or linear; `ui` deploys `bluegreen` by default, and has no traffic steps. "
-               "Try: `/deploy ui canary 10%`"),
-    ("catalog bluegreen 10%", "A percentage needs canary or linear; `bluegreen` has no traffic steps. "
-                              "Try: `/deploy catalog canary 10%`"),
+    (
+        "ui image=:v2 taskdef=ui:3",
+        "`image=` and `taskdef=` both say what to run; give one. Try: `/deploy ui image=:v2`",
+    ),
+    (
+        "ui 10%",
+        "A percentage needs canary or linear; `ui` deploys `bluegreen` by default, and has no traffic steps. "
+        "Try: `/deploy ui canary 10%`",
+    ),
+    (
+        "catalog bluegreen 10%",
+        "A percentage needs canary or linear; `bluegreen` has no traffic steps. Try: `/deploy catalog canary 10%`",
+    ),
     ("catalog 0%", "`0%` is out of range for a canary first step (0.1–99.9 %). Try: `/deploy catalog 10%`"),
-    ("catalog canary 100%", "`100%` is out of range for a canary first step (0.1–99.9 %). Try: `/deploy catalog canary 10%`"),
+    (
+        "catalog canary 100%",
+        "`100%` is out of range for a canary first step (0.1–99.9 %). Try: `/deploy catalog canary 10%`",
+    ),
     ("catalog linear 1%", "`1%` is out of range for a linear step (3–99.9 %). Try: `/deploy catalog linear 20%`"),
-    ("catalog 10.25%", "`10.25%` has more than one decimal (ECS moves traffic in 0.1 % steps). "
-                       "Try: `/deploy catalog 10.2%`"),
-    ("ui canary-bake=5m", "`canary-bake=` applies to canary deployments; `ui` deploys `bluegreen` by default, and has "
-                          "none. Try: `/deploy ui`"),
-    ("catalog linear canary-bake=5m", "`canary-bake=` applies to canary deployments; `linear` has none. "
-                                      "Try: `/deploy catalog linear`"),
-    ("catalog step-bake=5m", "`step-bake=` applies to linear deployments; `catalog` deploys `canary` by default, and "
-                             "has none. Try: `/deploy catalog`"),
-    ("orders bake=5m", "`bake=` does not apply to rolling deployments; `orders` deploys `rolling` by default, and has "
-                       "no bake time. Try: `/deploy orders`"),
+    (
+        "catalog 10.25%",
+        "`10.25%` has more than one decimal (ECS moves traffic in 0.1 % steps). Try: `/deploy catalog 10.2%`",
+    ),
+    (
+        "ui canary-bake=5m",
+        "`canary-bake=` applies to canary deployments; `ui` deploys `bluegreen` by default, and has "
+        "none. Try: `/deploy ui`",
+    ),
+    (
+        "catalog linear canary-bake=5m",
+        "`canary-bake=` applies to canary deployments; `linear` has none. Try: `/deploy catalog linear`",
+    ),
+    (
+        "catalog step-bake=5m",
+        "`step-bake=` applies to linear deployments; `catalog` deploys `canary` by default, and "
+        "has none. Try: `/deploy catalog`",
+    ),
+    (
+        "orders bake=5m",
+        "`bake=` does not apply to rolling deployments; `orders` deploys `rolling` by default, and has "
+        "no bake time. Try: `/deploy orders`",
+    ),
 ]
 
 
@@ -259,11 +319,57 @@ def test_help_examples_parse() -> None:
 # --- properties -------------------------------------------------------------------------------------------------
 
 WORDS = [
-    "catalog", "ui", "orders", "status", "history", "approve", "rollback", "lock", "unlock", "help", "/deploy",
-    "canary", "linear", "bg", "rolling", "10%", "0.1%", "99.9%", "3%", "12.25%", "100%", "10", "%",
-    "image=:v2", "image=", "image=a/b", f"image=@{DIGEST}", "taskdef=ui:3", "taskdef=", "bake=5m", "bake=25h",
-    "canary-bake=1m", "step-bake=2h", "approve=test,prod", "approve=none", "approve=", "approve=,", 'reason="',
-    'reason="x y"', "reason=“a”", "reason='", "'", '"', "“", "=", "==", "reason=", "50", "0", "\u00a0", "\n",
+    "catalog",
+    "ui",
+    "orders",
+    "status",
+    "history",
+    "approve",
+    "rollback",
+    "lock",
+    "unlock",
+    "help",
+    "/deploy",
+    "canary",
+    "linear",
+    "bg",
+    "rolling",
+    "10%",
+    "0.1%",
+    "99.9%",
+    "3%",
+    "12.25%",
+    "100%",
+    "10",
+    "%",
+    "image=:v2",
+    "image=",
+    "image=a/b",
+    f"image=@{DIGEST}",
+    "taskdef=ui:3",
+    "taskdef=",
+    "bake=5m",
+    "bake=25h",
+    "canary-bake=1m",
+    "step-bake=2h",
+    "approve=test,prod",
+    "approve=none",
+    "approve=",
+    "approve=,",
+    'reason="',
+    'reason="x y"',
+    "reason=“a”",
+    "reason='",
+    "'",
+    '"',
+    "“",
+    "=",
+    "==",
+    "reason=",
+    "50",
+    "0",
+    "\u00a0",
+    "\n",
 ]
 grammarish = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=8).map(" ".join)
 
@@ -284,8 +390,10 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-reasons = st.text(min_size=1, max_size=40).map(_clean).filter(
-    lambda r: bool(r) and not (any(c in DOUBLE_QUOTES for c in r) and any(c in SINGLE_QUOTES for c in r))
+reasons = (
+    st.text(min_size=1, max_size=40)
+    .map(_clean)
+    .filter(lambda r: bool(r) and not (any(c in DOUBLE_QUOTES for c in r) and any(c in SINGLE_QUOTES for c in r)))
 )
 free_reasons = st.none() | st.text(min_size=1, max_size=40).map(_clean).filter(bool)
 durations = st.none() | st.builds(timedelta, seconds=st.integers(0, 86400))

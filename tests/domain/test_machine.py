@@ -100,6 +100,7 @@ def by_key(events: list[Event], key: str) -> Event:
 
 # --- production steps -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("strategy", "step", "expected"),
     [
@@ -311,6 +312,7 @@ def test_headless_blue_green_moves_no_traffic() -> None:
 
 # --- missed stages ----------------------------------------------------------------------------------------------
 
+
 def test_missed_stages_are_reported_passed() -> None:
     _, events = run([snap(S.SCALE_UP), snap(S.POST_TEST_TRAFFIC_SHIFT, (100.0, 0.0))])
     assert keys(events) == [
@@ -339,8 +341,9 @@ def test_reconcile_service_only_when_seen() -> None:
 
 
 def test_success_seen_late_passes_the_remaining_stages() -> None:
-    _, events = run([snap(S.POST_PRODUCTION_TRAFFIC_SHIFT, (100.0, 100.0)),
-                     snap(None, (100.0, 100.0), status="SUCCESSFUL")])
+    _, events = run(
+        [snap(S.POST_PRODUCTION_TRAFFIC_SHIFT, (100.0, 100.0)), snap(None, (100.0, 100.0), status="SUCCESSFUL")]
+    )
     assert keys(events)[-3:] == ["stage-passed:BAKE_TIME", "stage-passed:CLEAN_UP", "finished"]
 
 
@@ -382,6 +385,7 @@ def test_event_details_are_json_serialisable() -> None:
 
 
 # --- canary and linear ------------------------------------------------------------------------------------------
+
 
 def canary(stage: LifecycleStage, weights: tuple[float, float], **kw: Any) -> Snapshot:
     return snap(stage, weights, strategy=Strategy.CANARY, step=10.0, **kw)
@@ -457,8 +461,9 @@ def test_linear_steps(step: float, weights: list[float]) -> None:
     snaps = [snap(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, w), strategy=Strategy.LINEAR, step=step) for w in weights]
     _, events = run(snaps, Strategy.LINEAR, step)
     moves = [e for e in events if e.kind is EventKind.TRAFFIC_MOVED and e.detail["production_weight"] > 0]
-    assert [(e.detail["step"], e.detail["steps"]) for e in moves] == [(k, len(weights)) for k in
-                                                                       range(1, len(weights) + 1)]
+    assert [(e.detail["step"], e.detail["steps"]) for e in moves] == [
+        (k, len(weights)) for k in range(1, len(weights) + 1)
+    ]
     bakes = [e.key for e in events if e.kind is EventKind.BAKE_STARTED]
     assert bakes == [f"bake:step:{w:.1f}" for w in weights[:-1]]  # no step bake after the last step
 
@@ -466,8 +471,15 @@ def test_linear_steps(step: float, weights: list[float]) -> None:
 def test_linear_twenty_asks_five_times() -> None:
     snaps = []
     for i, w in enumerate([0.0, 20.0, 40.0, 60.0, 80.0]):
-        snaps.append(snap(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, w), strategy=Strategy.LINEAR, step=20.0,
-                          hooks=(pause(f"ecs-pause-{i}"),)))
+        snaps.append(
+            snap(
+                S.PRODUCTION_TRAFFIC_SHIFT,
+                (100.0, w),
+                strategy=Strategy.LINEAR,
+                step=20.0,
+                hooks=(pause(f"ecs-pause-{i}"),),
+            )
+        )
         snaps.append(snap(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, w + 20.0), strategy=Strategy.LINEAR, step=20.0))
     _, events = run(snaps, Strategy.LINEAR, 20.0)
     asks = [e for e in events if e.kind is EventKind.HOOK_AWAITING]
@@ -491,28 +503,86 @@ BEFORE = [snap(S.POST_TEST_TRAFFIC_SHIFT, (100.0, 0.0), hooks=(pause("ecs-pause-
 @pytest.mark.parametrize(
     ("name", "last", "decisions", "stopped_by", "expected_cause", "actor"),
     [
-        ("decision", rolled((pause("ecs-pause-a", "FAILED"),)), {"ecs-pause-a": (DecisionKind.ROLLBACK, "U0BOB")},
-         None, {"cause": "user", "hook_id": "ecs-pause-a", "stage": "POST_TEST_TRAFFIC_SHIFT"}, "U0BOB"),
+        (
+            "decision",
+            rolled((pause("ecs-pause-a", "FAILED"),)),
+            {"ecs-pause-a": (DecisionKind.ROLLBACK, "U0BOB")},
+            None,
+            {"cause": "user", "hook_id": "ecs-pause-a", "stage": "POST_TEST_TRAFFIC_SHIFT"},
+            "U0BOB",
+        ),
         ("stop", rolled(status="ROLLBACK_REQUESTED"), {}, "U0ONCALL", {"cause": "user"}, "U0ONCALL"),
-        ("timeout", rolled((pause("ecs-pause-a", "TIMED_OUT"),)), {}, None,
-         {"cause": "timeout", "hook_id": "ecs-pause-a", "stage": "POST_TEST_TRAFFIC_SHIFT", "target_type": "PAUSE",
-          "target_arn": None, "timeout_action": "ROLLBACK"}, None),
-        ("alarm", rolled(alarms=AlarmsInfo("TRIGGERED", ("cpu-high", "5xx"), ("5xx",))), {}, None,
-         {"cause": "alarm", "alarm_names": ["5xx"], "alarm_name": "5xx"}, None),
-        ("breaker", rolled(breaker=CircuitBreakerInfo("TRIGGERED", 3, 3)), {}, None,
-         {"cause": "circuit_breaker", "failure_count": 3, "threshold": 3}, None),
-        ("lambda", rolled((lam("lam-9", "FAILED"),), reason="deployment failed: hook execution failure(s) detected"),
-         {}, None, {"cause": "hook_failure", "hook_id": "lam-9", "stage": "POST_TEST_TRAFFIC_SHIFT",
-                    "target_type": "AWS_LAMBDA", "target_arn": lam("x", "").target_arn, "timeout_action": None}, None),
-        ("text", snap(S.SCALE_UP, (0.0, 0.0), status="ROLLBACK_IN_PROGRESS", reason="circuit breaker tripped"), {},
-         None, {"cause": "circuit_breaker"}, None),
-        ("unknown", snap(S.SCALE_UP, (0.0, 0.0), status="ROLLBACK_IN_PROGRESS", reason="stage ran over 24 hours"),
-         {}, None, {"cause": "ecs"}, None),
+        (
+            "timeout",
+            rolled((pause("ecs-pause-a", "TIMED_OUT"),)),
+            {},
+            None,
+            {
+                "cause": "timeout",
+                "hook_id": "ecs-pause-a",
+                "stage": "POST_TEST_TRAFFIC_SHIFT",
+                "target_type": "PAUSE",
+                "target_arn": None,
+                "timeout_action": "ROLLBACK",
+            },
+            None,
+        ),
+        (
+            "alarm",
+            rolled(alarms=AlarmsInfo("TRIGGERED", ("cpu-high", "5xx"), ("5xx",))),
+            {},
+            None,
+            {"cause": "alarm", "alarm_names": ["5xx"], "alarm_name": "5xx"},
+            None,
+        ),
+        (
+            "breaker",
+            rolled(breaker=CircuitBreakerInfo("TRIGGERED", 3, 3)),
+            {},
+            None,
+            {"cause": "circuit_breaker", "failure_count": 3, "threshold": 3},
+            None,
+        ),
+        (
+            "lambda",
+            rolled((lam("lam-9", "FAILED"),), reason="deployment failed: hook execution failure(s) detected"),
+            {},
+            None,
+            {
+                "cause": "hook_failure",
+                "hook_id": "lam-9",
+                "stage": "POST_TEST_TRAFFIC_SHIFT",
+                "target_type": "AWS_LAMBDA",
+                "target_arn": lam("x", "").target_arn,
+                "timeout_action": None,
+            },
+            None,
+        ),
+        (
+            "text",
+            snap(S.SCALE_UP, (0.0, 0.0), status="ROLLBACK_IN_PROGRESS", reason="circuit breaker tripped"),
+            {},
+            None,
+            {"cause": "circuit_breaker"},
+            None,
+        ),
+        (
+            "unknown",
+            snap(S.SCALE_UP, (0.0, 0.0), status="ROLLBACK_IN_PROGRESS", reason="stage ran over 24 hours"),
+            {},
+            None,
+            {"cause": "ecs"},
+            None,
+        ),
     ],
 )
 def test_rollback_causes(
-    name: str, last: Snapshot, decisions: dict[str, Any], stopped_by: str | None,
-    expected_cause: dict[str, Any], actor: str | None,
+    name: str,
+    last: Snapshot,
+    decisions: dict[str, Any],
+    stopped_by: str | None,
+    expected_cause: dict[str, Any],
+    actor: str | None,
 ) -> None:
     tracked, events = run([*BEFORE, last], decisions=decisions, stopped_by=stopped_by)
     event = by_key(events, "rollback")
@@ -535,8 +605,10 @@ def test_rollback_detail_carries_ecs_rollback_block() -> None:
 
 def test_rollback_sequence_and_traffic_back() -> None:
     done = rolled(status="ROLLBACK_SUCCESSFUL", reason="rolled back; rollback completed successfully")
-    tracked, events = run([*BEFORE, rolled((pause("ecs-pause-a", "FAILED"),)), done],
-                          decisions={"ecs-pause-a": (DecisionKind.ROLLBACK, "U0BOB")})
+    tracked, events = run(
+        [*BEFORE, rolled((pause("ecs-pause-a", "FAILED"),)), done],
+        decisions={"ecs-pause-a": (DecisionKind.ROLLBACK, "U0BOB")},
+    )
     assert keys(events)[-4:] == ["hook:ecs-pause-a:resolved", "rollback", "traffic:rb:0.0:0.0", "finished"]
     assert by_key(events, "hook:ecs-pause-a:resolved").detail["outcome"] == "failed"
     assert by_key(events, "traffic:rb:0.0:0.0").detail["direction"] == "rb"
@@ -544,13 +616,15 @@ def test_rollback_sequence_and_traffic_back() -> None:
     assert finished.detail["outcome"] == "ROLLED_BACK"
     assert finished.detail["cause"] == "user"
     assert tracked.status is DeploymentStatus.ROLLED_BACK
-    after = events[keys(events).index("rollback"):]
+    after = events[keys(events).index("rollback") :]
     assert not [e for e in after if e.kind in (EventKind.STAGE_ENTERED, EventKind.STAGE_PASSED)]
 
 
 def test_rollback_during_bake_time() -> None:
-    snaps = [snap(S.BAKE_TIME, (100.0, 100.0)),
-             snap(S.BAKE_TIME, (0.0, 0.0), status="ROLLBACK_SUCCESSFUL", rollback=RB)]
+    snaps = [
+        snap(S.BAKE_TIME, (100.0, 100.0)),
+        snap(S.BAKE_TIME, (0.0, 0.0), status="ROLLBACK_SUCCESSFUL", rollback=RB),
+    ]
     tracked, events = run(snaps, stopped_by="U0BOB")
     assert keys(events)[-3:] == ["rollback", "traffic:rb:0.0:0.0", "finished"]
     assert by_key(events, "rollback").stage == "BAKE_TIME"
@@ -558,8 +632,16 @@ def test_rollback_during_bake_time() -> None:
 
 
 def test_rollback_failed() -> None:
-    tracked, events = run([*BEFORE, rolled((lam("lam-9", "FAILED"),), status="ROLLBACK_FAILED",
-                                           reason="rollback failed: hook execution failure(s) detected")])
+    tracked, events = run(
+        [
+            *BEFORE,
+            rolled(
+                (lam("lam-9", "FAILED"),),
+                status="ROLLBACK_FAILED",
+                reason="rollback failed: hook execution failure(s) detected",
+            ),
+        ]
+    )
     assert by_key(events, "finished").detail["outcome"] == "ROLLBACK_FAILED"
     assert tracked.status is DeploymentStatus.ROLLBACK_FAILED
 
@@ -585,18 +667,25 @@ def test_vanished_pause_after_expiry_is_inferred_timed_out() -> None:
 
 # --- stops and supersession -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("reason", "superseded_by", "expected"),
     [
         ("deployment stopped: a new service deployment was started", None, DeploymentStatus.SUPERSEDED),
-        ("stopped", "arn:aws:ecs:us-east-1:123456789012:service-deployment/unicorn-watch/ui/new",
-         DeploymentStatus.SUPERSEDED),
+        (
+            "stopped",
+            "arn:aws:ecs:us-east-1:123456789012:service-deployment/unicorn-watch/ui/new",
+            DeploymentStatus.SUPERSEDED,
+        ),
         ("deployment stopped: alarm 5xx in ALARM", None, DeploymentStatus.STOPPED),
     ],
 )
 def test_stopped_or_superseded(reason: str, superseded_by: str | None, expected: DeploymentStatus) -> None:
-    snaps = [snap(S.SCALE_UP), snap(S.SCALE_UP, status="STOP_REQUESTED"), snap(S.SCALE_UP, status="STOPPED",
-                                                                             reason=reason)]
+    snaps = [
+        snap(S.SCALE_UP),
+        snap(S.SCALE_UP, status="STOP_REQUESTED"),
+        snap(S.SCALE_UP, status="STOPPED", reason=reason),
+    ]
     tracked, events = run(snaps, superseded_by=superseded_by)
     assert tracked.status is expected
     finished = by_key(events, "finished")
@@ -626,6 +715,7 @@ def test_stop_requested_is_still_in_progress() -> None:
 
 # --- rolling ----------------------------------------------------------------------------------------------------
 
+
 def rolling(status: str = "IN_PROGRESS", **kw: Any) -> Snapshot:
     return snap(None, None, status=status, strategy=Strategy.ROLLING, **kw)
 
@@ -640,8 +730,11 @@ def test_rolling_success_has_no_stages_or_weights() -> None:
 
 def test_rolling_failure_by_circuit_breaker_rolls_back() -> None:
     breaker = CircuitBreakerInfo("TRIGGERED", 3, 3)
-    snaps = [rolling(), rolling("ROLLBACK_IN_PROGRESS", breaker=breaker, rollback=RB),
-             rolling("ROLLBACK_SUCCESSFUL", breaker=breaker, rollback=RB)]
+    snaps = [
+        rolling(),
+        rolling("ROLLBACK_IN_PROGRESS", breaker=breaker, rollback=RB),
+        rolling("ROLLBACK_SUCCESSFUL", breaker=breaker, rollback=RB),
+    ]
     tracked, events = run(snaps, Strategy.ROLLING)
     assert keys(events) == ["rollback", "finished"]
     assert by_key(events, "rollback").detail["cause"] == "circuit_breaker"
@@ -649,7 +742,9 @@ def test_rolling_failure_by_circuit_breaker_rolls_back() -> None:
 
 
 def test_rolling_failure_without_rollback_ends_stopped() -> None:
-    s = rolling("STOPPED", reason="circuit breaker: tasks failed to start", breaker=CircuitBreakerInfo("TRIGGERED", 5, 5))
+    s = rolling(
+        "STOPPED", reason="circuit breaker: tasks failed to start", breaker=CircuitBreakerInfo("TRIGGERED", 5, 5)
+    )
     tracked, events = run([s], Strategy.ROLLING)
     assert keys(events) == ["finished"]
     assert by_key(events, "finished").detail["cause"] == "circuit_breaker"

@@ -27,9 +27,18 @@ PROD, TEST = HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT, HookStage.POST_TEST_TRAFFIC
 GROUPS = {"S0APPROVERS": frozenset({"U0BOB", "U0CAROL"}), "S0ONCALL": frozenset({"U0DAN"})}
 
 CATALOG = ServiceConfig(
-    key="catalog", cluster="c", service="catalog", region="us-east-1", container="catalog",
-    deployers=("U0ALICE", "S0APPROVERS"), approvers=("S0APPROVERS",), incident_responders=("S0ONCALL",),
-    channels=("C0DEPLOYS", "C0INC42"), four_eyes=True, approval_stages=(PROD,), strategy=Strategy.CANARY,
+    key="catalog",
+    cluster="c",
+    service="catalog",
+    region="us-east-1",
+    container="catalog",
+    deployers=("U0ALICE", "S0APPROVERS"),
+    approvers=("S0APPROVERS",),
+    incident_responders=("S0ONCALL",),
+    channels=("C0DEPLOYS", "C0INC42"),
+    four_eyes=True,
+    approval_stages=(PROD,),
+    strategy=Strategy.CANARY,
 )
 OPEN = replace(CATALOG, key="ui", channels=(), four_eyes=False)
 ORDERS = replace(CATALOG, key="orders", strategy=Strategy.ROLLING, approval_stages=())
@@ -46,7 +55,9 @@ def no_lookups(group_id: str) -> frozenset[str]:
 NOT_DEPLOYER = Verdict(False, "not_deployer", "you are not one of `catalog`'s deployers")
 WRONG_CHANNEL = Verdict(False, "channel_not_allowed", "`/deploy catalog` is only allowed in <#C0DEPLOYS>, <#C0INC42>")
 NOT_APPROVER = Verdict(False, "not_approver", "you are not one of `catalog`'s approvers")
-FOUR_EYES = Verdict(False, "four_eyes", "four-eyes rule: you requested this deployment; another approver must approve it")
+FOUR_EYES = Verdict(
+    False, "four_eyes", "four-eyes rule: you requested this deployment; another approver must approve it"
+)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +101,12 @@ def test_may_approve(service: ServiceConfig, user: str, requester: str, expected
     ],
 )
 def test_may_rollback_from_any_channel(user: str, channel: str, allowed: bool) -> None:
-    expected = Verdict.ok() if allowed else Verdict(
-        False, "not_responder", "only `catalog`'s deployers, approvers or incident responders may roll it back"
+    expected = (
+        Verdict.ok()
+        if allowed
+        else Verdict(
+            False, "not_responder", "only `catalog`'s deployers, approvers or incident responders may roll it back"
+        )
     )
     assert may_rollback(CATALOG, user, channel, groups) == expected
 
@@ -101,17 +116,20 @@ def test_may_rollback_from_any_channel(user: str, channel: str, allowed: bool) -
     [(may_lock, "lock it"), (may_unlock, "unlock it")],
 )
 @pytest.mark.parametrize(("user", "allowed"), [("U0ALICE", True), ("U0BOB", True), ("U0DAN", True), ("U0EVE", False)])
-def test_may_lock_and_unlock(
-    check: Callable[..., Verdict], action: str, user: str, allowed: bool
-) -> None:
-    expected = Verdict.ok() if allowed else Verdict(
-        False, "not_responder", f"only `catalog`'s deployers, approvers or incident responders may {action}"
+def test_may_lock_and_unlock(check: Callable[..., Verdict], action: str, user: str, allowed: bool) -> None:
+    expected = (
+        Verdict.ok()
+        if allowed
+        else Verdict(
+            False, "not_responder", f"only `catalog`'s deployers, approvers or incident responders may {action}"
+        )
     )
     assert check(CATALOG, user, groups) == expected
 
 
 ROLLING_REFUSED = Verdict(
-    False, "rolling_cannot_pause",
+    False,
+    "rolling_cannot_pause",
     "`orders` requires approval at PRE_PRODUCTION_TRAFFIC_SHIFT; rolling deployments cannot pause. "
     "Use bluegreen, canary or linear.",
 )
@@ -145,14 +163,33 @@ def test_check_strategy_names_every_stage() -> None:
         (CATALOG, None, Verdict.ok()),  # catalog's stages apply
         (CATALOG, (PROD,), Verdict.ok()),
         (CATALOG, (TEST, PROD), Verdict.ok()),  # adding a pause is fine
-        (CATALOG, (), Verdict(False, "approval_required", "`catalog` requires approval at PRE_PRODUCTION_TRAFFIC_SHIFT; "
-                                                           "`approve=` can add stages, not remove these")),
-        (CATALOG, (TEST,), Verdict(False, "approval_required", "`catalog` requires approval at "
-                                                               "PRE_PRODUCTION_TRAFFIC_SHIFT; `approve=` can add "
-                                                               "stages, not remove these")),
+        (
+            CATALOG,
+            (),
+            Verdict(
+                False,
+                "approval_required",
+                "`catalog` requires approval at PRE_PRODUCTION_TRAFFIC_SHIFT; "
+                "`approve=` can add stages, not remove these",
+            ),
+        ),
+        (
+            CATALOG,
+            (TEST,),
+            Verdict(
+                False,
+                "approval_required",
+                "`catalog` requires approval at "
+                "PRE_PRODUCTION_TRAFFIC_SHIFT; `approve=` can add "
+                "stages, not remove these",
+            ),
+        ),
         (replace(ORDERS, approvers=()), (), Verdict.ok()),
-        (replace(ORDERS, approvers=()), (TEST,), Verdict(False, "no_approvers", "`orders` names no approvers, so "
-                                                                                "nobody could approve a pause")),
+        (
+            replace(ORDERS, approvers=()),
+            (TEST,),
+            Verdict(False, "no_approvers", "`orders` names no approvers, so nobody could approve a pause"),
+        ),
     ],
 )
 def test_check_approvals(service: ServiceConfig, requested: tuple[HookStage, ...] | None, expected: Verdict) -> None:

@@ -46,19 +46,46 @@ API_FULL: dict[str, Any] = {  # shaped like boto3's output: datetimes carry a zo
     "createdAt": datetime(2025, 6, 1, 12, 0, tzinfo=tzutc()),
     "startedAt": datetime(2025, 6, 1, 12, 0, 2, tzinfo=tzutc()),
     "updatedAt": datetime(2025, 6, 1, 12, 5, tzinfo=tzutc()),
-    "sourceServiceRevisions": [{"arn": "rev/1", "requestedTaskCount": 3, "runningTaskCount": 3, "pendingTaskCount": 0,
-                                "requestedTestTrafficWeight": 0.0, "requestedProductionTrafficWeight": 90.0}],
-    "targetServiceRevision": {"arn": "rev/2", "requestedTaskCount": 3, "runningTaskCount": 2, "pendingTaskCount": 1,
-                              "requestedTestTrafficWeight": 100.0, "requestedProductionTrafficWeight": 10.0},
+    "sourceServiceRevisions": [
+        {
+            "arn": "rev/1",
+            "requestedTaskCount": 3,
+            "runningTaskCount": 3,
+            "pendingTaskCount": 0,
+            "requestedTestTrafficWeight": 0.0,
+            "requestedProductionTrafficWeight": 90.0,
+        }
+    ],
+    "targetServiceRevision": {
+        "arn": "rev/2",
+        "requestedTaskCount": 3,
+        "runningTaskCount": 2,
+        "pendingTaskCount": 1,
+        "requestedTestTrafficWeight": 100.0,
+        "requestedProductionTrafficWeight": 10.0,
+    },
     "status": "IN_PROGRESS",
     "statusReason": "deployment in progress",
     "lifecycleStage": "PRODUCTION_TRAFFIC_SHIFT",
-    "lifecycleHookDetails": [{"hookId": "ecs-pause-abc", "targetType": "PAUSE", "status": "AWAITING_ACTION",
-                              "expiresAt": datetime(2025, 6, 1, 13, 0, tzinfo=tzutc()), "timeoutAction": "ROLLBACK"}],
-    "deploymentConfiguration": {"strategy": "CANARY", "bakeTimeInMinutes": 5,
-                                "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 3}},
-    "rollback": {"reason": "alarm", "startedAt": datetime(2025, 6, 1, 12, 6, tzinfo=tzutc()),
-                 "serviceRevisionArn": "rev/1"},
+    "lifecycleHookDetails": [
+        {
+            "hookId": "ecs-pause-abc",
+            "targetType": "PAUSE",
+            "status": "AWAITING_ACTION",
+            "expiresAt": datetime(2025, 6, 1, 13, 0, tzinfo=tzutc()),
+            "timeoutAction": "ROLLBACK",
+        }
+    ],
+    "deploymentConfiguration": {
+        "strategy": "CANARY",
+        "bakeTimeInMinutes": 5,
+        "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 3},
+    },
+    "rollback": {
+        "reason": "alarm",
+        "startedAt": datetime(2025, 6, 1, 12, 6, tzinfo=tzutc()),
+        "serviceRevisionArn": "rev/1",
+    },
     "deploymentCircuitBreaker": {"status": "MONITORING", "failureCount": 0, "threshold": 3},
     "alarms": {"status": "TRIGGERED", "alarmNames": ["catalog-5xx", "p99"], "triggeredAlarmNames": ["catalog-5xx"]},
 }
@@ -75,8 +102,11 @@ def test_snapshot_from_api_full() -> None:
     assert s.target is not None and (s.target.test_weight, s.target.production_weight) == (100.0, 10.0)
     assert (s.target.requested_tasks, s.target.running_tasks, s.target.pending_tasks) == (3, 2, 1)
     assert s.sources[0].production_weight == 90.0
-    assert s.hooks == (HookDetail("ecs-pause-abc", "PAUSE", None, "AWAITING_ACTION",
-                                  datetime(2025, 6, 1, 13, 0, tzinfo=UTC), "ROLLBACK"),)
+    assert s.hooks == (
+        HookDetail(
+            "ecs-pause-abc", "PAUSE", None, "AWAITING_ACTION", datetime(2025, 6, 1, 13, 0, tzinfo=UTC), "ROLLBACK"
+        ),
+    )
     assert s.rollback is not None and s.rollback.service_revision_arn == "rev/1"
     assert s.alarms is not None and s.alarms.triggered_alarm_names == ("catalog-5xx",)
     assert s.circuit_breaker is not None and s.circuit_breaker.threshold == 3
@@ -106,9 +136,14 @@ def test_snapshot_local_zone_is_converted() -> None:
 
 
 def test_snapshot_minimal_rolling() -> None:
-    s = snapshot_from_api({"serviceDeploymentArn": "a", "status": "SUCCESSFUL",
-                           "targetServiceRevision": {"arn": "rev/2", "requestedTaskCount": 3},
-                           "deploymentConfiguration": {"strategy": "ROLLING"}})
+    s = snapshot_from_api(
+        {
+            "serviceDeploymentArn": "a",
+            "status": "SUCCESSFUL",
+            "targetServiceRevision": {"arn": "rev/2", "requestedTaskCount": 3},
+            "deploymentConfiguration": {"strategy": "ROLLING"},
+        }
+    )
     assert (s.lifecycle_stage, s.rollback, s.alarms, s.circuit_breaker, s.hooks) == (None, None, None, None, ())
     assert s.target is not None and s.target.production_weight is None
     assert s.strategy is Strategy.ROLLING
@@ -120,6 +155,7 @@ def test_snapshot_unknown_stage_is_tolerated() -> None:
 
 
 # --- pure: request building -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("current", "new", "expected"),
@@ -142,14 +178,23 @@ def test_image_repository_keeps_registry_port() -> None:
 
 def test_register_params_keep_only_accepted_fields() -> None:
     described = {
-        "taskDefinitionArn": "arn:…:task-definition/ui:2", "revision": 2, "status": "ACTIVE",
-        "registeredAt": datetime.now(UTC), "requiresAttributes": [], "compatibilities": ["FARGATE"],
-        "family": "ui", "cpu": "256", "containerDefinitions": [{"name": "ui", "image": "ui:1"},
-                                                               {"name": "envoy", "image": "envoy:1"}],
+        "taskDefinitionArn": "arn:…:task-definition/ui:2",
+        "revision": 2,
+        "status": "ACTIVE",
+        "registeredAt": datetime.now(UTC),
+        "requiresAttributes": [],
+        "compatibilities": ["FARGATE"],
+        "family": "ui",
+        "cpu": "256",
+        "containerDefinitions": [{"name": "ui", "image": "ui:1"}, {"name": "envoy", "image": "envoy:1"}],
     }
     params = register_params(described, [{"key": "team", "value": "web"}], "ui", ":2")
-    assert params == {"family": "ui", "cpu": "256", "tags": [{"key": "team", "value": "web"}],
-                      "containerDefinitions": [{"name": "ui", "image": "ui:2"}, {"name": "envoy", "image": "envoy:1"}]}
+    assert params == {
+        "family": "ui",
+        "cpu": "256",
+        "tags": [{"key": "team", "value": "web"}],
+        "containerDefinitions": [{"name": "ui", "image": "ui:2"}, {"name": "envoy", "image": "envoy:1"}],
+    }
     assert described["containerDefinitions"][0]["image"] == "ui:1"  # the input is not modified
 
 
@@ -157,26 +202,45 @@ def spec(strategy: Strategy = Strategy.BLUE_GREEN, **kw: Any) -> StartSpec:
     return StartSpec(strategy=strategy, task_definition="ui:3", **kw)
 
 
-LAMBDA_HOOK = {"targetType": "AWS_LAMBDA", "hookTargetArn": SUCCEED, "roleArn": ROLE,
-               "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}
-EXISTING = {"strategy": "CANARY", "maximumPercent": 200, "bakeTimeInMinutes": 5, "lifecycleHooks": [LAMBDA_HOOK],
-            "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
-            "alarms": {"alarmNames": ["catalog-5xx"], "enable": True, "rollback": True}}
+LAMBDA_HOOK = {
+    "targetType": "AWS_LAMBDA",
+    "hookTargetArn": SUCCEED,
+    "roleArn": ROLE,
+    "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+}
+EXISTING = {
+    "strategy": "CANARY",
+    "maximumPercent": 200,
+    "bakeTimeInMinutes": 5,
+    "lifecycleHooks": [LAMBDA_HOOK],
+    "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+    "alarms": {"alarmNames": ["catalog-5xx"], "enable": True, "rollback": True},
+}
 
 
 def test_configuration_keeps_settings_and_hooks_and_adds_our_pause() -> None:
-    config = deployment_configuration(EXISTING, spec(
-        approval_stages=(HookStage.POST_TEST_TRAFFIC_SHIFT, HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT),
-        approval_timeout=timedelta(minutes=90, seconds=1), timeout_action=TimeoutAction.CONTINUE,
-        bake=timedelta(seconds=150)))
+    config = deployment_configuration(
+        EXISTING,
+        spec(
+            approval_stages=(HookStage.POST_TEST_TRAFFIC_SHIFT, HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT),
+            approval_timeout=timedelta(minutes=90, seconds=1),
+            timeout_action=TimeoutAction.CONTINUE,
+            bake=timedelta(seconds=150),
+        ),
+    )
     assert config["strategy"] == "BLUE_GREEN"
     assert config["bakeTimeInMinutes"] == 3  # whole minutes, rounded up
     assert "canaryConfiguration" not in config  # valid only with CANARY
     assert config["alarms"] == EXISTING["alarms"] and config["maximumPercent"] == 200
-    assert config["lifecycleHooks"] == [LAMBDA_HOOK, {
-        "targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT"],
-        "hookDetails": {"deploybot": "approval"}, "timeoutConfiguration": {"timeoutInMinutes": 91, "action": "CONTINUE"},
-    }]
+    assert config["lifecycleHooks"] == [
+        LAMBDA_HOOK,
+        {
+            "targetType": "PAUSE",
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT"],
+            "hookDetails": {"deploybot": "approval"},
+            "timeoutConfiguration": {"timeoutInMinutes": 91, "action": "CONTINUE"},
+        },
+    ]
     assert EXISTING["strategy"] == "CANARY"  # the service's own dict is not modified
 
 
@@ -197,16 +261,30 @@ def test_configuration_keeps_someone_elses_pause() -> None:
 @pytest.mark.parametrize(
     ("strategy", "present", "absent"),
     [
-        (Strategy.CANARY, {"canaryConfiguration": {"canaryPercent": 2.5, "canaryBakeTimeInMinutes": 1}},
-         "linearConfiguration"),
-        (Strategy.LINEAR, {"linearConfiguration": {"stepPercent": 11.0, "stepBakeTimeInMinutes": 7}},
-         "canaryConfiguration"),
+        (
+            Strategy.CANARY,
+            {"canaryConfiguration": {"canaryPercent": 2.5, "canaryBakeTimeInMinutes": 1}},
+            "linearConfiguration",
+        ),
+        (
+            Strategy.LINEAR,
+            {"linearConfiguration": {"stepPercent": 11.0, "stepBakeTimeInMinutes": 7}},
+            "canaryConfiguration",
+        ),
     ],
 )
 def test_configuration_per_strategy(strategy: Strategy, present: dict[str, Any], absent: str) -> None:
     existing = {**EXISTING, "linearConfiguration": {"stepPercent": 10.0, "stepBakeTimeInMinutes": 6}}
-    config = deployment_configuration(existing, spec(strategy, canary_percent=2.5, canary_bake=timedelta(seconds=1),
-                                                     linear_step_percent=11.0, step_bake=timedelta(minutes=7)))
+    config = deployment_configuration(
+        existing,
+        spec(
+            strategy,
+            canary_percent=2.5,
+            canary_bake=timedelta(seconds=1),
+            linear_step_percent=11.0,
+            step_bake=timedelta(minutes=7),
+        ),
+    )
     assert {k: config[k] for k in present} == present
     assert absent not in config
     assert config["bakeTimeInMinutes"] == 10
@@ -220,6 +298,7 @@ def test_rolling_gets_no_pause_and_drops_ours() -> None:
 
 
 # --- against the sandbox ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Any]:
@@ -265,8 +344,9 @@ def test_read_service_blue_green_with_lambda_hook(gw: EcsGateway, catalog: dict[
 
 
 @pytest.mark.parametrize(("key", "lbs", "connect"), [("catalog", True, True), ("notifications", False, False)])
-def test_read_service_traffic_setup(gw: EcsGateway, catalog: dict[str, ServiceConfig], key: str, lbs: bool,
-                                    connect: bool) -> None:
+def test_read_service_traffic_setup(
+    gw: EcsGateway, catalog: dict[str, ServiceConfig], key: str, lbs: bool, connect: bool
+) -> None:
     info = gw.read_service(catalog[key])
     assert (info.has_load_balancers, info.has_service_connect) == (lbs, connect)
     assert info.headless is (not lbs and not connect)
@@ -285,9 +365,12 @@ def test_read_service_errors(gw: EcsGateway, catalog: dict[str, ServiceConfig]) 
     assert not isinstance(cluster.value, EcsUnavailable)
 
 
-@pytest.mark.parametrize(("image", "expected"), [(":1.3.0", RETAIL + "ui:1.3.0"), ("ghcr.io/acme/ui:7", "ghcr.io/acme/ui:7")])
-def test_register_image(gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig], image: str,
-                        expected: str) -> None:
+@pytest.mark.parametrize(
+    ("image", "expected"), [(":1.3.0", RETAIL + "ui:1.3.0"), ("ghcr.io/acme/ui:7", "ghcr.io/acme/ui:7")]
+)
+def test_register_image(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig], image: str, expected: str
+) -> None:
     cfg = catalog["ui"]
     arn = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, image)
     assert arn.endswith("task-definition/ui:3")
@@ -302,14 +385,25 @@ def start_ui(gw: EcsGateway, cfg: ServiceConfig, **kw: Any) -> tuple[ServiceInfo
     info = gw.read_service(cfg)
     new = gw.register_image(cfg, info.task_definition_arn, ":1.3.0")
     stages = kw.pop("approval_stages", cfg.approval_stages)
-    gw.start_deployment(cfg, StartSpec(Strategy.BLUE_GREEN, new, bake=cfg.bake, approval_stages=stages,
-                                       approval_timeout=cfg.approval_timeout, timeout_action=cfg.timeout_action,
-                                       **kw), info)
+    gw.start_deployment(
+        cfg,
+        StartSpec(
+            Strategy.BLUE_GREEN,
+            new,
+            bake=cfg.bake,
+            approval_stages=stages,
+            approval_timeout=cfg.approval_timeout,
+            timeout_action=cfg.timeout_action,
+            **kw,
+        ),
+        info,
+    )
     return info, new
 
 
-def test_start_deployment_keeps_lambda_hook_and_adds_pause(gw: EcsGateway, control: Control,
-                                                          catalog: dict[str, ServiceConfig]) -> None:
+def test_start_deployment_keeps_lambda_hook_and_adds_pause(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
     cfg = catalog["ui"]
     start_ui(gw, cfg)
     start_ui(gw, cfg)  # a second deployment replaces our pause instead of adding another
@@ -324,8 +418,9 @@ def test_start_deployment_keeps_lambda_hook_and_adds_pause(gw: EcsGateway, contr
     assert "forceNewDeployment" not in sent
 
 
-def test_redeploying_the_same_task_definition_forces(gw: EcsGateway, control: Control,
-                                                     catalog: dict[str, ServiceConfig]) -> None:
+def test_redeploying_the_same_task_definition_forces(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
     cfg = catalog["orders"]
     info = gw.read_service(cfg)
     created_after = control.now() - timedelta(seconds=1)
@@ -422,8 +517,9 @@ def test_connection_refused_is_unavailable(control: Control) -> None:
     assert caught.value.code == "ConnectionError"
 
 
-def test_endpoint_from_standard_env_var(control: Control, monkeypatch: pytest.MonkeyPatch,
-                                        catalog: dict[str, ServiceConfig]) -> None:
+def test_endpoint_from_standard_env_var(
+    control: Control, monkeypatch: pytest.MonkeyPatch, catalog: dict[str, ServiceConfig]
+) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", control.url)
     assert EcsGateway(max_attempts=1).read_service(catalog["orders"]).task_definition == "orders:2"
 
@@ -437,8 +533,7 @@ class FakeSts:
 
     def __call__(self, role_arn: str, session_name: str) -> Credentials:
         self.calls.append((role_arn, session_name))
-        return Credentials(f"ASIAFAKE{len(self.calls)}", "secret", "token",
-                           datetime.now(UTC) + self.lifetime)
+        return Credentials(f"ASIAFAKE{len(self.calls)}", "secret", "token", datetime.now(UTC) + self.lifetime)
 
 
 def signed_key_ids(gw: EcsGateway, role: str) -> list[str]:
@@ -464,8 +559,7 @@ def test_assume_role_when_catalog_names_a_role(control: Control, catalog: dict[s
     assert sts.calls == [(ROLE, "deploybot")]
 
 
-def test_assumed_credentials_are_refreshed_before_expiry(control: Control,
-                                                         catalog: dict[str, ServiceConfig]) -> None:
+def test_assumed_credentials_are_refreshed_before_expiry(control: Control, catalog: dict[str, ServiceConfig]) -> None:
     sts = FakeSts(timedelta(minutes=5))  # inside botocore's mandatory refresh window
     gw = EcsGateway(endpoint_url=control.url, assume_role=sts, max_attempts=1)
     cfg = replace(catalog["ui"], role_arn=ROLE)
@@ -490,8 +584,9 @@ def test_clients_are_cached_per_region_and_role(control: Control) -> None:
     assert gw.client("us-east-1") is not found[0]
 
 
-def follow(gw: EcsGateway, control: Control, cfg: ServiceConfig, spec: StartSpec,
-           alarm: str | None = None) -> tuple[Tracked, list[Event]]:
+def follow(
+    gw: EcsGateway, control: Control, cfg: ServiceConfig, spec: StartSpec, alarm: str | None = None
+) -> tuple[Tracked, list[Event]]:
     """Start a deployment, then poll it with the machine, approving every pause (and firing `alarm` once live)."""
     created_after = control.now() - timedelta(seconds=1)
     gw.start_deployment(cfg, spec)
@@ -517,12 +612,14 @@ def follow(gw: EcsGateway, control: Control, cfg: ServiceConfig, spec: StartSpec
     return tracked, events
 
 
-def test_machine_follows_a_sandbox_blue_green_deployment(gw: EcsGateway, control: Control,
-                                                         catalog: dict[str, ServiceConfig]) -> None:
+def test_machine_follows_a_sandbox_blue_green_deployment(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
     cfg = catalog["ui"]
     new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.0")
-    tracked, events = follow(gw, control, cfg, StartSpec(Strategy.BLUE_GREEN, new, bake=cfg.bake,
-                                                         approval_stages=cfg.approval_stages))
+    tracked, events = follow(
+        gw, control, cfg, StartSpec(Strategy.BLUE_GREEN, new, bake=cfg.bake, approval_stages=cfg.approval_stages)
+    )
     keys = [e.key for e in events]
     assert tracked.status is DeploymentStatus.SUCCEEDED, keys
     assert "traffic:fwd:100.0:0.0" in keys and "traffic:fwd:100.0:100.0" in keys
@@ -535,8 +632,9 @@ def test_machine_follows_a_sandbox_blue_green_deployment(gw: EcsGateway, control
     assert len(keys) == len(set(keys))
 
 
-def test_machine_follows_a_sandbox_canary_asking_twice(gw: EcsGateway, control: Control,
-                                                       catalog: dict[str, ServiceConfig]) -> None:
+def test_machine_follows_a_sandbox_canary_asking_twice(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
     cfg = catalog["catalog"]
     new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.0")
     spec = StartSpec(Strategy.CANARY, new, canary_percent=10.0, approval_stages=cfg.approval_stages)
@@ -544,13 +642,18 @@ def test_machine_follows_a_sandbox_canary_asking_twice(gw: EcsGateway, control: 
     assert tracked.status is DeploymentStatus.SUCCEEDED
     asks = [e for e in events if e.kind is EventKind.HOOK_AWAITING]
     assert [(e.stage, e.detail["next_step"]["percent"]) for e in asks] == [
-        ("PRE_PRODUCTION_TRAFFIC_SHIFT", 10.0), ("PRE_PRODUCTION_TRAFFIC_SHIFT", 100.0)]
-    steps = [(e.detail["step"], e.detail["steps"]) for e in events if "step" in e.detail and e.key.startswith("traffic")]
+        ("PRE_PRODUCTION_TRAFFIC_SHIFT", 10.0),
+        ("PRE_PRODUCTION_TRAFFIC_SHIFT", 100.0),
+    ]
+    steps = [
+        (e.detail["step"], e.detail["steps"]) for e in events if "step" in e.detail and e.key.startswith("traffic")
+    ]
     assert steps == [(1, 2), (2, 2)]
 
 
-def test_machine_follows_a_sandbox_linear_and_an_alarm(gw: EcsGateway, control: Control,
-                                                       catalog: dict[str, ServiceConfig]) -> None:
+def test_machine_follows_a_sandbox_linear_and_an_alarm(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
     cfg = catalog["catalog"]
     new = gw.register_image(cfg, gw.read_service(cfg).task_definition_arn, ":1.3.0")
     tracked, events = follow(gw, control, cfg, StartSpec(Strategy.LINEAR, new, linear_step_percent=20.0))

@@ -67,7 +67,7 @@ def approve_until_done(h: Harness, dep: int, approver: str = "U0BOB") -> Deploym
 
 
 def test_canary_with_two_approvals_succeeds_and_records_everything(harness: Harness) -> None:
-    dep = deploy(harness, "catalog canary 10% image=:1.3.0 reason=\"new search\"")
+    dep = deploy(harness, 'catalog canary 10% image=:1.3.0 reason="new search"')
     first = harness.run_until(dep, awaiting)
     assert harness.engine.decisions.approve(actor("U0BOB", source="button"), dep).ok
     harness.run_until(dep, lambda v: awaiting(v) and v.awaiting[0].hook_id != first.awaiting[0].hook_id)
@@ -75,8 +75,11 @@ def test_canary_with_two_approvals_succeeds_and_records_everything(harness: Harn
     done = harness.run_until(dep, lambda v: not v.is_active)
     assert done.status is DeploymentStatus.SUCCEEDED
     assert done.image_to and done.image_to.endswith("retail-store-sample-catalog:1.3.0")
-    steps = [(d["production_weight"], d.get("step"), d.get("steps")) for d in kinds(done, EventKind.TRAFFIC_MOVED)
-             if d.get("steps")]
+    steps = [
+        (d["production_weight"], d.get("step"), d.get("steps"))
+        for d in kinds(done, EventKind.TRAFFIC_MOVED)
+        if d.get("steps")
+    ]
     assert steps == [(10.0, 1, 2), (100.0, 2, 2)]
     seen = {e.stage for e in done.events if e.kind in (EventKind.STAGE_ENTERED, EventKind.STAGE_PASSED)}
     assert {s.value for s in LifecycleStage} - {"RECONCILE_SERVICE"} <= seen

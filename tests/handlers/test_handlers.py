@@ -28,7 +28,7 @@ def form(**fields: str | None) -> dict[str, str | None]:
         (form(service="catalog", strategy="canary", percent="ten"), "percent", "not a percentage"),
         (form(service="orders", strategy="rolling", percent="10"), "percent", "needs canary or linear"),
         (form(service="catalog", image="not an image"), "image", ""),
-        (form(service="catalog", reason="it's \"quoted\""), "reason", "quote"),
+        (form(service="catalog", reason='it\'s "quoted"'), "reason", "quote"),
     ],
 )
 def test_a_bad_field_is_reported_under_that_field(fields: dict[str, str | None], field: str, words: str) -> None:
@@ -69,7 +69,8 @@ def test_command_text_is_unescaped_once() -> None:
 
 def test_refusals_name_their_rule() -> None:
     assert answer_line(Answer("you are not one of `x`'s approvers", ok=False, rule="not_approver")) == (
-        "🚫 Not allowed: you are not one of `x`'s approvers (rule `not_approver`)")
+        "🚫 Not allowed: you are not one of `x`'s approvers (rule `not_approver`)"
+    )
     assert answer_line(Answer("Unknown service `y`.", ok=False)) == "⚠️ Unknown service `y`."
     assert answer_line(Answer("Done.")) == "Done."
 

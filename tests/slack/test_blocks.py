@@ -47,32 +47,73 @@ T0 = datetime(2025, 5, 1, 14, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=5)
 S = LifecycleStage
 SVC = ServiceConfig(
-    key="catalog", cluster="prod", service="catalog", region="us-east-1", container="app", deployers=("U0ALICE",),
-    approvers=("S0APPROVERS", "U0BOB"), four_eyes=True, approval_stages=(HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT,),
+    key="catalog",
+    cluster="prod",
+    service="catalog",
+    region="us-east-1",
+    container="app",
+    deployers=("U0ALICE",),
+    approvers=("S0APPROVERS", "U0BOB"),
+    four_eyes=True,
+    approval_stages=(HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT,),
     incident_channel="C0INC",
 )
 HOOK = AwaitingHook("ecs-pause-a", "PRE_PRODUCTION_TRAFFIC_SHIFT", T0 + timedelta(hours=4), "ROLLBACK")
-SEEN_TO_PROD = (S.PRE_SCALE_UP, S.SCALE_UP, S.POST_SCALE_UP, S.TEST_TRAFFIC_SHIFT, S.POST_TEST_TRAFFIC_SHIFT,
-                S.PRODUCTION_TRAFFIC_SHIFT)
-FINISHED = (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK, DeploymentStatus.ROLLBACK_FAILED,
-            DeploymentStatus.FAILED, DeploymentStatus.STOPPED, DeploymentStatus.SUPERSEDED)
+SEEN_TO_PROD = (
+    S.PRE_SCALE_UP,
+    S.SCALE_UP,
+    S.POST_SCALE_UP,
+    S.TEST_TRAFFIC_SHIFT,
+    S.POST_TEST_TRAFFIC_SHIFT,
+    S.PRODUCTION_TRAFFIC_SHIFT,
+)
+FINISHED = (
+    DeploymentStatus.SUCCEEDED,
+    DeploymentStatus.ROLLED_BACK,
+    DeploymentStatus.ROLLBACK_FAILED,
+    DeploymentStatus.FAILED,
+    DeploymentStatus.STOPPED,
+    DeploymentStatus.SUPERSEDED,
+)
 
 
 def dep(**kw: Any) -> DeploymentView:
     """A canary 10 % of catalog waiting for approval before production step 1 of 2; override anything."""
     values: dict[str, Any] = dict(
-        id=42, service_key="catalog", cluster="prod", service="catalog", region="us-east-1",
-        strategy=Strategy.CANARY, canary_percent=10.0, linear_step_percent=None, canary_bake_seconds=600,
-        step_bake_seconds=None, bake_seconds=600, approval_stages=("PRE_PRODUCTION_TRAFFIC_SHIFT",),
+        id=42,
+        service_key="catalog",
+        cluster="prod",
+        service="catalog",
+        region="us-east-1",
+        strategy=Strategy.CANARY,
+        canary_percent=10.0,
+        linear_step_percent=None,
+        canary_bake_seconds=600,
+        step_bake_seconds=None,
+        bake_seconds=600,
+        approval_stages=("PRE_PRODUCTION_TRAFFIC_SHIFT",),
         image_from="123456789012.dkr.ecr.us-east-1.amazonaws.com/catalog:v1",
         image_to="123456789012.dkr.ecr.us-east-1.amazonaws.com/catalog:v2",
-        taskdef_from="arn:aws:ecs:us-east-1:123456789012:task-definition/catalog:41", taskdef_to="catalog:42",
+        taskdef_from="arn:aws:ecs:us-east-1:123456789012:task-definition/catalog:41",
+        taskdef_to="catalog:42",
         ecs_deployment_arn="arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/catalog/abc",
-        status=DeploymentStatus.AWAITING_APPROVAL, ecs_status=EcsStatus.IN_PROGRESS, status_reason=None,
-        lifecycle_stage=S.PRODUCTION_TRAFFIC_SHIFT, production_weight=0.0, test_weight=100.0,
-        requested_by="U0ALICE", channel_id="C0DEPLOYS", root_ts="1714572000.000100", reason="new search index",
-        rollback_of_id=None, created_at=T0, started_at=T0, finished_at=None, version=7,
-        stages_seen=SEEN_TO_PROD, awaiting=(HOOK,),
+        status=DeploymentStatus.AWAITING_APPROVAL,
+        ecs_status=EcsStatus.IN_PROGRESS,
+        status_reason=None,
+        lifecycle_stage=S.PRODUCTION_TRAFFIC_SHIFT,
+        production_weight=0.0,
+        test_weight=100.0,
+        requested_by="U0ALICE",
+        channel_id="C0DEPLOYS",
+        root_ts="1714572000.000100",
+        reason="new search index",
+        rollback_of_id=None,
+        created_at=T0,
+        started_at=T0,
+        finished_at=None,
+        version=7,
+        stages_seen=SEEN_TO_PROD,
+        awaiting=(HOOK,),
     )
     values.update(kw)
     if values["status"] is not DeploymentStatus.AWAITING_APPROVAL and "awaiting" not in kw:
@@ -84,8 +125,15 @@ def dep(**kw: Any) -> DeploymentView:
 
 def strategy_kw(strategy: Strategy) -> dict[str, Any]:
     cases: dict[Strategy, dict[str, Any]] = {
-        Strategy.ROLLING: dict(strategy=Strategy.ROLLING, canary_percent=None, lifecycle_stage=None, stages_seen=(),
-                               production_weight=None, test_weight=None, approval_stages=()),
+        Strategy.ROLLING: dict(
+            strategy=Strategy.ROLLING,
+            canary_percent=None,
+            lifecycle_stage=None,
+            stages_seen=(),
+            production_weight=None,
+            test_weight=None,
+            approval_stages=(),
+        ),
         Strategy.BLUE_GREEN: dict(strategy=Strategy.BLUE_GREEN, canary_percent=None),
         Strategy.CANARY: {},
         Strategy.LINEAR: dict(strategy=Strategy.LINEAR, canary_percent=None, linear_step_percent=20.0),
@@ -93,8 +141,9 @@ def strategy_kw(strategy: Strategy) -> dict[str, Any]:
     return cases[strategy]
 
 
-def ev(kind: EventKind, detail: dict[str, Any] | None = None, actor: str | None = None,
-       stage: str | None = None) -> EventView:
+def ev(
+    kind: EventKind, detail: dict[str, Any] | None = None, actor: str | None = None, stage: str | None = None
+) -> EventView:
     return EventView(1, kind, f"{kind}", stage, detail or {}, actor, T0)
 
 
@@ -131,6 +180,7 @@ def actions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # --- escaping and small pieces ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
@@ -181,6 +231,7 @@ def test_traffic_bar(green: float | None, bar: str) -> None:
 
 # --- buttons: the contract with the handlers --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("value", "parsed"),
     [("42|ecs-pause-a", (42, "ecs-pause-a")), ("7|-", (7, None)), ("1|a.b:c/d_e-f", (1, "a.b:c/d_e-f"))],
@@ -191,8 +242,25 @@ def test_parse_button_value(value: str, parsed: tuple[int, str | None]) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "42", "42|", "|hook", "x|hook", "-1|hook", "0|hook", "042|hook", "42|hook|extra", "42|ho ok", "42|<!channel>",
-     "4 2|hook", "42|-x-" + "a" * 300, "1" * 19 + "|h", None, 42, b"42|h"],
+    [
+        "",
+        "42",
+        "42|",
+        "|hook",
+        "x|hook",
+        "-1|hook",
+        "0|hook",
+        "042|hook",
+        "42|hook|extra",
+        "42|ho ok",
+        "42|<!channel>",
+        "4 2|hook",
+        "42|-x-" + "a" * 300,
+        "1" * 19 + "|h",
+        None,
+        42,
+        b"42|h",
+    ],
 )
 def test_parse_button_value_refuses_tampering(value: Any) -> None:
     with pytest.raises(ValueError):
@@ -203,8 +271,11 @@ def test_awaiting_root_has_approve_and_rollback_with_confirms() -> None:
     msg = valid(root_message(dep(), SVC, NOW))
     approve, rollback = buttons(msg.blocks)
     assert (approve["action_id"], approve["value"], approve["style"]) == ("deploy_approve", "42|ecs-pause-a", "primary")
-    assert (rollback["action_id"], rollback["value"], rollback["style"]) == ("deploy_rollback", "42|ecs-pause-a",
-                                                                             "danger")
+    assert (rollback["action_id"], rollback["value"], rollback["style"]) == (
+        "deploy_rollback",
+        "42|ecs-pause-a",
+        "danger",
+    )
     assert approve["confirm"]["title"]["text"] and "green 10 %" in approve["confirm"]["text"]["text"]
     assert rollback["confirm"]["style"] == "danger"
     assert "`catalog:41`" in rollback["confirm"]["text"]["text"]
@@ -275,9 +346,18 @@ def test_root_message_for_every_status_and_strategy(strategy: Strategy, status: 
     else:
         assert got == []
     body = joined(msg)
-    emoji = {"REQUESTED": "⏳", "IN_PROGRESS": "⏳", "AWAITING_APPROVAL": "✋", "ROLLING_BACK": "↩️",
-             "SUCCEEDED": "✅", "ROLLED_BACK": "⏪", "ROLLBACK_FAILED": "❌", "FAILED": "❌", "STOPPED": "⏹",
-             "SUPERSEDED": "⏹"}[status.value]
+    emoji = {
+        "REQUESTED": "⏳",
+        "IN_PROGRESS": "⏳",
+        "AWAITING_APPROVAL": "✋",
+        "ROLLING_BACK": "↩️",
+        "SUCCEEDED": "✅",
+        "ROLLED_BACK": "⏪",
+        "ROLLBACK_FAILED": "❌",
+        "FAILED": "❌",
+        "STOPPED": "⏹",
+        "SUPERSEDED": "⏹",
+    }[status.value]
     assert f"*Status*\n{emoji}" in body
     assert ("blue ▰" in body) is (strategy is not Strategy.ROLLING)
     assert "<@U0ALICE>" in body and "`v1` → `v2`" in body and "`catalog:41` → `catalog:42`" in body
@@ -288,8 +368,12 @@ def test_root_message_for_every_status_and_strategy(strategy: Strategy, status: 
 
 @pytest.mark.parametrize(
     ("strategy", "header"),
-    [(Strategy.ROLLING, "🚀 catalog · rolling"), (Strategy.BLUE_GREEN, "🚀 catalog · blue/green"),
-     (Strategy.CANARY, "🚀 catalog · canary 10 %"), (Strategy.LINEAR, "🚀 catalog · linear 20 %")],
+    [
+        (Strategy.ROLLING, "🚀 catalog · rolling"),
+        (Strategy.BLUE_GREEN, "🚀 catalog · blue/green"),
+        (Strategy.CANARY, "🚀 catalog · canary 10 %"),
+        (Strategy.LINEAR, "🚀 catalog · linear 20 %"),
+    ],
 )
 def test_header(strategy: Strategy, header: str) -> None:
     msg = root_message(dep(status=DeploymentStatus.IN_PROGRESS, **strategy_kw(strategy)), SVC, NOW)
@@ -305,8 +389,9 @@ def test_traffic_bar_and_step_in_root() -> None:
 
 
 def checklist_of(msg: Message) -> list[str]:
-    section = next(b for b in msg.blocks if b["type"] == "section" and "Scale up green" in b.get("text", {}).get(
-        "text", ""))
+    section = next(
+        b for b in msg.blocks if b["type"] == "section" and "Scale up green" in b.get("text", {}).get("text", "")
+    )
     return section["text"]["text"].split("\n")
 
 
@@ -316,8 +401,12 @@ def checklist_of(msg: Message) -> list[str]:
         (DeploymentStatus.IN_PROGRESS, S.SCALE_UP, (S.PRE_SCALE_UP, S.SCALE_UP), "✓▶·······"),
         (DeploymentStatus.AWAITING_APPROVAL, S.PRODUCTION_TRAFFIC_SHIFT, SEEN_TO_PROD, "✓✓✓✓✓▶···"),
         (DeploymentStatus.SUCCEEDED, S.CLEAN_UP, SEEN_TO_PROD, "✓✓✓✓✓✓✓✓✓"),
-        (DeploymentStatus.ROLLED_BACK, S.BAKE_TIME, (*SEEN_TO_PROD, S.POST_PRODUCTION_TRAFFIC_SHIFT, S.BAKE_TIME),
-         "✓✓✓✓✓✓✓✗·"),
+        (
+            DeploymentStatus.ROLLED_BACK,
+            S.BAKE_TIME,
+            (*SEEN_TO_PROD, S.POST_PRODUCTION_TRAFFIC_SHIFT, S.BAKE_TIME),
+            "✓✓✓✓✓✓✓✗·",
+        ),
         (DeploymentStatus.IN_PROGRESS, None, (), "·········"),
         (DeploymentStatus.IN_PROGRESS, S.PRE_SCALE_UP, (S.RECONCILE_SERVICE, S.PRE_SCALE_UP), "✓▶········"),
     ],
@@ -355,6 +444,7 @@ def test_finished_root_has_outcome_and_no_buttons() -> None:
 
 # --- escaping and limits ----------------------------------------------------------------------------------------
 
+
 def test_reason_cannot_ping_anyone() -> None:
     view = dep(reason="<!channel> <@U0EVE> <!subteam^S0ALL> <https://x.example|y> & more", image_to="evil:<!here>")
     msg = valid(root_message(view, SVC, NOW))
@@ -372,12 +462,19 @@ def test_five_thousand_characters_still_render(field: str) -> None:
     assert len(msg.blocks[0]["text"]["text"]) <= 150
     assert all(len(b["text"]["text"]) <= 3000 for b in msg.blocks if b["type"] == "section" and "text" in b)
     for kind in EventKind:
-        reply = event_message(view, ev(kind, {"reason": "<&>" * 1700, "outcome": "ROLLED_BACK", "cause": "ecs"}),
-                              SVC, NOW)
+        reply = event_message(
+            view, ev(kind, {"reason": "<&>" * 1700, "outcome": "ROLLED_BACK", "cause": "ecs"}), SVC, NOW
+        )
         if reply is not None:
             valid(reply)
-    valid(incident_announcement(view, ev(EventKind.ROLLBACK_STARTED, {"cause": "ecs", "reason": "x" * 5000}), SVC,
-                                "https://example.slack.com/archives/C0/p1"))
+    valid(
+        incident_announcement(
+            view,
+            ev(EventKind.ROLLBACK_STARTED, {"cause": "ecs", "reason": "x" * 5000}),
+            SVC,
+            "https://example.slack.com/archives/C0/p1",
+        )
+    )
 
 
 def test_many_decisions_stay_within_limits() -> None:
@@ -391,80 +488,212 @@ EVENT_CASES: list[tuple[EventView, str | None]] = [
     (ev(EventKind.ACCEPTED), None),
     (ev(EventKind.REFUSED, {"rule": "four_eyes"}, "U0ALICE"), None),
     (ev(EventKind.STARTED, {"arn": "arn:x"}), "▶️ ECS started deploying *catalog*"),
-    (ev(EventKind.START_FAILED, {"reason": "InvalidParameterException: <bad>"}),
-     "❌ ECS refused to start the deployment: InvalidParameterException: &lt;bad&gt;"),
+    (
+        ev(EventKind.START_FAILED, {"reason": "InvalidParameterException: <bad>"}),
+        "❌ ECS refused to start the deployment: InvalidParameterException: &lt;bad&gt;",
+    ),
     (ev(EventKind.STAGE_ENTERED, {"stage": "SCALE_UP", "previous": "PRE_SCALE_UP"}), "▶ Scale up green"),
     (ev(EventKind.STAGE_PASSED, {"stage": "POST_SCALE_UP"}), "✓ Post scale-up _(ran between two checks)_"),
-    (ev(EventKind.TRAFFIC_MOVED, {"direction": "fwd", "test_weight": 100.0, "production_weight": 10.0,
-                                  "step": 1, "steps": 2}), "🔀 Production traffic → green 10 % (step 1 of 2)"),
-    (ev(EventKind.TRAFFIC_MOVED, {"direction": "fwd", "test_weight": 100.0, "production_weight": 100.0,
-                                  "step": 1, "steps": 1}), "🔀 Production traffic → green 100 %"),
-    (ev(EventKind.TRAFFIC_MOVED, {"direction": "fwd", "test_weight": 100.0, "production_weight": 0.0}),
-     "🔀 Test traffic → green 100 %"),
-    (ev(EventKind.TRAFFIC_MOVED, {"direction": "rb", "test_weight": 0.0, "production_weight": 0.0}),
-     "↩️ Traffic going back to blue: production green 0 % · test green 0 %"),
-    (ev(EventKind.HOOK_AWAITING, {"hook_id": "ecs-pause-a", "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT",
-                                  "target_type": "PAUSE", "expires_at": (T0 + timedelta(hours=4)).isoformat(),
-                                  "timeout_action": "ROLLBACK", "next_step": {"k": 1, "n": 2, "percent": 10.0}}),
-     "✋ Approval needed before production step 1 of 2 (green 10 %) — <!subteam^S0APPROVERS> <@U0BOB> · not the "
-     "requester"),
-    (ev(EventKind.HOOK_AWAITING, {"hook_id": "p-2", "stage": "POST_TEST_TRAFFIC_SHIFT", "target_type": "PAUSE",
-                                  "expires_at": None, "timeout_action": "CONTINUE"}),
-     "✋ Approval needed after test traffic moved to green, before production"),
-    (ev(EventKind.HOOK_RESOLVED, {"hook_id": "ecs-pause-a", "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT",
-                                  "target_type": "PAUSE", "outcome": "succeeded", "resolved_by": "U0BOB"}, "U0BOB"),
-     "✅ Approved by <@U0BOB> — ECS continues"),
-    (ev(EventKind.HOOK_RESOLVED, {"hook_id": "ecs-pause-a", "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT",
-                                  "target_type": "PAUSE", "outcome": "timed_out"}),
-     "⌛ Approval timed out (before production traffic shift) → rolling back"),
-    (ev(EventKind.HOOK_RESOLVED, {"hook_id": "ecs-pause-a", "target_type": "PAUSE", "outcome": "failed",
-                                  "resolved_by": "U0BOB", "stage": "POST_TEST_TRAFFIC_SHIFT"}, "U0BOB"),
-     "🛑 Rollback requested by <@U0BOB>"),
-    (ev(EventKind.HOOK_RESOLVED, {"hook_id": "ecs-pause-a", "target_type": "PAUSE", "outcome": "succeeded",
-                                  "stage": "POST_TEST_TRAFFIC_SHIFT"}), "✅ Pause released outside DeployBot"),
-    (ev(EventKind.HOOK_RESOLVED, {"hook_id": "l-1", "stage": "POST_SCALE_UP", "target_type": "AWS_LAMBDA",
-                                  "target_arn": "arn:aws:lambda:us-east-1:1:function:smoke-test",
-                                  "outcome": "failed"}), "❌ Hook `smoke-test` failed (post scale-up)"),
-    (ev(EventKind.BAKE_STARTED, {"kind": "final", "minutes": 10, "until": (T0 + timedelta(minutes=50)).isoformat()}),
-     f"🍞 Bake time 10 min: both revisions run, rollback is instant, ends <!date^{int(T0.timestamp()) + 3000}^"),
-    (ev(EventKind.BAKE_STARTED, {"kind": "step", "minutes": 10, "until": None, "step": 1, "steps": 2,
-                                 "production_weight": 10.0}), "⏱ Step bake 10 min at green 10 % (step 1 of 2)"),
-    (ev(EventKind.ROLLBACK_STARTED, {"cause": "user", "by": "U0BOB"}, "U0BOB"),
-     "↩️ Rolling back: requested by <@U0BOB>"),
-    (ev(EventKind.ROLLBACK_STARTED, {"cause": "alarm", "alarm_names": ["5xx"], "alarm_name": "5xx"}),
-     "↩️ Rolling back: CloudWatch alarm `5xx` went off"),
-    (ev(EventKind.ROLLBACK_STARTED, {"cause": "circuit_breaker", "failure_count": 3, "threshold": 3}),
-     "↩️ Rolling back: the deployment circuit breaker tripped (3 failed tasks, threshold 3)"),
-    (ev(EventKind.ROLLBACK_STARTED, {"cause": "hook_failure", "stage": "POST_SCALE_UP",
-                                     "target_arn": "arn:aws:lambda:us-east-1:1:function:smoke"}),
-     "↩️ Rolling back: lifecycle hook `smoke` failed at post scale-up"),
-    (ev(EventKind.ROLLBACK_STARTED, {"cause": "timeout", "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT"}),
-     "↩️ Rolling back: nobody approved in time (before production traffic shift)"),
-    (ev(EventKind.ROLLBACK_STARTED, {"cause": "ecs", "reason": "stage ran over <24> hours"}),
-     "↩️ Rolling back: ECS: stage ran over &lt;24&gt; hours"),
-    (ev(EventKind.FINISHED, {"outcome": "SUCCEEDED", "duration_seconds": 3300}),
-     "✅ *catalog* succeeded in 55m"),
-    (ev(EventKind.FINISHED, {"outcome": "ROLLED_BACK", "duration_seconds": 1200, "cause": "alarm",
-                             "alarm_names": ["5xx"]}), "⏪ *catalog* rolled back after 20m: CloudWatch alarm `5xx`"),
-    (ev(EventKind.FINISHED, {"outcome": "SUPERSEDED", "cause": "superseded", "duration_seconds": 60}),
-     "⏹ *catalog* superseded by a newer deployment after 1m"),
-    (ev(EventKind.DECISION, {"decision": "APPROVE", "hook_id": "ecs-pause-a", "user": "U0BOB", "source": "button"},
-        "U0BOB"),
-     "👍 <@U0BOB> approved — waiting for ECS to continue"),
-    (ev(EventKind.DECISION, {"decision": "ROLLBACK", "hook_id": "-", "reason": "p99 <!here>"}, "U0BOB"),
-     "🛑 <@U0BOB> asked for a rollback"),
-    (ev(EventKind.REMINDER, {"hook_id": "ecs-pause-a", "reminder": "waiting", "round": 1}),
-     "⏰ Reminder: *catalog* is still waiting for approval before production step 1 of 2"),
-    (ev(EventKind.REMINDER, {"hook_id": "ecs-pause-a", "reminder": "timeout", "seconds_left": 900}),
-     "⏰ 235 minutes left before catalog rolls back automatically"),
-    (ev(EventKind.LOCKED, {"reason": "freeze <!channel>"}, "U0OPS"),
-     "🔒 *catalog* locked by <@U0OPS>: freeze &lt;!channel&gt;"),
+    (
+        ev(
+            EventKind.TRAFFIC_MOVED,
+            {"direction": "fwd", "test_weight": 100.0, "production_weight": 10.0, "step": 1, "steps": 2},
+        ),
+        "🔀 Production traffic → green 10 % (step 1 of 2)",
+    ),
+    (
+        ev(
+            EventKind.TRAFFIC_MOVED,
+            {"direction": "fwd", "test_weight": 100.0, "production_weight": 100.0, "step": 1, "steps": 1},
+        ),
+        "🔀 Production traffic → green 100 %",
+    ),
+    (
+        ev(EventKind.TRAFFIC_MOVED, {"direction": "fwd", "test_weight": 100.0, "production_weight": 0.0}),
+        "🔀 Test traffic → green 100 %",
+    ),
+    (
+        ev(EventKind.TRAFFIC_MOVED, {"direction": "rb", "test_weight": 0.0, "production_weight": 0.0}),
+        "↩️ Traffic going back to blue: production green 0 % · test green 0 %",
+    ),
+    (
+        ev(
+            EventKind.HOOK_AWAITING,
+            {
+                "hook_id": "ecs-pause-a",
+                "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                "target_type": "PAUSE",
+                "expires_at": (T0 + timedelta(hours=4)).isoformat(),
+                "timeout_action": "ROLLBACK",
+                "next_step": {"k": 1, "n": 2, "percent": 10.0},
+            },
+        ),
+        "✋ Approval needed before production step 1 of 2 (green 10 %) — <!subteam^S0APPROVERS> <@U0BOB> · not the "
+        "requester",
+    ),
+    (
+        ev(
+            EventKind.HOOK_AWAITING,
+            {
+                "hook_id": "p-2",
+                "stage": "POST_TEST_TRAFFIC_SHIFT",
+                "target_type": "PAUSE",
+                "expires_at": None,
+                "timeout_action": "CONTINUE",
+            },
+        ),
+        "✋ Approval needed after test traffic moved to green, before production",
+    ),
+    (
+        ev(
+            EventKind.HOOK_RESOLVED,
+            {
+                "hook_id": "ecs-pause-a",
+                "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                "target_type": "PAUSE",
+                "outcome": "succeeded",
+                "resolved_by": "U0BOB",
+            },
+            "U0BOB",
+        ),
+        "✅ Approved by <@U0BOB> — ECS continues",
+    ),
+    (
+        ev(
+            EventKind.HOOK_RESOLVED,
+            {
+                "hook_id": "ecs-pause-a",
+                "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT",
+                "target_type": "PAUSE",
+                "outcome": "timed_out",
+            },
+        ),
+        "⌛ Approval timed out (before production traffic shift) → rolling back",
+    ),
+    (
+        ev(
+            EventKind.HOOK_RESOLVED,
+            {
+                "hook_id": "ecs-pause-a",
+                "target_type": "PAUSE",
+                "outcome": "failed",
+                "resolved_by": "U0BOB",
+                "stage": "POST_TEST_TRAFFIC_SHIFT",
+            },
+            "U0BOB",
+        ),
+        "🛑 Rollback requested by <@U0BOB>",
+    ),
+    (
+        ev(
+            EventKind.HOOK_RESOLVED,
+            {
+                "hook_id": "ecs-pause-a",
+                "target_type": "PAUSE",
+                "outcome": "succeeded",
+                "stage": "POST_TEST_TRAFFIC_SHIFT",
+            },
+        ),
+        "✅ Pause released outside DeployBot",
+    ),
+    (
+        ev(
+            EventKind.HOOK_RESOLVED,
+            {
+                "hook_id": "l-1",
+                "stage": "POST_SCALE_UP",
+                "target_type": "AWS_LAMBDA",
+                "target_arn": "arn:aws:lambda:us-east-1:1:function:smoke-test",
+                "outcome": "failed",
+            },
+        ),
+        "❌ Hook `smoke-test` failed (post scale-up)",
+    ),
+    (
+        ev(EventKind.BAKE_STARTED, {"kind": "final", "minutes": 10, "until": (T0 + timedelta(minutes=50)).isoformat()}),
+        f"🍞 Bake time 10 min: both revisions run, rollback is instant, ends <!date^{int(T0.timestamp()) + 3000}^",
+    ),
+    (
+        ev(
+            EventKind.BAKE_STARTED,
+            {"kind": "step", "minutes": 10, "until": None, "step": 1, "steps": 2, "production_weight": 10.0},
+        ),
+        "⏱ Step bake 10 min at green 10 % (step 1 of 2)",
+    ),
+    (
+        ev(EventKind.ROLLBACK_STARTED, {"cause": "user", "by": "U0BOB"}, "U0BOB"),
+        "↩️ Rolling back: requested by <@U0BOB>",
+    ),
+    (
+        ev(EventKind.ROLLBACK_STARTED, {"cause": "alarm", "alarm_names": ["5xx"], "alarm_name": "5xx"}),
+        "↩️ Rolling back: CloudWatch alarm `5xx` went off",
+    ),
+    (
+        ev(EventKind.ROLLBACK_STARTED, {"cause": "circuit_breaker", "failure_count": 3, "threshold": 3}),
+        "↩️ Rolling back: the deployment circuit breaker tripped (3 failed tasks, threshold 3)",
+    ),
+    (
+        ev(
+            EventKind.ROLLBACK_STARTED,
+            {
+                "cause": "hook_failure",
+                "stage": "POST_SCALE_UP",
+                "target_arn": "arn:aws:lambda:us-east-1:1:function:smoke",
+            },
+        ),
+        "↩️ Rolling back: lifecycle hook `smoke` failed at post scale-up",
+    ),
+    (
+        ev(EventKind.ROLLBACK_STARTED, {"cause": "timeout", "stage": "PRE_PRODUCTION_TRAFFIC_SHIFT"}),
+        "↩️ Rolling back: nobody approved in time (before production traffic shift)",
+    ),
+    (
+        ev(EventKind.ROLLBACK_STARTED, {"cause": "ecs", "reason": "stage ran over <24> hours"}),
+        "↩️ Rolling back: ECS: stage ran over &lt;24&gt; hours",
+    ),
+    (ev(EventKind.FINISHED, {"outcome": "SUCCEEDED", "duration_seconds": 3300}), "✅ *catalog* succeeded in 55m"),
+    (
+        ev(
+            EventKind.FINISHED,
+            {"outcome": "ROLLED_BACK", "duration_seconds": 1200, "cause": "alarm", "alarm_names": ["5xx"]},
+        ),
+        "⏪ *catalog* rolled back after 20m: CloudWatch alarm `5xx`",
+    ),
+    (
+        ev(EventKind.FINISHED, {"outcome": "SUPERSEDED", "cause": "superseded", "duration_seconds": 60}),
+        "⏹ *catalog* superseded by a newer deployment after 1m",
+    ),
+    (
+        ev(
+            EventKind.DECISION,
+            {"decision": "APPROVE", "hook_id": "ecs-pause-a", "user": "U0BOB", "source": "button"},
+            "U0BOB",
+        ),
+        "👍 <@U0BOB> approved — waiting for ECS to continue",
+    ),
+    (
+        ev(EventKind.DECISION, {"decision": "ROLLBACK", "hook_id": "-", "reason": "p99 <!here>"}, "U0BOB"),
+        "🛑 <@U0BOB> asked for a rollback",
+    ),
+    (
+        ev(EventKind.REMINDER, {"hook_id": "ecs-pause-a", "reminder": "waiting", "round": 1}),
+        "⏰ Reminder: *catalog* is still waiting for approval before production step 1 of 2",
+    ),
+    (
+        ev(EventKind.REMINDER, {"hook_id": "ecs-pause-a", "reminder": "timeout", "seconds_left": 900}),
+        "⏰ 235 minutes left before catalog rolls back automatically",
+    ),
+    (
+        ev(EventKind.LOCKED, {"reason": "freeze <!channel>"}, "U0OPS"),
+        "🔒 *catalog* locked by <@U0OPS>: freeze &lt;!channel&gt;",
+    ),
     (ev(EventKind.UNLOCKED, {}, "U0OPS"), "🔓 *catalog* unlocked by <@U0OPS>"),
 ]
 
 
-@pytest.mark.parametrize(("event", "expected"), EVENT_CASES, ids=[f"{e.kind}-{i}" for i, (e, _) in
-                                                                   enumerate(EVENT_CASES)])
+@pytest.mark.parametrize(
+    ("event", "expected"), EVENT_CASES, ids=[f"{e.kind}-{i}" for i, (e, _) in enumerate(EVENT_CASES)]
+)
 def test_event_message(event: EventView, expected: str | None) -> None:
     msg = event_message(dep(), event, SVC, NOW)
     if expected is None:
@@ -503,17 +732,21 @@ def test_finished_reply_points_to_the_history() -> None:
 def test_timed_out_uses_the_action_announced_when_the_hook_waited() -> None:
     asked = ev(EventKind.HOOK_AWAITING, {"hook_id": "p-9", "stage": "POST_SCALE_UP", "timeout_action": "CONTINUE"})
     view = dep(status=DeploymentStatus.IN_PROGRESS, events=(asked,))
-    event = ev(EventKind.HOOK_RESOLVED, {"hook_id": "p-9", "stage": "POST_SCALE_UP", "target_type": "PAUSE",
-                                         "outcome": "timed_out"})
+    event = ev(
+        EventKind.HOOK_RESOLVED,
+        {"hook_id": "p-9", "stage": "POST_SCALE_UP", "target_type": "PAUSE", "outcome": "timed_out"},
+    )
     msg = event_message(view, event, SVC, NOW)
     assert msg is not None and "→ continuing without approval" in msg.text
 
 
 @pytest.mark.parametrize(
     ("action", "left", "expected"),
-    [(TimeoutAction.ROLLBACK, 15, "⏰ 15 minutes left before catalog rolls back automatically"),
-     (TimeoutAction.CONTINUE, 15, "⏰ 15 minutes left before catalog continues automatically without approval"),
-     (TimeoutAction.ROLLBACK, 0.5, "⏰ 1 minute left before catalog rolls back automatically")],
+    [
+        (TimeoutAction.ROLLBACK, 15, "⏰ 15 minutes left before catalog rolls back automatically"),
+        (TimeoutAction.CONTINUE, 15, "⏰ 15 minutes left before catalog continues automatically without approval"),
+        (TimeoutAction.ROLLBACK, 0.5, "⏰ 1 minute left before catalog rolls back automatically"),
+    ],
 )
 def test_timeout_warning(action: TimeoutAction, left: float, expected: str) -> None:
     hook = replace(HOOK, timeout_action=action.value)
@@ -531,14 +764,18 @@ def test_reminder_mentions_approvers_and_timeout() -> None:
 
 # --- events straight from the state machine ---------------------------------------------------------------------
 
+
 def test_every_event_the_machine_emits_renders() -> None:
     from tests.domain import test_machine as tm
 
-    runs = [tm.run(tm.BG_HAPPY, decisions={"ecs-pause-a": (DecisionKind.APPROVE, "U0BOB")}),
-            tm.run(tm.CANARY_TWICE, Strategy.CANARY, 10.0, decisions=tm.CANARY_DECISIONS),
-            tm.run([*tm.BEFORE, tm.rolled((tm.pause("ecs-pause-a", "FAILED"),)),
-                    tm.rolled(status="ROLLBACK_SUCCESSFUL")], decisions={"ecs-pause-a": (DecisionKind.ROLLBACK,
-                                                                                         "U0BOB")})]
+    runs = [
+        tm.run(tm.BG_HAPPY, decisions={"ecs-pause-a": (DecisionKind.APPROVE, "U0BOB")}),
+        tm.run(tm.CANARY_TWICE, Strategy.CANARY, 10.0, decisions=tm.CANARY_DECISIONS),
+        tm.run(
+            [*tm.BEFORE, tm.rolled((tm.pause("ecs-pause-a", "FAILED"),)), tm.rolled(status="ROLLBACK_SUCCESSFUL")],
+            decisions={"ecs-pause-a": (DecisionKind.ROLLBACK, "U0BOB")},
+        ),
+    ]
     seen = set()
     for _, events in runs:
         for i, e in enumerate(events):
@@ -547,8 +784,15 @@ def test_every_event_the_machine_emits_renders() -> None:
             assert msg is not None, e.key
             valid(msg)
             seen.add(e.kind)
-    assert {EventKind.STAGE_ENTERED, EventKind.TRAFFIC_MOVED, EventKind.HOOK_AWAITING, EventKind.HOOK_RESOLVED,
-            EventKind.BAKE_STARTED, EventKind.ROLLBACK_STARTED, EventKind.FINISHED} <= seen
+    assert {
+        EventKind.STAGE_ENTERED,
+        EventKind.TRAFFIC_MOVED,
+        EventKind.HOOK_AWAITING,
+        EventKind.HOOK_RESOLVED,
+        EventKind.BAKE_STARTED,
+        EventKind.ROLLBACK_STARTED,
+        EventKind.FINISHED,
+    } <= seen
 
 
 # --- incident channel -------------------------------------------------------------------------------------------
@@ -558,18 +802,36 @@ LINK = "https://acme.slack.com/archives/C0DEPLOYS/p1714572000000100"
 
 @pytest.mark.parametrize(
     ("detail", "actor", "expected"),
-    [({"cause": "alarm", "alarm_names": ["5xx"]}, None, "🚨 *catalog* is rolling back automatically: CloudWatch alarm "
-                                                        "`5xx` went off"),
-     ({"cause": "circuit_breaker"}, None, "🚨 *catalog* is rolling back automatically: the deployment circuit breaker"),
-     ({"cause": "hook_failure", "target_arn": "arn:aws:lambda:r:1:function:smoke"}, None,
-      "🚨 *catalog* is rolling back automatically: lifecycle hook `smoke` failed"),
-     ({"cause": "timeout", "stage": "POST_TEST_TRAFFIC_SHIFT"}, None,
-      "🚨 *catalog* is rolling back automatically: nobody approved in time"),
-     ({"cause": "user"}, "U0ONCALL", "↩️ <@U0ONCALL> rolled back *catalog*")],
+    [
+        (
+            {"cause": "alarm", "alarm_names": ["5xx"]},
+            None,
+            "🚨 *catalog* is rolling back automatically: CloudWatch alarm `5xx` went off",
+        ),
+        (
+            {"cause": "circuit_breaker"},
+            None,
+            "🚨 *catalog* is rolling back automatically: the deployment circuit breaker",
+        ),
+        (
+            {"cause": "hook_failure", "target_arn": "arn:aws:lambda:r:1:function:smoke"},
+            None,
+            "🚨 *catalog* is rolling back automatically: lifecycle hook `smoke` failed",
+        ),
+        (
+            {"cause": "timeout", "stage": "POST_TEST_TRAFFIC_SHIFT"},
+            None,
+            "🚨 *catalog* is rolling back automatically: nobody approved in time",
+        ),
+        ({"cause": "user"}, "U0ONCALL", "↩️ <@U0ONCALL> rolled back *catalog*"),
+    ],
 )
 def test_incident_announcement(detail: dict[str, Any], actor: str | None, expected: str) -> None:
-    msg = valid(incident_announcement(dep(status=DeploymentStatus.ROLLING_BACK), ev(EventKind.ROLLBACK_STARTED,
-                                                                                    detail, actor), SVC, LINK))
+    msg = valid(
+        incident_announcement(
+            dep(status=DeploymentStatus.ROLLING_BACK), ev(EventKind.ROLLBACK_STARTED, detail, actor), SVC, LINK
+        )
+    )
     assert msg.text.startswith(expected)
     body = joined(msg)
     assert f"<{LINK}|Open the deployment thread>" in body
@@ -579,14 +841,18 @@ def test_incident_announcement(detail: dict[str, Any], actor: str | None, expect
 def test_incident_announcement_with_user_reason_and_bad_link() -> None:
     decided = DecisionView("-", DecisionKind.ROLLBACK, "U0ONCALL", "command", T0, reason="errors <!channel>")
     view = dep(status=DeploymentStatus.ROLLING_BACK, decisions=(decided,))
-    msg = valid(incident_announcement(view, ev(EventKind.DECISION, {"decision": "ROLLBACK"}, "U0ONCALL"), SVC,
-                                      "https://x|<!channel>"))
+    msg = valid(
+        incident_announcement(
+            view, ev(EventKind.DECISION, {"decision": "ROLLBACK"}, "U0ONCALL"), SVC, "https://x|<!channel>"
+        )
+    )
     assert msg.text == "↩️ <@U0ONCALL> rolled back *catalog*: errors &lt;!channel&gt;"
     assert "Open the deployment thread" not in joined(msg)
     assert valid(incident_announcement(view, ev(EventKind.DECISION, {}, "U0ONCALL"), None, None))
 
 
 # --- answers ----------------------------------------------------------------------------------------------------
+
 
 def test_ephemeral_is_one_line() -> None:
     msg = valid(ephemeral("Only *approvers* may approve\n`catalog`."))
@@ -597,8 +863,16 @@ def test_ephemeral_is_one_line() -> None:
 
 def test_status_message() -> None:
     assert valid(status_message([], NOW)).text == "No deployment is in progress."
-    views = [dep(), dep(id=43, service_key="ui", status=DeploymentStatus.IN_PROGRESS, production_weight=10.0,
-                        lifecycle_stage=S.PRODUCTION_TRAFFIC_SHIFT)]
+    views = [
+        dep(),
+        dep(
+            id=43,
+            service_key="ui",
+            status=DeploymentStatus.IN_PROGRESS,
+            production_weight=10.0,
+            lifecycle_stage=S.PRODUCTION_TRAFFIC_SHIFT,
+        ),
+    ]
     msg = valid(status_message(views, NOW))
     assert msg.text == "2 deployments in progress"
     body = joined(msg)
@@ -613,8 +887,13 @@ def test_status_message_with_very_many() -> None:
 
 
 def test_history_newest_first_with_outcome_and_duration() -> None:
-    old = dep(id=40, status=DeploymentStatus.ROLLED_BACK, created_at=T0 - timedelta(days=2),
-              started_at=T0 - timedelta(days=2), finished_at=T0 - timedelta(days=2) + timedelta(minutes=20))
+    old = dep(
+        id=40,
+        status=DeploymentStatus.ROLLED_BACK,
+        created_at=T0 - timedelta(days=2),
+        started_at=T0 - timedelta(days=2),
+        finished_at=T0 - timedelta(days=2) + timedelta(minutes=20),
+    )
     new = dep(id=41, status=DeploymentStatus.SUCCEEDED, reason="<!channel> go")
     msg = valid(history_message([old, new], NOW))
     body = joined(msg)
@@ -637,6 +916,7 @@ def test_help_message() -> None:
 
 
 # --- modal ------------------------------------------------------------------------------------------------------
+
 
 def state_from(view: dict[str, Any], answers: dict[str, str]) -> dict[str, Any]:
     """Slack's view.state.values for a submission of `view` with `answers`."""
@@ -664,17 +944,27 @@ def test_modal_shape_and_round_trip() -> None:
     by_id = {b["block_id"]: b for b in modal["blocks"]}
     assert by_id["service"]["element"]["initial_option"]["value"] == "ui"
     assert by_id["strategy"]["element"]["initial_option"]["value"] == "canary"
-    assert [o["value"] for o in by_id["strategy"]["element"]["options"]] == ["rolling", "bluegreen", "canary",
-                                                                            "linear"]
+    assert [o["value"] for o in by_id["strategy"]["element"]["options"]] == ["rolling", "bluegreen", "canary", "linear"]
     assert ":tag or full URI" in by_id["image"]["hint"]["text"]
     assert by_id["reason"]["element"]["multiline"] is True
     assert all(by_id[k].get("optional") for k in ("percent", "image", "reason"))
-    state = state_from(modal, {"service": "catalog", "strategy": "linear", "percent": " 25 ", "image": ":v2",
-                               "reason": "new <index>"})
-    assert form_values(state) == {"service": "catalog", "strategy": "linear", "percent": "25", "image": ":v2",
-                                  "reason": "new <index>"}
+    state = state_from(
+        modal, {"service": "catalog", "strategy": "linear", "percent": " 25 ", "image": ":v2", "reason": "new <index>"}
+    )
+    assert form_values(state) == {
+        "service": "catalog",
+        "strategy": "linear",
+        "percent": "25",
+        "image": ":v2",
+        "reason": "new <index>",
+    }
     assert form_values(state_from(modal, {"service": "ui", "strategy": "rolling", "percent": "  "})) == {
-        "service": "ui", "strategy": "rolling", "percent": None, "image": None, "reason": None}
+        "service": "ui",
+        "strategy": "rolling",
+        "percent": None,
+        "image": None,
+        "reason": None,
+    }
     assert form_values({}) == dict.fromkeys(("service", "strategy", "percent", "image", "reason"))
     json.dumps(modal)
 
@@ -690,12 +980,15 @@ def test_modal_with_a_big_catalog_uses_option_groups() -> None:
 
 def test_modal_errors() -> None:
     assert modal_errors({"percent": "must be 0.1–99.9", "image": ""}) == {
-        "response_action": "errors", "errors": {"percent": "must be 0.1–99.9"}}
+        "response_action": "errors",
+        "errors": {"percent": "must be 0.1–99.9"},
+    }
     with pytest.raises(ValueError):
         modal_errors({"nope": "x"})
 
 
 # --- App Home ---------------------------------------------------------------------------------------------------
+
 
 def test_app_home_has_buttons_and_recent() -> None:
     active = [dep(), dep(id=43, status=DeploymentStatus.IN_PROGRESS, version=2)]
@@ -704,7 +997,10 @@ def test_app_home_has_buttons_and_recent() -> None:
     check_view(home, ("home",))
     assert home["type"] == "home"
     assert [(b["action_id"], b["value"]) for b in buttons(home["blocks"])] == [
-        ("deploy_approve", "42|ecs-pause-a"), ("deploy_rollback", "42|ecs-pause-a"), ("deploy_rollback", "43|-")]
+        ("deploy_approve", "42|ecs-pause-a"),
+        ("deploy_rollback", "42|ecs-pause-a"),
+        ("deploy_rollback", "43|-"),
+    ]
     assert [b["block_id"] for b in actions(home["blocks"])] == ["dep-42-v7", "dep-43-v2"]
     body = joined(home)
     assert "Your recent deployments" in body and "✅ *#40*" in body

@@ -50,8 +50,7 @@ def world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) -> Iterato
 
 def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """action_id → button element of a message."""
-    return {e["action_id"]: e for b in message.get("blocks") or [] if b.get("type") == "actions"
-            for e in b["elements"]}
+    return {e["action_id"]: e for b in message.get("blocks") or [] if b.get("type") == "actions" for e in b["elements"]}
 
 
 def deploy_canary(w: World) -> int:
@@ -128,8 +127,10 @@ def test_rollback_command_from_the_incident_channel(world: World) -> None:
     w.run_until(dep, awaiting)
     answer = w.command("U0CAROL", "rollback catalog checkout errors <!channel> & more", channel="C0INC42")
     assert answer["status"] == 200
-    public = wait_for(lambda: next((m for m in w.messages("C0INC42") if "Rollback" in m["text"]), None),
-                      what="the rollback answer in #incident-42")
+    public = wait_for(
+        lambda: next((m for m in w.messages("C0INC42") if "Rollback" in m["text"]), None),
+        what="the rollback answer in #incident-42",
+    )
     check_message(public)
     done = w.run_until(dep, lambda v: not v.is_active)
     w.drain()
@@ -142,9 +143,17 @@ def test_rollback_command_from_the_incident_channel(world: World) -> None:
 def test_forged_and_stale_signatures_are_refused(world: World) -> None:
     w = world
     url = f"{w.bot.url}/slack/events"
-    body = urlencode({"command": "/deploy", "text": "catalog canary 10%", "user_id": "U0ALICE",
-                      "channel_id": "C0DEPLOYS", "team_id": "T0UNICORN", "trigger_id": "x",
-                      "response_url": f"{w.slack.url}/_sandbox/response/nope"}).encode()
+    body = urlencode(
+        {
+            "command": "/deploy",
+            "text": "catalog canary 10%",
+            "user_id": "U0ALICE",
+            "channel_id": "C0DEPLOYS",
+            "team_id": "T0UNICORN",
+            "trigger_id": "x",
+            "response_url": f"{w.slack.url}/_sandbox/response/nope",
+        }
+    ).encode()
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     forged = sign("not-the-secret", body)
     stale = sign("sandbox-signing-secret", body, int(time.time()) - 600)
@@ -176,8 +185,9 @@ def test_tampered_unknown_and_finished_buttons_do_nothing(world: World) -> None:
     w.click("U0BOB", ts, APPROVE_ACTION, value=f"{dep}|../../etc")
     w.click("U0BOB", ts, APPROVE_ACTION, block_id=f"dep-{dep + 1}-v1")
     w.click("U0BOB", ts, ROLLBACK_ACTION, value="999|-", block_id="dep-999-v1")
-    wait_for(lambda: len([m for m in w.ephemerals("U0BOB") if "did nothing" in m["text"]]) >= 3,
-             what="three explanations")
+    wait_for(
+        lambda: len([m for m in w.ephemerals("U0BOB") if "did nothing" in m["text"]]) >= 3, what="three explanations"
+    )
     assert w.ecs.calls("ContinueServiceDeployment") == [] and w.ecs.calls("StopServiceDeployment") == []
     # A stale Home tab still shows Roll back after the deployment ended: the click explains, ECS hears nothing.
     w.control("app_home_opened", {"user": "U0BOB"})
@@ -186,8 +196,10 @@ def test_tampered_unknown_and_finished_buttons_do_nothing(world: World) -> None:
     wait_for(lambda: any("Rollback sent" in m["text"] for m in w.messages()), what="the public rollback answer")
     done = w.run_until(dep, lambda v: not v.is_active)
     w.control("click", {"user": "U0BOB", "view_id": home["id"], "action_id": ROLLBACK_ACTION})
-    wait_for(lambda: next((m for m in w.messages("D0BOB") if "Already rolled back by <@U0CAROL>" in m["text"]), None),
-             what="the explanation in Bob's DM")
+    wait_for(
+        lambda: next((m for m in w.messages("D0BOB") if "Already rolled back by <@U0CAROL>" in m["text"]), None),
+        what="the explanation in Bob's DM",
+    )
     assert done.status is DeploymentStatus.ROLLED_BACK
     assert len(w.ecs.calls("StopServiceDeployment")) + len(w.ecs.calls("ContinueServiceDeployment")) == 1
 
@@ -235,8 +247,13 @@ def test_app_home_lists_active_deployments_with_buttons(world: World) -> None:
     w.run_until(dep, awaiting)
     w.control("app_home_opened", {"user": "U0BOB"})
     home = wait_for(lambda: w.snapshot()["views"]["U0BOB"]["home"], what="Bob's Home tab")
-    approve = next(e for b in home["blocks"] if b.get("type") == "actions" for e in b["elements"]
-                   if e["action_id"] == APPROVE_ACTION)
+    approve = next(
+        e
+        for b in home["blocks"]
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e["action_id"] == APPROVE_ACTION
+    )
     assert approve["value"].startswith(f"{dep}|")
     w.control("click", {"user": "U0BOB", "view_id": home["id"], "action_id": APPROVE_ACTION})
     wait_for(lambda: w.ecs.calls("ContinueServiceDeployment"), what="the approval from the Home tab")

@@ -117,6 +117,14 @@ def test_bot_scopes_are_exactly_what_the_code_uses() -> None:
 
 def test_the_scan_sees_the_calls_it_must() -> None:
     used = web_api_methods()
-    for method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.publish",
-                   "usergroups.users.list", "conversations.history", "conversations.replies"):
+    for method in (
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "views.open",
+        "views.publish",
+        "usergroups.users.list",
+        "conversations.history",
+        "conversations.replies",
+    ):
         assert method in used, method

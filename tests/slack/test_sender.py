@@ -45,8 +45,13 @@ def slack() -> Iterator[SlackSandboxHandle]:
         yield handle
 
 
-def notifier(sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog, owner: str = "n1",
-             client: WebClient | None = None) -> Notifier:
+def notifier(
+    sessions: sessionmaker[Session],
+    slack: SlackSandboxHandle,
+    catalog: Catalog,
+    owner: str = "n1",
+    client: WebClient | None = None,
+) -> Notifier:
     """A notifier on the stand-in."""
     client = client or drain_client(DEFAULT_BOT_TOKEN, slack.api_url)
     return Notifier(sessions, client, catalog, owner=owner, grace=GRACE)
@@ -56,33 +61,69 @@ def notifier(sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog
 def add_deployment(sessions: sessionmaker[Session], service_key: str = "catalog", channel: str = CH) -> int:
     """An in-progress canary deployment."""
     with sessions.begin() as s:
-        dep = Deployment(service_key=service_key, cluster="unicorn-watch", service=service_key, region="us-east-1",
-                         strategy=Strategy.CANARY, canary_percent=10.0, status=DeploymentStatus.IN_PROGRESS,
-                         requested_by=ws.ALICE, channel_id=channel, created_at=T0, started_at=T0)
+        dep = Deployment(
+            service_key=service_key,
+            cluster="unicorn-watch",
+            service=service_key,
+            region="us-east-1",
+            strategy=Strategy.CANARY,
+            canary_percent=10.0,
+            status=DeploymentStatus.IN_PROGRESS,
+            requested_by=ws.ALICE,
+            channel_id=channel,
+            created_at=T0,
+            started_at=T0,
+        )
         s.add(dep)
         s.flush()
         return dep.id
 
 
-def add_event(sessions: sessionmaker[Session], dep_id: int, stage: str, kind: EventKind = EventKind.STAGE_ENTERED,
-              **detail: Any) -> int:
+def add_event(
+    sessions: sessionmaker[Session], dep_id: int, stage: str, kind: EventKind = EventKind.STAGE_ENTERED, **detail: Any
+) -> int:
     """A timeline entry of the deployment."""
     with sessions.begin() as s:
         service_key = s.get_one(Deployment, dep_id).service_key
-        event = DeploymentEvent(deployment_id=dep_id, service_key=service_key, key=f"{kind}:{stage}", kind=kind,
-                                stage=stage, detail={"stage": stage, **detail}, at=T0)
+        event = DeploymentEvent(
+            deployment_id=dep_id,
+            service_key=service_key,
+            key=f"{kind}:{stage}",
+            kind=kind,
+            stage=stage,
+            detail={"stage": stage, **detail},
+            at=T0,
+        )
         s.add(event)
         s.flush()
         return event.id
 
 
-def add_row(sessions: sessionmaker[Session], key: str, dep_id: int | None = None, *, payload: dict[str, Any],
-            kind: OutboxKind = OutboxKind.POST, channel: str = CH, in_thread: bool = False, at: datetime = T0,
-            **fields: Any) -> int:
+def add_row(
+    sessions: sessionmaker[Session],
+    key: str,
+    dep_id: int | None = None,
+    *,
+    payload: dict[str, Any],
+    kind: OutboxKind = OutboxKind.POST,
+    channel: str = CH,
+    in_thread: bool = False,
+    at: datetime = T0,
+    **fields: Any,
+) -> int:
     """An outbox row, as the producers queue them."""
     with sessions.begin() as s:
-        row = Outbox(idempotency_key=key, deployment_id=dep_id, kind=kind, channel_id=channel, in_thread=in_thread,
-                     payload=payload, not_before=at, created_at=at, **fields)
+        row = Outbox(
+            idempotency_key=key,
+            deployment_id=dep_id,
+            kind=kind,
+            channel_id=channel,
+            in_thread=in_thread,
+            payload=payload,
+            not_before=at,
+            created_at=at,
+            **fields,
+        )
         s.add(row)
         s.flush()
         return row.id
@@ -97,8 +138,13 @@ def root(sessions: sessionmaker[Session], dep_id: int) -> int:
 def reply(sessions: sessionmaker[Session], dep_id: int, stage: str) -> int:
     """A thread reply narrating a new event."""
     event_id = add_event(sessions, dep_id, stage)
-    return add_row(sessions, f"dep:{dep_id}:event:{event_id}", dep_id, in_thread=True,
-                   payload={"render": "event", "event_id": event_id})
+    return add_row(
+        sessions,
+        f"dep:{dep_id}:event:{event_id}",
+        dep_id,
+        in_thread=True,
+        payload={"render": "event", "event_id": event_id},
+    )
 
 
 def row_of(sessions: sessionmaker[Session], key: str) -> Outbox:
@@ -120,8 +166,11 @@ def calls(slack: SlackSandboxHandle, method: str) -> list[dict[str, Any]]:
 
 def posted_keys(slack: SlackSandboxHandle) -> list[str]:
     """The outbox key of every accepted chat.postMessage, in call order."""
-    return [c["params"]["metadata"]["event_payload"]["key"] for c in calls(slack, "chat.postMessage")
-            if c["ok"] and "metadata" in c["params"]]
+    return [
+        c["params"]["metadata"]["event_payload"]["key"]
+        for c in calls(slack, "chat.postMessage")
+        if c["ok"] and "metadata" in c["params"]
+    ]
 
 
 def messages(slack: SlackSandboxHandle, channel: str = CH) -> list[dict[str, Any]]:
@@ -140,8 +189,9 @@ def drain_until_quiet(n: Notifier, start_at: datetime, steps: int = 30) -> datet
 
 
 # Ordering --------------------------------------------------------------------------------------------------------
-def test_root_first_then_replies_in_order_under_it(sessions: sessionmaker[Session], slack: SlackSandboxHandle,
-                                                    catalog: Catalog) -> None:
+def test_root_first_then_replies_in_order_under_it(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     dep = add_deployment(sessions)
     early = [reply(sessions, dep, "SCALE_UP"), reply(sessions, dep, "TEST_TRAFFIC_SHIFT")]  # queued before the root
     root(sessions, dep)
@@ -161,7 +211,11 @@ def test_root_first_then_replies_in_order_under_it(sessions: sessionmaker[Sessio
     assert shown[0]["ts"] == root_row.slack_ts
     assert all(m["thread_ts"] == root_row.slack_ts for m in shown[1:])
     assert [m["metadata"]["event_payload"]["key"] for m in shown] == [
-        f"dep:{dep}:root", f"dep:{dep}:event:1", f"dep:{dep}:event:2", f"dep:{dep}:event:3"]
+        f"dep:{dep}:root",
+        f"dep:{dep}:event:1",
+        f"dep:{dep}:event:2",
+        f"dep:{dep}:event:3",
+    ]
     assert "▶" in shown[1]["text"]  # rendered by bot.blocks from the event
     assert len(calls(slack, "chat.postMessage")) == 4
     post = calls(slack, "chat.postMessage")[0]["params"]
@@ -169,7 +223,8 @@ def test_root_first_then_replies_in_order_under_it(sessions: sessionmaker[Sessio
 
 
 def test_a_later_reply_waits_for_an_earlier_one_that_is_rescheduled(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
     n = notifier(sessions, slack, catalog)
@@ -186,14 +241,16 @@ def test_a_later_reply_waits_for_an_earlier_one_that_is_rescheduled(
 
 # Coalescing ------------------------------------------------------------------------------------------------------
 def test_root_updates_are_coalesced_into_one_chat_update_of_the_newest_state(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
     n = notifier(sessions, slack, catalog)
     n.drain_once(now=T0)
     for version in (1, 2, 3):
-        add_row(sessions, f"dep:{dep}:root-update:{version}", dep, kind=OutboxKind.UPDATE_ROOT,
-                payload={"render": "root"})
+        add_row(
+            sessions, f"dep:{dep}:root-update:{version}", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"}
+        )
     with sessions.begin() as s:
         row = s.get_one(Deployment, dep)
         row.status, row.finished_at = DeploymentStatus.SUCCEEDED, T0 + timedelta(minutes=5)
@@ -214,8 +271,7 @@ def test_root_updates_are_coalesced_into_one_chat_update_of_the_newest_state(
         older = row_of(sessions, f"dep:{dep}:root-update:{version}")
         assert older.state is OutboxState.SENT and (older.last_error or "").startswith("coalesced")
 
-    add_row(sessions, f"dep:{dep}:root-update:4", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"},
-            at=now)
+    add_row(sessions, f"dep:{dep}:root-update:4", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"}, at=now)
     assert n.drain_once(now=now + SECOND / 2) == 0  # at most one edit per second per message
     assert n.drain_once(now=now + SECOND) == 1
     assert len(calls(slack, "chat.update")) == 2
@@ -223,7 +279,8 @@ def test_root_updates_are_coalesced_into_one_chat_update_of_the_newest_state(
 
 # Rate limits -----------------------------------------------------------------------------------------------------
 def test_429_reschedules_by_retry_after_and_sends_once_later(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     http("POST", f"{slack.url}/_sandbox/settings", {"rate_limit": True, "rate_interval": 0.3})
     WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack.api_url).chat_postMessage(channel=CH, text="someone else")
     first, second = add_deployment(sessions, "catalog"), add_deployment(sessions, "ui")
@@ -250,6 +307,7 @@ def test_429_reschedules_by_retry_after_and_sends_once_later(
 # Never twice -----------------------------------------------------------------------------------------------------
 def crash_after_posting(n: Notifier, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make `n` die between Slack's answer and recording it."""
+
     def boom(*_args: Any) -> None:
         raise RuntimeError("killed between posting and recording")
 
@@ -258,8 +316,12 @@ def crash_after_posting(n: Notifier, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("where", ["root", "reply"])
 def test_a_crash_after_posting_is_recovered_by_metadata_without_posting_again(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog,
-        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    sessions: sessionmaker[Session],
+    slack: SlackSandboxHandle,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
     if where == "reply":
@@ -290,15 +352,23 @@ def test_a_crash_after_posting_is_recovered_by_metadata_without_posting_again(
 
 
 def test_a_sending_row_whose_post_never_happened_is_posted_exactly_once(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
     n = notifier(sessions, slack, catalog)
     n.drain_once(now=T0)
     event_id = add_event(sessions, dep, "SCALE_UP")
     key = f"dep:{dep}:event:{event_id}"
-    add_row(sessions, key, dep, in_thread=True, payload={"render": "event", "event_id": event_id},
-            state=OutboxState.SENDING, attempts=1)  # claimed at T0 by a sender that died before posting
+    add_row(
+        sessions,
+        key,
+        dep,
+        in_thread=True,
+        payload={"render": "event", "event_id": event_id},
+        state=OutboxState.SENDING,
+        attempts=1,
+    )  # claimed at T0 by a sender that died before posting
     assert n.drain_once(now=T0 + GRACE) == 1
     assert n.drain_once(now=T0 + GRACE + 2 * SECOND) == 0
     assert posted_keys(slack).count(key) == 1
@@ -309,7 +379,8 @@ def test_a_sending_row_whose_post_never_happened_is_posted_exactly_once(
 
 
 def test_a_failed_connection_leaves_the_row_in_doubt_and_the_retry_checks_first(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     add_row(sessions, "note:1", payload={"render": "message", "text": "hello"})
     offline = drain_client(DEFAULT_BOT_TOKEN, "http://127.0.0.1:9/api/", timeout=2)
     assert notifier(sessions, slack, catalog, client=offline).drain_once(now=T0) == 0
@@ -325,15 +396,23 @@ def test_a_failed_connection_leaves_the_row_in_doubt_and_the_retry_checks_first(
     assert "blocks" not in calls(slack, "chat.postMessage")[0]["params"]  # a text-only message stays text-only
 
 
-@pytest.mark.parametrize(("channel", "payload", "error"), [
-    ("C0NOPE", {"render": "message", "text": "hi"}, "channel_not_found"),
-    (CH, {"render": "message", "text": "hi", "blocks": [{"type": "nonsense"}]}, "invalid_blocks"),
-    (CH, {"render": "message"}, "render: "),
-    (CH, {"render": "poem"}, "render: "),
-])
-def test_permanent_errors_fail_the_row_once(sessions: sessionmaker[Session], slack: SlackSandboxHandle,
-                                            catalog: Catalog, channel: str, payload: dict[str, Any],
-                                            error: str) -> None:
+@pytest.mark.parametrize(
+    ("channel", "payload", "error"),
+    [
+        ("C0NOPE", {"render": "message", "text": "hi"}, "channel_not_found"),
+        (CH, {"render": "message", "text": "hi", "blocks": [{"type": "nonsense"}]}, "invalid_blocks"),
+        (CH, {"render": "message"}, "render: "),
+        (CH, {"render": "poem"}, "render: "),
+    ],
+)
+def test_permanent_errors_fail_the_row_once(
+    sessions: sessionmaker[Session],
+    slack: SlackSandboxHandle,
+    catalog: Catalog,
+    channel: str,
+    payload: dict[str, Any],
+    error: str,
+) -> None:
     add_row(sessions, "bad:1", payload=payload, channel=channel)
     n = notifier(sessions, slack, catalog)
     assert n.drain_once(now=T0) == 0
@@ -343,8 +422,9 @@ def test_permanent_errors_fail_the_row_once(sessions: sessionmaker[Session], sla
     assert len(calls(slack, "chat.postMessage")) <= 1
 
 
-def test_replies_to_a_root_that_failed_fail_too(sessions: sessionmaker[Session], slack: SlackSandboxHandle,
-                                                catalog: Catalog) -> None:
+def test_replies_to_a_root_that_failed_fail_too(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     dep = add_deployment(sessions, channel="C0NOPE")
     root(sessions, dep)
     reply(sessions, dep, "SCALE_UP")
@@ -362,16 +442,27 @@ def test_replies_to_a_root_that_failed_fail_too(sessions: sessionmaker[Session],
 
 # Other renders ---------------------------------------------------------------------------------------------------
 def test_incident_announcement_links_to_the_thread_and_cross_posts_thread(
-        sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
     n = notifier(sessions, slack, catalog)
     n.drain_once(now=T0)
     event_id = add_event(sessions, dep, "ROLLBACK", EventKind.ROLLBACK_STARTED, cause="alarm", alarms=["5xx"])
-    add_row(sessions, f"dep:{dep}:incident:x", dep, channel=ws.INCIDENT_CHANNEL,
-            payload={"render": "incident", "event_id": event_id})
-    add_row(sessions, f"dep:{dep}:xpost:-stop-", dep, in_thread=True,
-            payload={"render": "message", "text": "↩️ <@U0CAROL> asked for a rollback from <#C0INC42>."})
+    add_row(
+        sessions,
+        f"dep:{dep}:incident:x",
+        dep,
+        channel=ws.INCIDENT_CHANNEL,
+        payload={"render": "incident", "event_id": event_id},
+    )
+    add_row(
+        sessions,
+        f"dep:{dep}:xpost:-stop-",
+        dep,
+        in_thread=True,
+        payload={"render": "message", "text": "↩️ <@U0CAROL> asked for a rollback from <#C0INC42>."},
+    )
     assert n.drain_once(now=T0 + SECOND) == 2  # different channels: both go in the same pass
     incident = messages(slack, ws.INCIDENT_CHANNEL)
     assert len(incident) == 1 and "thread_ts" not in incident[0]
@@ -380,10 +471,12 @@ def test_incident_announcement_links_to_the_thread_and_cross_posts_thread(
     assert messages(slack)[-1]["thread_ts"] == dep_of(sessions, dep).root_ts
 
 
-def test_ephemeral_goes_to_its_user(sessions: sessionmaker[Session], slack: SlackSandboxHandle,
-                                    catalog: Catalog) -> None:
-    add_row(sessions, "eph:1", kind=OutboxKind.EPHEMERAL, payload={"render": "message", "text": "only you"},
-            user_id=ws.BOB)
+def test_ephemeral_goes_to_its_user(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    add_row(
+        sessions, "eph:1", kind=OutboxKind.EPHEMERAL, payload={"render": "message", "text": "only you"}, user_id=ws.BOB
+    )
     assert notifier(sessions, slack, catalog).drain_once(now=T0) == 1
     assert row_of(sessions, "eph:1").state is OutboxState.SENT
     assert calls(slack, "chat.postEphemeral")[0]["params"]["user"] == ws.BOB
@@ -394,17 +487,25 @@ CHANNELS = [CH, ws.INCIDENT_CHANNEL, "D0ALICE", "D0BOB", "D0CAROL", "D0DAVE"]
 
 
 def test_two_notifiers_draining_at_once_post_each_message_exactly_once(
-        sessions: sessionmaker[Session], database_url: str, slack: SlackSandboxHandle, catalog: Catalog) -> None:
+    sessions: sessionmaker[Session], database_url: str, slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     keys = []
     for i, channel in enumerate(CHANNELS * 2):
         dep = add_deployment(sessions, f"svc{i}", channel)
         root(sessions, dep)
         keys += [f"dep:{dep}:root"] + [
-            f"dep:{dep}:event:{add_event(sessions, dep, s)}" for s in ("SCALE_UP", "BAKE_TIME")]
+            f"dep:{dep}:event:{add_event(sessions, dep, s)}" for s in ("SCALE_UP", "BAKE_TIME")
+        ]
         for j, event_key in enumerate(keys[-2:]):
             event_id = int(event_key.rsplit(":", 1)[1])
-            add_row(sessions, event_key, dep, in_thread=True, payload={"render": "event", "event_id": event_id},
-                    at=T0 + j * SECOND / 10)
+            add_row(
+                sessions,
+                event_key,
+                dep,
+                in_thread=True,
+                payload={"render": "event", "event_id": event_id},
+                at=T0 + j * SECOND / 10,
+            )
     other = make_engine(database_url)
     workers = [notifier(sessions, slack, catalog, "a"), notifier(session_factory(other), slack, catalog, "b")]
     gate, errors, sent = threading.Barrier(2), [], {"a": 0, "b": 0}
@@ -432,11 +533,13 @@ def test_two_notifiers_draining_at_once_post_each_message_exactly_once(
             shown = messages(slack, row.channel_id)
             thread = [m for m in shown if m.get("thread_ts") == row.root_ts and m["ts"] != row.root_ts]
             assert [m["metadata"]["event_payload"]["key"] for m in thread] == sorted(
-                (k for k in keys if k.startswith(f"dep:{row.id}:event:")), key=lambda k: int(k.rsplit(":", 1)[1]))
+                (k for k in keys if k.startswith(f"dep:{row.id}:event:")), key=lambda k: int(k.rsplit(":", 1)[1])
+            )
 
 
-def test_the_notifier_never_uses_sleeping_retry_handlers(sessions: sessionmaker[Session], slack: SlackSandboxHandle,
-                                                         catalog: Catalog) -> None:
+def test_the_notifier_never_uses_sleeping_retry_handlers(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
     plain = WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack.api_url, timeout=5)
     assert plain.retry_handlers  # slack_sdk's defaults retry (and sleep) on connection errors
     n = Notifier(sessions, plain, catalog, owner="n1")

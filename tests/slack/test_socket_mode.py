@@ -39,8 +39,12 @@ def slack() -> Iterator[SlackSandboxHandle]:
 @pytest.fixture
 def app(slack: SlackSandboxHandle, tmp_path: Path) -> Iterator[App]:
     # Socket Mode settings: an app-level token and no signing secret at all.
-    settings = Settings(slack_bot_token=DEFAULT_BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=slack.api_url,
-                        database_url=f"sqlite:///{tmp_path}/socket.sqlite")
+    settings = Settings(
+        slack_bot_token=DEFAULT_BOT_TOKEN,
+        slack_app_token=APP_TOKEN,
+        slack_api_url=slack.api_url,
+        database_url=f"sqlite:///{tmp_path}/socket.sqlite",
+    )
     ctx = build_context(settings, example_catalog())
     migrate.upgrade(ctx.db)
     slack.store.reset()
@@ -51,9 +55,14 @@ def app(slack: SlackSandboxHandle, tmp_path: Path) -> Iterator[App]:
 def command_payload(slack: SlackSandboxHandle, text: str) -> dict[str, Any]:
     channel = ws.ALL_CHANNELS[ws.DEPLOYS_CHANNEL]
     rid = slack.store.issue_response_url(ws.ALICE, channel.id, None, False)
-    return payloads.command_fields(ws.ALICE, channel, "/deploy", text,
-                                   response_url=f"{slack.url}/_sandbox/response/{rid}",
-                                   trigger_id=slack.store.issue_trigger(ws.ALICE))
+    return payloads.command_fields(
+        ws.ALICE,
+        channel,
+        "/deploy",
+        text,
+        response_url=f"{slack.url}/_sandbox/response/{rid}",
+        trigger_id=slack.store.issue_trigger(ws.ALICE),
+    )
 
 
 def test_the_handler_builds_on_the_app_without_connecting(app: App) -> None:
@@ -64,13 +73,15 @@ def test_the_handler_builds_on_the_app_without_connecting(app: App) -> None:
     assert not handler.client.is_connected()
 
 
-def test_a_slash_command_envelope_is_acked_over_the_socket(app: App, slack: SlackSandboxHandle,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_slash_command_envelope_is_acked_over_the_socket(
+    app: App, slack: SlackSandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handler = SocketModeHandler(app, APP_TOKEN)
     sent: list[SocketModeResponse] = []
     monkeypatch.setattr(handler.client, "send_socket_mode_response", sent.append)
-    request = SocketModeRequest(type="slash_commands", envelope_id="env-1",
-                                payload=command_payload(slack, "catalgo canary 10%"))
+    request = SocketModeRequest(
+        type="slash_commands", envelope_id="env-1", payload=command_payload(slack, "catalgo canary 10%")
+    )
     handler.handle(handler.client, request)
     assert [r.envelope_id for r in sent] == ["env-1"]
     assert "Did you mean `catalog`" in str(sent[0].payload)

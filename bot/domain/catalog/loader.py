@@ -100,9 +100,7 @@ def parse_catalog(text: str, filename: str = "<catalog>") -> tuple[Catalog | Non
     return Catalog(services, filename, tuple(services)), []
 
 
-def _service(
-    sink: ProblemSink, key: str, node: yaml.Node, defaults: Mapping[str, yaml.Node]
-) -> ServiceConfig | None:
+def _service(sink: ProblemSink, key: str, node: yaml.Node, defaults: Mapping[str, yaml.Node]) -> ServiceConfig | None:
     if not SERVICE_KEY.match(key):
         message = f"service name `{key}` must be lower-case letters, digits, `-` or `_` (like `catalog`)"
         sink.add(sink.key_of(node), message)
@@ -122,5 +120,3 @@ def _compose(text: str) -> yaml.Node:
     if node is None:
         raise yaml.MarkedYAMLError(problem="the file is empty", problem_mark=None)
     return node
-
-

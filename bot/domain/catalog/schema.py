@@ -124,8 +124,11 @@ def _stage(sink: ProblemSink, name: str, node: yaml.Node) -> HookStage | None:
         return None
     stage = HookStage(upper)
     if stage in PAUSE_FORBIDDEN_STAGES:
-        sink.add(node, f"`{name}`: ECS does not allow an approval pause at {stage} (it re-runs during a "
-                       "rollback); use POST_TEST_TRAFFIC_SHIFT or PRE_PRODUCTION_TRAFFIC_SHIFT")
+        sink.add(
+            node,
+            f"`{name}`: ECS does not allow an approval pause at {stage} (it re-runs during a "
+            "rollback); use POST_TEST_TRAFFIC_SHIFT or PRE_PRODUCTION_TRAFFIC_SHIFT",
+        )
         return None
     return stage
 

@@ -247,8 +247,10 @@ def _status(rest: str, catalog: Catalog) -> Status:
     line = Line(("status", *words))
     service = _service(line, 1, catalog).key
     if len(words) > 1:
-        raise line.error(f"`status` takes at most one service. Remove {show(' '.join(words[1:]))}.",
-                         dict.fromkeys(range(2, len(line.words))))
+        raise line.error(
+            f"`status` takes at most one service. Remove {show(' '.join(words[1:]))}.",
+            dict.fromkeys(range(2, len(line.words))),
+        )
     return Status(service)
 
 
@@ -257,8 +259,10 @@ def _history(rest: str, catalog: Catalog) -> History:
     words = rest.split()
     line = Line(("history", service, *words[1:]))
     if len(words) > 2:
-        raise line.error(f"`history` takes a service and a count. Remove {show(' '.join(words[2:]))}.",
-                         dict.fromkeys(range(3, len(line.words))))
+        raise line.error(
+            f"`history` takes a service and a count. Remove {show(' '.join(words[2:]))}.",
+            dict.fromkeys(range(3, len(line.words))),
+        )
     if len(words) == 1:
         return History(service)
     count = words[1]
@@ -341,17 +345,22 @@ def _bare_option(line: Line, index: int, raw: str) -> tuple[str, Any]:
 def _check_fit(line: Line, service: ServiceConfig, strategy: Strategy, found: dict[str, tuple[int, Any]]) -> None:
     if "image" in found and "taskdef" in found:
         raise line.error("`image=` and `taskdef=` both say what to run; give one.", {found["taskdef"][0]: None})
-    chosen = f"`{STRATEGY_WORDS[strategy]}`" if "strategy" in found else \
-        f"`{service.key}` deploys `{STRATEGY_WORDS[strategy]}` by default, and"
+    chosen = (
+        f"`{STRATEGY_WORDS[strategy]}`"
+        if "strategy" in found
+        else f"`{service.key}` deploys `{STRATEGY_WORDS[strategy]}` by default, and"
+    )
     if "percent" in found:
         found["percent"] = (found["percent"][0], _check_percent(line, service, strategy, found, chosen))
     for key, needs in (("canary-bake", Strategy.CANARY), ("step-bake", Strategy.LINEAR)):
         if key in found and strategy is not needs:
-            raise line.error(f"`{key}=` applies to {STRATEGY_WORDS[needs]} deployments; {chosen} has none.",
-                             {found[key][0]: None})
+            raise line.error(
+                f"`{key}=` applies to {STRATEGY_WORDS[needs]} deployments; {chosen} has none.", {found[key][0]: None}
+            )
     if "bake" in found and strategy is Strategy.ROLLING:
-        raise line.error(f"`bake=` does not apply to rolling deployments; {chosen} has no bake time.",
-                         {found["bake"][0]: None})
+        raise line.error(
+            f"`bake=` does not apply to rolling deployments; {chosen} has no bake time.", {found["bake"][0]: None}
+        )
 
 
 def _check_percent(
@@ -367,10 +376,13 @@ def _check_percent(
     low, high, what = PERCENT_RANGES[strategy]
     default = service.canary_percent if strategy is Strategy.CANARY else service.linear_step_percent
     if not low <= value <= high:
-        raise line.error(f"{show(line.words[index])} is out of range for {what} ({low}–{high} %).",
-                         {index: format_percent(default)})
+        raise line.error(
+            f"{show(line.words[index])} is out of range for {what} ({low}–{high} %).", {index: format_percent(default)}
+        )
     if value * 10 % 1:
         rounded = value.quantize(Decimal("0.1"))
-        raise line.error(f"{show(line.words[index])} has more than one decimal (ECS moves traffic in 0.1 % steps).",
-                         {index: format_percent(float(rounded))})
+        raise line.error(
+            f"{show(line.words[index])} has more than one decimal (ECS moves traffic in 0.1 % steps).",
+            {index: format_percent(float(rounded))},
+        )
     return float(value)

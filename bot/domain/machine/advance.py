@@ -155,8 +155,9 @@ def _stage_events(p: _Pass) -> tuple[list[Event], tuple[LifecycleStage, ...]]:
         passed, seen = passed + tail, seen + tuple(tail)
     events = [Event(EventKind.STAGE_PASSED, f"stage-passed:{s}", s.value, {"stage": s.value}) for s in passed]
     previous = p.tracked.lifecycle_stage.value if p.tracked.lifecycle_stage else None
-    events += [Event(EventKind.STAGE_ENTERED, f"stage:{s}", s.value, {"stage": s.value, "previous": previous})
-               for s in entered]
+    events += [
+        Event(EventKind.STAGE_ENTERED, f"stage:{s}", s.value, {"stage": s.value, "previous": previous}) for s in entered
+    ]
     # The success tail is passed after the stage entered in this same pass: keep ECS's order.
     events.sort(key=lambda e: STAGE_ORDER.index(LifecycleStage(e.detail["stage"])))
     return events, seen
@@ -174,7 +175,7 @@ def _rollback_event(p: _Pass, cause: Mapping[str, Any], actor: str | None) -> li
         "to_revision": rb.service_revision_arn if rb else None,
         "by": actor,
     }
-    stage = (p.snap.lifecycle_stage or p.tracked.lifecycle_stage)
+    stage = p.snap.lifecycle_stage or p.tracked.lifecycle_stage
     return [Event(EventKind.ROLLBACK_STARTED, "rollback", stage.value if stage else None, detail, actor)]
 
 
@@ -306,9 +307,7 @@ def _make_pass(
     return _Pass(tracked, snap, now, decisions, strategy, step, rolling_back, hooks, stopped_by, by)
 
 
-def _propose(
-    p: _Pass, stage_events: list[Event], traffic: Event | None, final: DeploymentStatus | None
-) -> list[Event]:
+def _propose(p: _Pass, stage_events: list[Event], traffic: Event | None, final: DeploymentStatus | None) -> list[Event]:
     # Narrative order: what finished, where we are (with forward traffic in its stage), why it turns back,
     # traffic going back, bakes, what waits, the end.
     cause, actor = classify_rollback(p.snap, p.hooks, p.decisions, p.stopped_by)

@@ -72,11 +72,7 @@ def stages_passed(seen: tuple[LifecycleStage, ...], stage: LifecycleStage | None
     """
     furthest = max((STAGE_ORDER.index(s) for s in seen), default=-1)
     end = len(STAGE_ORDER) if stage is None else STAGE_ORDER.index(stage)
-    return [
-        s
-        for s in STAGE_ORDER[furthest + 1 : end]
-        if s is not LifecycleStage.RECONCILE_SERVICE and s not in seen
-    ]
+    return [s for s in STAGE_ORDER[furthest + 1 : end] if s is not LifecycleStage.RECONCILE_SERVICE and s not in seen]
 
 
 def hook_stage(target_type: str | None, stage: LifecycleStage | None) -> str | None:
@@ -130,8 +126,13 @@ def _monitor_cause(snapshot: Snapshot) -> dict[str, Any] | None:
 def _text_cause(text: str) -> str:
     # Last resort when ECS gave no structured hint: its wording.
     lowered = text.lower()
-    for needle, cause in (("alarm", "alarm"), ("circuit", "circuit_breaker"), ("timed out", "timeout"),
-                          ("timeout", "timeout"), ("hook", "hook_failure")):
+    for needle, cause in (
+        ("alarm", "alarm"),
+        ("circuit", "circuit_breaker"),
+        ("timed out", "timeout"),
+        ("timeout", "timeout"),
+        ("hook", "hook_failure"),
+    ):
         if needle in lowered:
             return cause
     return "ecs"

@@ -98,9 +98,16 @@ def history_line(view: DeploymentView, now: datetime) -> str:
     if took:
         outcome += f" {'in' if view.status is DeploymentStatus.SUCCEEDED else 'after'} {took}"
     change = change_line(short_image(view.image_from), short_image(view.image_to)) or change_line(
-        short_taskdef(view.taskdef_from), short_taskdef(view.taskdef_to))
-    parts = [f"{STATUS_EMOJI[view.status]} *#{view.id}*", slack_date(view.created_at, "{date_short} {time}"),
-             requester(view), strategy_text(view), change, outcome]
+        short_taskdef(view.taskdef_from), short_taskdef(view.taskdef_to)
+    )
+    parts = [
+        f"{STATUS_EMOJI[view.status]} *#{view.id}*",
+        slack_date(view.created_at, "{date_short} {time}"),
+        requester(view),
+        strategy_text(view),
+        change,
+        outcome,
+    ]
     line = " · ".join(p for p in parts if p)
     if view.reason:
         line += f"\n      _{clip(escape(' '.join(view.reason.split())), REASON_PREVIEW)}_"

@@ -173,8 +173,11 @@ def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
     d = e.detail
     status = _status(d.get("outcome"), view.status)
     seconds = d.get("duration_seconds")
-    took = f" {'in' if status is DeploymentStatus.SUCCEEDED else 'after'} {humanize_seconds(seconds)}" \
-        if isinstance(seconds, int | float) else ""
+    took = (
+        f" {'in' if status is DeploymentStatus.SUCCEEDED else 'after'} {humanize_seconds(seconds)}"
+        if isinstance(seconds, int | float)
+        else ""
+    )
     line = f"{STATUS_EMOJI[status]} *{escape(view.service_key)}* {STATUS_WORDS[status]}{took}"
     if status is not DeploymentStatus.SUCCEEDED and d.get("cause") not in (None, "superseded"):
         line += f": {cause_phrase(view, d, e.actor)}"
@@ -261,8 +264,10 @@ def event_message(
 
 def reminder_message(view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None, now: datetime) -> Message:
     """A reminder in the thread that a pause still waits, mentioning the approvers."""
-    line = (f"⏰ Reminder: *{escape(view.service_key)}* is still waiting for approval "
-            f"{hook_phrase(view, hook.stage)} — {who_may_approve(view, service)}")
+    line = (
+        f"⏰ Reminder: *{escape(view.service_key)}* is still waiting for approval "
+        f"{hook_phrase(view, hook.stage)} — {who_may_approve(view, service)}"
+    )
     return _reply(view, line, [timeout_line(view, hook, service, now)])
 
 
@@ -293,7 +298,8 @@ def incident_announcement(
     reason = _user_reason(view) if cause == "user" else None
     fields = [f"*Deployment*\n#{view.id} · {escape(title(view))}", f"*Requested by*\n{requester(view)}"]
     change = change_line(short_image(view.image_to), short_image(view.image_from)) or change_line(
-        short_taskdef(view.taskdef_to), short_taskdef(view.taskdef_from))
+        short_taskdef(view.taskdef_to), short_taskdef(view.taskdef_from)
+    )
     if change:
         fields.append(f"*Going back*\n{change}")
     blocks: list[Block] = [section(line), SectionBlock(fields=[md(f, FIELD_CHARS) for f in fields])]

@@ -43,21 +43,28 @@ def _service_select(names: Sequence[str], initial: str | None) -> StaticSelectEl
     options = [_option(n, n) for n in usable[: MAX_OPTIONS * MAX_OPTIONS]]
     chosen = next((o for o in options if o.value == initial), None)
     if len(options) <= MAX_OPTIONS:
-        return StaticSelectElement(action_id="service", placeholder=plain("Pick a service", 150), options=options,
-                                   initial_option=chosen)
+        return StaticSelectElement(
+            action_id="service", placeholder=plain("Pick a service", 150), options=options, initial_option=chosen
+        )
     groups = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)]
-    option_groups = [OptionGroup(label=plain(clip(f"{g[0].value} – {g[-1].value}", 75), 75), options=g)
-                     for g in groups]
-    return StaticSelectElement(action_id="service", placeholder=plain("Pick a service", 150),
-                               option_groups=option_groups, initial_option=chosen)
+    option_groups = [OptionGroup(label=plain(clip(f"{g[0].value} – {g[-1].value}", 75), 75), options=g) for g in groups]
+    return StaticSelectElement(
+        action_id="service",
+        placeholder=plain("Pick a service", 150),
+        option_groups=option_groups,
+        initial_option=chosen,
+    )
 
 
-def _text_input(block_id: str, label: str, hint: str, initial: str | None, *, multiline: bool = False,
-                max_length: int | None = None) -> InputBlock:
-    element = PlainTextInputElement(action_id=block_id, initial_value=initial or None, multiline=multiline or None,
-                                    max_length=max_length)
-    return InputBlock(block_id=block_id, label=plain(label, 2000), element=element, hint=plain(hint, 2000),
-                      optional=True)
+def _text_input(
+    block_id: str, label: str, hint: str, initial: str | None, *, multiline: bool = False, max_length: int | None = None
+) -> InputBlock:
+    element = PlainTextInputElement(
+        action_id=block_id, initial_value=initial or None, multiline=multiline or None, max_length=max_length
+    )
+    return InputBlock(
+        block_id=block_id, label=plain(label, 2000), element=element, hint=plain(hint, 2000), optional=True
+    )
 
 
 def deploy_modal(
@@ -68,19 +75,44 @@ def deploy_modal(
     strategies = [_option(v, label) for v, label in STRATEGY_OPTIONS]
     strategy = next((o for o in strategies if o.value == d.get("strategy")), None)
     blocks: list[Block] = [
-        InputBlock(block_id="service", label=plain("Service", 2000), element=_service_select(catalog_names,
-                                                                                            d.get("service"))),
-        InputBlock(block_id="strategy", label=plain("Strategy", 2000), element=StaticSelectElement(
-            action_id="strategy", placeholder=plain("How to shift traffic", 150), options=strategies,
-            initial_option=strategy)),
-        _text_input("percent", "Percent", "Canary first step (0.1–99.9) or linear step (3–99.9); empty = catalog "
-                    "default", d.get("percent")),
+        InputBlock(
+            block_id="service", label=plain("Service", 2000), element=_service_select(catalog_names, d.get("service"))
+        ),
+        InputBlock(
+            block_id="strategy",
+            label=plain("Strategy", 2000),
+            element=StaticSelectElement(
+                action_id="strategy",
+                placeholder=plain("How to shift traffic", 150),
+                options=strategies,
+                initial_option=strategy,
+            ),
+        ),
+        _text_input(
+            "percent",
+            "Percent",
+            "Canary first step (0.1–99.9) or linear step (3–99.9); empty = catalog default",
+            d.get("percent"),
+        ),
         _text_input("image", "Image", ":tag or full URI; empty = the task definition's current image", d.get("image")),
-        _text_input("reason", "Reason", "Shown in the channel and the history", d.get("reason"), multiline=True,
-                    max_length=REASON_MAX),
+        _text_input(
+            "reason",
+            "Reason",
+            "Shown in the channel and the history",
+            d.get("reason"),
+            multiline=True,
+            max_length=REASON_MAX,
+        ),
     ]
-    view = View(type="modal", callback_id=FORM_CALLBACK, title=plain("Deploy", 24), submit=plain("Deploy", 24),
-                close=plain("Cancel", 24), blocks=blocks, private_metadata=private_metadata[:3000] or None)
+    view = View(
+        type="modal",
+        callback_id=FORM_CALLBACK,
+        title=plain("Deploy", 24),
+        submit=plain("Deploy", 24),
+        close=plain("Cancel", 24),
+        blocks=blocks,
+        private_metadata=private_metadata[:3000] or None,
+    )
     out: dict[str, Any] = view.to_dict()
     return out
 

@@ -131,8 +131,11 @@ def approve_button(view: DeploymentView, hook: AwaitingHook) -> ButtonElement:
         deny=plain("Cancel", 30),
     )
     return ButtonElement(
-        text=plain("Approve", 75), action_id=APPROVE_ACTION, value=button_value(view.id, hook.hook_id),
-        style="primary", confirm=confirm,
+        text=plain("Approve", 75),
+        action_id=APPROVE_ACTION,
+        value=button_value(view.id, hook.hook_id),
+        style="primary",
+        confirm=confirm,
     )
 
 
@@ -147,8 +150,11 @@ def rollback_button(view: DeploymentView, hook: AwaitingHook | None) -> ButtonEl
         style="danger",
     )
     return ButtonElement(
-        text=plain("Roll back", 75), action_id=ROLLBACK_ACTION,
-        value=button_value(view.id, hook.hook_id if hook else None), style="danger", confirm=confirm,
+        text=plain("Roll back", 75),
+        action_id=ROLLBACK_ACTION,
+        value=button_value(view.id, hook.hook_id if hook else None),
+        style="danger",
+        confirm=confirm,
     )
 
 
@@ -173,8 +179,9 @@ def outcome_line(view: DeploymentView, now: datetime) -> str:
     """`✅ Succeeded in 55m · finished <date> · history: /deploy history catalog`."""
     took = duration_of(view, now)
     verb = "in" if view.status is DeploymentStatus.SUCCEEDED else "after"
-    parts = [f"{STATUS_EMOJI[view.status]} *{STATUS_WORDS[view.status].capitalize()}*" + (
-        f" {verb} {took}" if took else "")]
+    parts = [
+        f"{STATUS_EMOJI[view.status]} *{STATUS_WORDS[view.status].capitalize()}*" + (f" {verb} {took}" if took else "")
+    ]
     if view.finished_at is not None:
         parts.append(f"finished {slack_date(view.finished_at)}")
     parts.append(f"history: `/deploy history {escape(view.service_key)}`")

@@ -33,8 +33,14 @@ def _fresh(control: Control) -> None:
 
 
 def _client(url: str, **config: Any) -> Any:
-    return boto3.client("ecs", region_name="us-east-1", endpoint_url=url, aws_access_key_id="test",
-                        aws_secret_access_key="test", config=Config(**config))
+    return boto3.client(
+        "ecs",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(**config),
+    )
 
 
 @pytest.fixture(scope="session")

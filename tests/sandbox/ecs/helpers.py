@@ -32,15 +32,23 @@ def snapshot(d: dict[str, Any]) -> tuple[Any, ...]:
 
 def latest_deployment(ecs: Any, service: str) -> str:
     """The newest PENDING/IN_PROGRESS deployment of a service (how the bot finds it)."""
-    briefs = ecs.list_service_deployments(cluster=CLUSTER, service=service,
-                                          status=["PENDING", "IN_PROGRESS"])["serviceDeployments"]
+    briefs = ecs.list_service_deployments(cluster=CLUSTER, service=service, status=["PENDING", "IN_PROGRESS"])[
+        "serviceDeployments"
+    ]
     return str(briefs[0]["serviceDeploymentArn"])
 
 
-def drive(ecs: Any, control: Control, arn: str, act: Callable[[dict[str, Any]], None] | None = None,
-          step: float = 1.0, limit: int = 3000,
-          until: Callable[[dict[str, Any]], bool] | None = None,
-          jump: bool = True, pace: float = 0.0) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+def drive(
+    ecs: Any,
+    control: Control,
+    arn: str,
+    act: Callable[[dict[str, Any]], None] | None = None,
+    step: float = 1.0,
+    limit: int = 3000,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+    jump: bool = True,
+    pace: float = 0.0,
+) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     """Step the clock, recording each distinct snapshot, until the deployment ends (or `until` holds).
 
     `jump` skips straight to the deployment's next wake-up, except while a Lambda hook is running: a function
@@ -83,8 +91,9 @@ def continue_pauses(ecs: Any, action: str = "CONTINUE", hook_ids: list[str] | No
             if hook["status"] == "AWAITING_ACTION":
                 if hook_ids is not None:
                     hook_ids.append(hook["hookId"])
-                ecs.continue_service_deployment(serviceDeploymentArn=d["serviceDeploymentArn"],
-                                                hookId=hook["hookId"], action=action)
+                ecs.continue_service_deployment(
+                    serviceDeploymentArn=d["serviceDeploymentArn"], hookId=hook["hookId"], action=action
+                )
 
     return act
 
@@ -96,8 +105,13 @@ def deploy(ecs: Any, service: str, task_definition: str | None = None, **config:
     for key in ("canaryConfiguration", "linearConfiguration"):
         if key in merged and merged.get("strategy") != key.replace("Configuration", "").upper():
             merged.pop(key)
-    ecs.update_service(cluster=CLUSTER, service=service, deploymentConfiguration=merged,
-                       taskDefinition=task_definition or f"{service}:1")
+    ecs.update_service(
+        cluster=CLUSTER,
+        service=service,
+        deploymentConfiguration=merged,
+        taskDefinition=task_definition or f"{service}:1",
+    )
     return latest_deployment(ecs, service)
+
 
 __all__ = ["CLUSTER", "ROLE", "TERMINAL", "Control", "describe", "drive", "lambda_arn", "latest_deployment", "snapshot"]

@@ -23,32 +23,62 @@ UNKNOWN_DEPLOYMENT = "arn:aws:ecs:us-east-1:123456789012:service-deployment/unic
 BAD_CONFIGS: dict[str, tuple[str, dict[str, Any], str]] = {
     "canary-percent-zero": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 0.0}}, "canaryPercent"),
     "canary-percent-over-100": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 100.5}}, "canaryPercent"),
-    "canary-percent-not-tenths": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 10.05}},
-                                  "canaryPercent"),
-    "canary-bake-too-long": ("ui", {**CANARY, "canaryConfiguration": {"canaryBakeTimeInMinutes": 1441}},
-                             "canaryBakeTimeInMinutes"),
+    "canary-percent-not-tenths": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 10.05}}, "canaryPercent"),
+    "canary-bake-too-long": (
+        "ui",
+        {**CANARY, "canaryConfiguration": {"canaryBakeTimeInMinutes": 1441}},
+        "canaryBakeTimeInMinutes",
+    ),
     "linear-step-under-3": ("ui", {**LINEAR, "linearConfiguration": {"stepPercent": 2.9}}, "stepPercent"),
     "bake-time-too-long": ("ui", {**BG, "bakeTimeInMinutes": 1441}, "bakeTimeInMinutes"),
-    "canary-config-without-canary": ("ui", {**BG, "canaryConfiguration": {"canaryPercent": 10.0}},
-                                     "canaryConfiguration"),
-    "linear-config-without-linear": ("ui", {**CANARY, "linearConfiguration": {"stepPercent": 10.0}},
-                                     "linearConfiguration"),
-    "pause-at-test-traffic-shift": ("ui", {**BG, "lifecycleHooks": [{**PAUSE, "lifecycleStages": [
-        "TEST_TRAFFIC_SHIFT"]}]}, "TEST_TRAFFIC_SHIFT"),
-    "pause-at-production-traffic-shift": ("ui", {**BG, "lifecycleHooks": [{**PAUSE, "lifecycleStages": [
-        "POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT"]}]}, "PRODUCTION_TRAFFIC_SHIFT"),
-    "pause-with-target-arn": ("ui", {**BG, "lifecycleHooks": [{**PAUSE, "hookTargetArn": lambda_arn("succeed"),
-                                                               "lifecycleStages": ["POST_SCALE_UP"]}]},
-                              "hookTargetArn"),
-    "pause-timeout-over-14-days": ("ui", {**BG, "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["POST_SCALE_UP"],
-                                                                    "timeoutConfiguration": {
-                                                                        "timeoutInMinutes": 20161}}]},
-                                   "timeoutInMinutes"),
-    "lambda-without-target-arn": ("ui", {**BG, "lifecycleHooks": [{"targetType": "AWS_LAMBDA", "roleArn": ROLE,
-                                                                   "lifecycleStages": ["POST_SCALE_UP"]}]},
-                                  "hookTargetArn"),
-    "hooks-on-rolling": ("orders", {"strategy": "ROLLING", "lifecycleHooks": [{**PAUSE, "lifecycleStages": [
-        "POST_SCALE_UP"]}]}, "ROLLING"),
+    "canary-config-without-canary": (
+        "ui",
+        {**BG, "canaryConfiguration": {"canaryPercent": 10.0}},
+        "canaryConfiguration",
+    ),
+    "linear-config-without-linear": (
+        "ui",
+        {**CANARY, "linearConfiguration": {"stepPercent": 10.0}},
+        "linearConfiguration",
+    ),
+    "pause-at-test-traffic-shift": (
+        "ui",
+        {**BG, "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["TEST_TRAFFIC_SHIFT"]}]},
+        "TEST_TRAFFIC_SHIFT",
+    ),
+    "pause-at-production-traffic-shift": (
+        "ui",
+        {**BG, "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["POST_SCALE_UP", "PRODUCTION_TRAFFIC_SHIFT"]}]},
+        "PRODUCTION_TRAFFIC_SHIFT",
+    ),
+    "pause-with-target-arn": (
+        "ui",
+        {
+            **BG,
+            "lifecycleHooks": [{**PAUSE, "hookTargetArn": lambda_arn("succeed"), "lifecycleStages": ["POST_SCALE_UP"]}],
+        },
+        "hookTargetArn",
+    ),
+    "pause-timeout-over-14-days": (
+        "ui",
+        {
+            **BG,
+            "lifecycleHooks": [
+                {**PAUSE, "lifecycleStages": ["POST_SCALE_UP"], "timeoutConfiguration": {"timeoutInMinutes": 20161}}
+            ],
+        },
+        "timeoutInMinutes",
+    ),
+    "lambda-without-target-arn": (
+        "ui",
+        {**BG, "lifecycleHooks": [{"targetType": "AWS_LAMBDA", "roleArn": ROLE, "lifecycleStages": ["POST_SCALE_UP"]}]},
+        "hookTargetArn",
+    ),
+    "hooks-on-rolling": (
+        "orders",
+        {"strategy": "ROLLING", "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["POST_SCALE_UP"]}]},
+        "ROLLING",
+    ),
     "canary-on-headless": ("notifications", {**CANARY, "canaryConfiguration": {"canaryPercent": 10.0}}, "CANARY"),
     "linear-on-headless": ("notifications", {**LINEAR, "linearConfiguration": {"stepPercent": 10.0}}, "LINEAR"),
     "unknown-strategy": ("ui", {"strategy": "RED_BLACK"}, "strategy"),
@@ -66,8 +96,11 @@ def test_bad_deployment_configuration(case: str, ecs_strict: Any) -> None:
     service, config, field = BAD_CONFIGS[case]
     before = ecs_strict.describe_services(cluster=CLUSTER, services=[service])["services"][0]
 
-    code, message = _error(lambda: ecs_strict.update_service(
-        cluster=CLUSTER, service=service, taskDefinition=f"{service}:1", deploymentConfiguration=config))
+    code, message = _error(
+        lambda: ecs_strict.update_service(
+            cluster=CLUSTER, service=service, taskDefinition=f"{service}:1", deploymentConfiguration=config
+        )
+    )
 
     assert code == "InvalidParameterException"
     assert field in message
@@ -86,33 +119,72 @@ def _seeded(ecs: Any) -> str:
 
 # name -> (call given (client, in-progress deployment ARN), expected code, text in the message)
 BAD_CALLS: dict[str, tuple[Callable[[Any, str], Any], str, str]] = {
-    "describe-21-deployments": (lambda ecs, arn: ecs.describe_service_deployments(
-        serviceDeploymentArns=_arns(21)), "InvalidParameterException", "serviceDeploymentArns"),
-    "describe-21-revisions": (lambda ecs, arn: ecs.describe_service_revisions(
-        serviceRevisionArns=_arns(21)), "InvalidParameterException", "serviceRevisionArns"),
-    "continue-hook-not-awaiting": (lambda ecs, arn: ecs.continue_service_deployment(
-        serviceDeploymentArn=arn, hookId="ecs-pause-nope"), "InvalidParameterException", "hookId"),
-    "continue-finished-deployment": (lambda ecs, arn: ecs.continue_service_deployment(
-        serviceDeploymentArn=_seeded(ecs), hookId="ecs-pause-nope"), "InvalidParameterException", "hookId"),
-    "continue-unknown-deployment": (lambda ecs, arn: ecs.continue_service_deployment(
-        serviceDeploymentArn=UNKNOWN_DEPLOYMENT, hookId="x"), "ServiceDeploymentNotFoundException", "not found"),
-    "stop-unknown-deployment": (lambda ecs, arn: ecs.stop_service_deployment(
-        serviceDeploymentArn=UNKNOWN_DEPLOYMENT), "ServiceDeploymentNotFoundException", "not found"),
-    "stop-finished-deployment": (lambda ecs, arn: ecs.stop_service_deployment(
-        serviceDeploymentArn=_seeded(ecs), stopType="ROLLBACK"), "ConflictException", "SUCCESSFUL"),
-    "stop-abort": (lambda ecs, arn: ecs.stop_service_deployment(
-        serviceDeploymentArn=arn, stopType="ABORT"), "InvalidParameterException", "stopType"),
-    "unknown-service-update": (lambda ecs, arn: ecs.update_service(
-        cluster=CLUSTER, service="payments", forceNewDeployment=True), "ServiceNotFoundException", "payments"),
-    "unknown-service-list-deployments": (lambda ecs, arn: ecs.list_service_deployments(
-        cluster=CLUSTER, service="payments"), "ServiceNotFoundException", "payments"),
+    "describe-21-deployments": (
+        lambda ecs, arn: ecs.describe_service_deployments(serviceDeploymentArns=_arns(21)),
+        "InvalidParameterException",
+        "serviceDeploymentArns",
+    ),
+    "describe-21-revisions": (
+        lambda ecs, arn: ecs.describe_service_revisions(serviceRevisionArns=_arns(21)),
+        "InvalidParameterException",
+        "serviceRevisionArns",
+    ),
+    "continue-hook-not-awaiting": (
+        lambda ecs, arn: ecs.continue_service_deployment(serviceDeploymentArn=arn, hookId="ecs-pause-nope"),
+        "InvalidParameterException",
+        "hookId",
+    ),
+    "continue-finished-deployment": (
+        lambda ecs, arn: ecs.continue_service_deployment(serviceDeploymentArn=_seeded(ecs), hookId="ecs-pause-nope"),
+        "InvalidParameterException",
+        "hookId",
+    ),
+    "continue-unknown-deployment": (
+        lambda ecs, arn: ecs.continue_service_deployment(serviceDeploymentArn=UNKNOWN_DEPLOYMENT, hookId="x"),
+        "ServiceDeploymentNotFoundException",
+        "not found",
+    ),
+    "stop-unknown-deployment": (
+        lambda ecs, arn: ecs.stop_service_deployment(serviceDeploymentArn=UNKNOWN_DEPLOYMENT),
+        "ServiceDeploymentNotFoundException",
+        "not found",
+    ),
+    "stop-finished-deployment": (
+        lambda ecs, arn: ecs.stop_service_deployment(serviceDeploymentArn=_seeded(ecs), stopType="ROLLBACK"),
+        "ConflictException",
+        "SUCCESSFUL",
+    ),
+    "stop-abort": (
+        lambda ecs, arn: ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ABORT"),
+        "InvalidParameterException",
+        "stopType",
+    ),
+    "unknown-service-update": (
+        lambda ecs, arn: ecs.update_service(cluster=CLUSTER, service="payments", forceNewDeployment=True),
+        "ServiceNotFoundException",
+        "payments",
+    ),
+    "unknown-service-list-deployments": (
+        lambda ecs, arn: ecs.list_service_deployments(cluster=CLUSTER, service="payments"),
+        "ServiceNotFoundException",
+        "payments",
+    ),
     "unknown-cluster": (lambda ecs, arn: ecs.list_services(cluster="nope"), "ClusterNotFoundException", "nope"),
-    "unknown-cluster-describe-services": (lambda ecs, arn: ecs.describe_services(
-        cluster="nope", services=["ui"]), "ClusterNotFoundException", "nope"),
-    "unknown-task-definition": (lambda ecs, arn: ecs.update_service(
-        cluster=CLUSTER, service="ui", taskDefinition="ui:99"), "ClientException", "taskDefinition"),
-    "max-results-over-100": (lambda ecs, arn: ecs.list_service_deployments(
-        cluster=CLUSTER, service="ui", maxResults=101), "InvalidParameterException", "maxResults"),
+    "unknown-cluster-describe-services": (
+        lambda ecs, arn: ecs.describe_services(cluster="nope", services=["ui"]),
+        "ClusterNotFoundException",
+        "nope",
+    ),
+    "unknown-task-definition": (
+        lambda ecs, arn: ecs.update_service(cluster=CLUSTER, service="ui", taskDefinition="ui:99"),
+        "ClientException",
+        "taskDefinition",
+    ),
+    "max-results-over-100": (
+        lambda ecs, arn: ecs.list_service_deployments(cluster=CLUSTER, service="ui", maxResults=101),
+        "InvalidParameterException",
+        "maxResults",
+    ),
 }
 
 
@@ -138,20 +210,34 @@ def _raw(url: str, target: str | None, body: bytes) -> tuple[int, dict[str, Any]
         return error.code, json.loads(error.read())
 
 
-@pytest.mark.parametrize(("target", "body", "code", "text"), [
-    ("ListServiceDeployments", {"cluster": CLUSTER}, "InvalidParameterException", "service"),
-    ("DescribeServices", {"cluster": CLUSTER, "services": "ui"}, "InvalidParameterException", "services"),
-    ("UpdateService", {"service": "ui", "surprise": 1}, "InvalidParameterException", "surprise"),
-    ("UpdateService", {"service": "ui", "deploymentConfiguration": {"lifecycleHooks": [
-        {"targetType": "WEBHOOK", "lifecycleStages": ["POST_SCALE_UP"]}]}}, "InvalidParameterException",
-     "targetType"),
-    ("ContinueServiceDeployment", {"serviceDeploymentArn": "x", "hookId": "y", "action": "SKIP"},
-     "InvalidParameterException", "action"),
-    ("DeleteCluster", {}, "ClientException", "DeleteCluster"),
-    (None, {}, "ClientException", "X-Amz-Target"),
-])
-def test_raw_protocol_errors(control: Control, target: str | None, body: dict[str, Any], code: str,
-                             text: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "body", "code", "text"),
+    [
+        ("ListServiceDeployments", {"cluster": CLUSTER}, "InvalidParameterException", "service"),
+        ("DescribeServices", {"cluster": CLUSTER, "services": "ui"}, "InvalidParameterException", "services"),
+        ("UpdateService", {"service": "ui", "surprise": 1}, "InvalidParameterException", "surprise"),
+        (
+            "UpdateService",
+            {
+                "service": "ui",
+                "deploymentConfiguration": {
+                    "lifecycleHooks": [{"targetType": "WEBHOOK", "lifecycleStages": ["POST_SCALE_UP"]}]
+                },
+            },
+            "InvalidParameterException",
+            "targetType",
+        ),
+        (
+            "ContinueServiceDeployment",
+            {"serviceDeploymentArn": "x", "hookId": "y", "action": "SKIP"},
+            "InvalidParameterException",
+            "action",
+        ),
+        ("DeleteCluster", {}, "ClientException", "DeleteCluster"),
+        (None, {}, "ClientException", "X-Amz-Target"),
+    ],
+)
+def test_raw_protocol_errors(control: Control, target: str | None, body: dict[str, Any], code: str, text: str) -> None:
     status, answer = _raw(control.url, target, json.dumps(body).encode())
     assert (status, answer["__type"]) == (400, code)
     assert text in answer["message"]

@@ -21,10 +21,13 @@ def _code(call: Any) -> str:
     return str(caught.value.response["Error"]["Code"])
 
 
-@pytest.mark.parametrize(("code", "status", "message"), [
-    ("ThrottlingException", 400, "Rate exceeded"),
-    ("ServerException", 500, "Injected fault"),
-])
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [
+        ("ThrottlingException", 400, "Rate exceeded"),
+        ("ServerException", 500, "Injected fault"),
+    ],
+)
 def test_fault_injection(ecs_strict: Any, control: Control, code: str, status: int, message: str) -> None:
     control.post("fault", {"operation": "DescribeServices", "code": code, "rate": 1})
     with pytest.raises(ClientError) as caught:
@@ -66,7 +69,9 @@ def test_call_log_records_operations_parameters_and_errors(ecs_strict: Any, cont
     _code(lambda: ecs_strict.list_services(cluster="nope"))
     calls = control.get("calls?operation=ListServices")["calls"]
     assert [(c["parameters"]["cluster"], c["error"]) for c in calls] == [
-        (CLUSTER, None), ("nope", "ClusterNotFoundException")]
+        (CLUSTER, None),
+        ("nope", "ClusterNotFoundException"),
+    ]
     assert all(isinstance(c["time"], float) for c in calls)
     assert {c["operation"] for c in control.get("calls")["calls"]} == {"ListServices"}
 
@@ -83,9 +88,13 @@ def test_speed_and_state(control: Control) -> None:
 def test_control_rejects_bad_requests(control: Control) -> None:
     import urllib.error
 
-    for path, body in [("alarm", {"name": "a", "state": "RED"}), ("advance", {"seconds": -1}),
-                       ("fault", {"operation": "X", "code": "AccessDeniedException", "rate": 1}),
-                       ("lambda", {"name": "f", "url": "ftp://x"}), ("nothing", {})]:
+    for path, body in [
+        ("alarm", {"name": "a", "state": "RED"}),
+        ("advance", {"seconds": -1}),
+        ("fault", {"operation": "X", "code": "AccessDeniedException", "rate": 1}),
+        ("lambda", {"name": "f", "url": "ftp://x"}),
+        ("nothing", {}),
+    ]:
         with pytest.raises(urllib.error.HTTPError) as caught:
             control.post(path, body)
         assert caught.value.code in (400, 404)
@@ -95,14 +104,29 @@ def test_thousand_concurrent_deployments_progress(ecs: Any, control: Control) ->
     started = time.monotonic()
     ecs.register_task_definition(family="load", containerDefinitions=[{"name": "load", "image": "load:1"}])
     ecs.create_cluster(clusterName="load")
-    config = {"strategy": "CANARY", "bakeTimeInMinutes": 1, "deploymentCircuitBreaker": {"enable": True,
-              "rollback": True}, "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1}}
-    lb = [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/load/1",
-           "containerName": "load", "containerPort": 80}]
+    config = {
+        "strategy": "CANARY",
+        "bakeTimeInMinutes": 1,
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1},
+    }
+    lb = [
+        {
+            "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/load/1",
+            "containerName": "load",
+            "containerPort": 80,
+        }
+    ]
 
     def create(i: int) -> None:
-        ecs.create_service(cluster="load", serviceName=f"svc-{i}", taskDefinition="load", desiredCount=2,
-                           loadBalancers=lb, deploymentConfiguration=config)
+        ecs.create_service(
+            cluster="load",
+            serviceName=f"svc-{i}",
+            taskDefinition="load",
+            desiredCount=2,
+            loadBalancers=lb,
+            deploymentConfiguration=config,
+        )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(create, range(1000)))

@@ -48,8 +48,12 @@ def function() -> Iterator[FakeFunction]:
 
 def _deploy_with(ecs: Any, control: Control, function: FakeFunction, stage: str) -> str:
     control.post("lambda", {"name": "validate", "url": function.url})
-    hook = {"hookTargetArn": lambda_arn("validate"), "roleArn": ROLE, "lifecycleStages": [stage],
-            "hookDetails": {"suite": "smoke"}}
+    hook = {
+        "hookTargetArn": lambda_arn("validate"),
+        "roleArn": ROLE,
+        "lifecycleStages": [stage],
+        "hookDetails": {"suite": "smoke"},
+    }
     return deploy(ecs, "ui", lifecycleHooks=[hook], bakeTimeInMinutes=0)
 
 
@@ -75,8 +79,7 @@ def test_function_by_url_gets_payload_and_is_reinvoked(ecs: Any, control: Contro
 
 
 @pytest.mark.parametrize("answer", [b'{"hookStatus": "FAILED"}', b"not json", b'{"status": "SUCCEEDED"}'])
-def test_function_by_url_failure_rolls_back(ecs: Any, control: Control, function: FakeFunction,
-                                            answer: bytes) -> None:
+def test_function_by_url_failure_rolls_back(ecs: Any, control: Control, function: FakeFunction, answer: bytes) -> None:
     function.answers = [answer]
     arn = _deploy_with(ecs, control, function, "POST_SCALE_UP")
 

@@ -26,9 +26,14 @@ def _broken_task_definition(ecs: Any, service: str) -> str:
     td = ecs.describe_task_definition(taskDefinition=f"{service}:2")["taskDefinition"]
     container = {**td["containerDefinitions"][0]}
     container["image"] = container["image"].rpartition(":")[0] + ":1.3.0-broken"
-    registered = ecs.register_task_definition(family=service, containerDefinitions=[container],
-                                              requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
-                                              cpu="256", memory="512")
+    registered = ecs.register_task_definition(
+        family=service,
+        containerDefinitions=[container],
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+    )
     return str(registered["taskDefinition"]["taskDefinitionArn"])
 
 
@@ -102,8 +107,11 @@ def test_rollback_paths(case: str, ecs: Any, control: Control) -> None:
 def test_alarm_and_breaker_fields(ecs: Any, control: Control) -> None:
     arn, _ = _alarm_after_canary(ecs, control)
     alarms = describe(ecs, arn)["alarms"]
-    assert alarms == {"status": "TRIGGERED", "alarmNames": ["catalog-5xx", "catalog-latency-p99"],
-                      "triggeredAlarmNames": ["catalog-5xx"]}
+    assert alarms == {
+        "status": "TRIGGERED",
+        "alarmNames": ["catalog-5xx", "catalog-latency-p99"],
+        "triggeredAlarmNames": ["catalog-5xx"],
+    }
     control.post("reset")
     control.post("speed", {"speed": 0})
     arn, _ = _circuit_breaker(ecs, control)
@@ -113,8 +121,9 @@ def test_alarm_and_breaker_fields(ecs: Any, control: Control) -> None:
 
 
 def test_alarm_without_rollback_ends_stopped(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "catalog", lifecycleHooks=[],
-                 alarms={"alarmNames": ["catalog-5xx"], "enable": True, "rollback": False})
+    arn = deploy(
+        ecs, "catalog", lifecycleHooks=[], alarms={"alarmNames": ["catalog-5xx"], "enable": True, "rollback": False}
+    )
     control.advance(10)
     control.post("alarm", {"name": "catalog-5xx", "state": "ALARM"})
     final = describe(ecs, arn)
@@ -122,8 +131,13 @@ def test_alarm_without_rollback_ends_stopped(ecs: Any, control: Control) -> None
 
 
 def test_breaker_without_rollback_ends_stopped(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "catalog", _broken_task_definition(ecs, "catalog"), lifecycleHooks=[],
-                 deploymentCircuitBreaker={"enable": True, "rollback": False})
+    arn = deploy(
+        ecs,
+        "catalog",
+        _broken_task_definition(ecs, "catalog"),
+        lifecycleHooks=[],
+        deploymentCircuitBreaker={"enable": True, "rollback": False},
+    )
     _, final = drive(ecs, control, arn)
     assert final["status"] == "STOPPED" and "rollback" not in final
     assert final["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
@@ -138,23 +152,40 @@ def test_alarm_already_firing_at_start_is_ignored(ecs: Any, control: Control) ->
 
 
 def test_pause_timeout_rolls_back_within_one_big_advance(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "ui", lifecycleHooks=[{**PAUSE, "lifecycleStages": ["POST_SCALE_UP"],
-                                             "timeoutConfiguration": {"timeoutInMinutes": 60}}])
+    arn = deploy(
+        ecs,
+        "ui",
+        lifecycleHooks=[
+            {**PAUSE, "lifecycleStages": ["POST_SCALE_UP"], "timeoutConfiguration": {"timeoutInMinutes": 60}}
+        ],
+    )
 
     control.advance(10 * 3600)
 
     final = describe(ecs, arn)
     [hook] = final["lifecycleHookDetails"]
-    assert (final["status"], final["lifecycleStage"], hook["status"]) == ("ROLLBACK_SUCCESSFUL", "POST_SCALE_UP",
-                                                                          "TIMED_OUT")
+    assert (final["status"], final["lifecycleStage"], hook["status"]) == (
+        "ROLLBACK_SUCCESSFUL",
+        "POST_SCALE_UP",
+        "TIMED_OUT",
+    )
     assert final["rollback"]["startedAt"] == hook["expiresAt"]
     assert "timed out" in final["rollback"]["reason"]
     assert (final["finishedAt"] - hook["expiresAt"]).total_seconds() < 60
 
 
 def test_pause_timeout_with_continue_action_proceeds(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "ui", lifecycleHooks=[{**PAUSE, "lifecycleStages": ["POST_SCALE_UP"],
-                                             "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "CONTINUE"}}])
+    arn = deploy(
+        ecs,
+        "ui",
+        lifecycleHooks=[
+            {
+                **PAUSE,
+                "lifecycleStages": ["POST_SCALE_UP"],
+                "timeoutConfiguration": {"timeoutInMinutes": 1, "action": "CONTINUE"},
+            }
+        ],
+    )
     control.advance(3600)
     final = describe(ecs, arn)
     assert final["status"] == "SUCCESSFUL" and "rollback" not in final

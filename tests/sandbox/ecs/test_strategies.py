@@ -70,8 +70,13 @@ def test_canary_pause_before_each_production_step(ecs: Any, control: Control) ->
 
 
 def test_linear_eleven_percent_steps(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "catalog", strategy="LINEAR", lifecycleHooks=[],
-                 linearConfiguration={"stepPercent": 11.0, "stepBakeTimeInMinutes": 1})
+    arn = deploy(
+        ecs,
+        "catalog",
+        strategy="LINEAR",
+        lifecycleHooks=[],
+        linearConfiguration={"stepPercent": 11.0, "stepBakeTimeInMinutes": 1},
+    )
 
     seen, _ = drive(ecs, control, arn)
 
@@ -85,10 +90,18 @@ def _awaiting(d: dict[str, Any]) -> bool:
 
 
 def test_canary_weights_and_pause_fields(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "catalog", lifecycleHooks=[{**PAUSE, "lifecycleStages": ["POST_PRODUCTION_TRAFFIC_SHIFT"],
-                                                  "timeoutConfiguration": {"timeoutInMinutes": 30,
-                                                                           "action": "CONTINUE"}}],
-                 canaryConfiguration={"canaryPercent": 12.5, "canaryBakeTimeInMinutes": 0})
+    arn = deploy(
+        ecs,
+        "catalog",
+        lifecycleHooks=[
+            {
+                **PAUSE,
+                "lifecycleStages": ["POST_PRODUCTION_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {"timeoutInMinutes": 30, "action": "CONTINUE"},
+            }
+        ],
+        canaryConfiguration={"canaryPercent": 12.5, "canaryBakeTimeInMinutes": 0},
+    )
 
     seen, d = drive(ecs, control, arn, until=_awaiting)
 
@@ -110,9 +123,18 @@ def test_rolling_has_no_stages_or_weights(ecs: Any, control: Control) -> None:
 
 
 def test_headless_blue_green_keeps_weights_at_zero(ecs: Any, control: Control) -> None:
-    arn = deploy(ecs, "notifications", lifecycleHooks=[{
-        "targetType": "AWS_LAMBDA", "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:slow",
-        "roleArn": "arn:aws:iam::123456789012:role/hook", "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}])
+    arn = deploy(
+        ecs,
+        "notifications",
+        lifecycleHooks=[
+            {
+                "targetType": "AWS_LAMBDA",
+                "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:slow",
+                "roleArn": "arn:aws:iam::123456789012:role/hook",
+                "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"],
+            }
+        ],
+    )
 
     seen, final = drive(ecs, control, arn)
 

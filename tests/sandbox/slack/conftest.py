@@ -90,9 +90,15 @@ def fake_bot() -> Iterator[FakeBot]:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = dict(self.headers.items())
             form, payload = _parse(raw, headers.get("Content-Type", ""))
-            rec = Received(self.path, headers, raw, form, payload,
-                           SignatureVerifier(SECRET).is_valid_request(raw, headers),
-                           SignatureVerifier("not-the-secret").is_valid_request(raw, headers))
+            rec = Received(
+                self.path,
+                headers,
+                raw,
+                form,
+                payload,
+                SignatureVerifier(SECRET).is_valid_request(raw, headers),
+                SignatureVerifier("not-the-secret").is_valid_request(raw, headers),
+            )
             bot.requests.append(rec)
             if bot.on_request is not None:
                 bot.on_request(rec)

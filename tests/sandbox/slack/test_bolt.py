@@ -45,8 +45,12 @@ def serve_bolt(app: App) -> tuple[ThreadingHTTPServer, str]:
 @pytest.fixture
 def bolt(sandbox: SlackSandboxHandle) -> Iterator[App]:
     """A Bolt app on the stand-in's Web API (auth.test runs at construction), receiving its requests."""
-    app = App(token=TOKEN, signing_secret=SECRET, client=WebClient(token=TOKEN, base_url=sandbox.api_url),
-              process_before_response=True)
+    app = App(
+        token=TOKEN,
+        signing_secret=SECRET,
+        client=WebClient(token=TOKEN, base_url=sandbox.api_url),
+        process_before_response=True,
+    )
     srv, url = serve_bolt(app)
     sandbox.set_bot_url(url)
     yield app
@@ -91,8 +95,12 @@ def test_bolt_round_trip(sandbox: SlackSandboxHandle, bolt: App) -> None:
     control(sandbox, "command", {"user": ws.ALICE, "channel": "deploys", "text": ""})
     view_id = sandbox.store.user_views(ws.ALICE)["modals"][0]["id"]
     assert control(sandbox, "submit_view", {"user": ws.ALICE, "view_id": view_id})["outcome"] == "errors"
-    assert control(sandbox, "submit_view", {"user": ws.ALICE, "view_id": view_id,
-                                            "values": {"reason": {"text": "hotfix"}}})["outcome"] == "closed"
+    assert (
+        control(
+            sandbox, "submit_view", {"user": ws.ALICE, "view_id": view_id, "values": {"reason": {"text": "hotfix"}}}
+        )["outcome"]
+        == "closed"
+    )
 
     assert control(sandbox, "app_home_opened", {"user": ws.CAROL})["status"] == 200
     assert sandbox.store.user_views(ws.CAROL)["home"]["blocks"] == BLOCKS
@@ -105,4 +113,3 @@ def test_bolt_rejects_a_forged_signature(sandbox: SlackSandboxHandle, bolt: App)
         out = control(forger, "command", {"user": ws.ALICE, "text": "catalog"})
     assert out["status"] == 401
     assert http("GET", f"{sandbox.url}/_sandbox/calls?method=chat.postMessage")[1]["calls"] == []
-

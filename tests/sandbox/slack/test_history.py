@@ -72,25 +72,27 @@ def test_replies_give_the_parent_then_the_thread_in_order(client: WebClient) -> 
     assert [m["ts"] for m in later["messages"]] == [root, r2]  # the parent always leads the first page
     paged = client.conversations_replies(channel=CH, ts=root, limit=2)
     assert paged["has_more"] is True
-    rest = client.conversations_replies(channel=CH, ts=root, limit=2,
-                                        cursor=paged["response_metadata"]["next_cursor"])
+    rest = client.conversations_replies(channel=CH, ts=root, limit=2, cursor=paged["response_metadata"]["next_cursor"])
     assert [m["ts"] for m in rest["messages"]] == [r2] and rest["has_more"] is False
     alone = client.conversations_replies(channel=CH, ts=r1)
     assert [m["ts"] for m in alone["messages"]] == [r1]
 
 
-@pytest.mark.parametrize(("error", "method", "kwargs"), [
-    ("channel_not_found", "conversations_history", {"channel": "C0NOPE"}),
-    ("invalid_ts_oldest", "conversations_history", {"channel": CH, "oldest": "yesterday"}),
-    ("invalid_ts_latest", "conversations_history", {"channel": CH, "latest": "nan"}),
-    ("invalid_cursor", "conversations_history", {"channel": CH, "cursor": "bm9wZQ=="}),
-    ("invalid_limit", "conversations_history", {"channel": CH, "limit": "ten"}),
-    ("channel_not_found", "conversations_replies", {"channel": "C0NOPE", "ts": "1.000001"}),
-    ("thread_not_found", "conversations_replies", {"channel": CH, "ts": "1.000001"}),
-    ("thread_not_found", "conversations_replies", {"channel": CH, "ts": ""}),
-    ("invalid_metadata_format", "chat_postMessage", {"channel": CH, "text": "x", "metadata": "{not json"}),
-    ("invalid_metadata_schema", "chat_postMessage", {"channel": CH, "text": "x", "metadata": {"event_type": "x"}}),
-])
+@pytest.mark.parametrize(
+    ("error", "method", "kwargs"),
+    [
+        ("channel_not_found", "conversations_history", {"channel": "C0NOPE"}),
+        ("invalid_ts_oldest", "conversations_history", {"channel": CH, "oldest": "yesterday"}),
+        ("invalid_ts_latest", "conversations_history", {"channel": CH, "latest": "nan"}),
+        ("invalid_cursor", "conversations_history", {"channel": CH, "cursor": "bm9wZQ=="}),
+        ("invalid_limit", "conversations_history", {"channel": CH, "limit": "ten"}),
+        ("channel_not_found", "conversations_replies", {"channel": "C0NOPE", "ts": "1.000001"}),
+        ("thread_not_found", "conversations_replies", {"channel": CH, "ts": "1.000001"}),
+        ("thread_not_found", "conversations_replies", {"channel": CH, "ts": ""}),
+        ("invalid_metadata_format", "chat_postMessage", {"channel": CH, "text": "x", "metadata": "{not json"}),
+        ("invalid_metadata_schema", "chat_postMessage", {"channel": CH, "text": "x", "metadata": {"event_type": "x"}}),
+    ],
+)
 def test_errors(client: WebClient, error: str, method: str, kwargs: dict[str, Any]) -> None:
     assert error_of(lambda: getattr(client, method)(**kwargs)) == error
 

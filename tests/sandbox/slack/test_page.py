@@ -28,8 +28,9 @@ def test_page_and_static_files_are_served(sandbox: SlackSandboxHandle) -> None:
     status, kind, html = get(sandbox.url + "/")
     assert status == 200 and kind.startswith("text/html")
     referenced = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
-    assert {"/static/app.css", "/static/app.js", "/static/blocks.js", "/static/mrkdwn.js", "/static/modal.js"} <= \
-        set(referenced)
+    assert {"/static/app.css", "/static/app.js", "/static/blocks.js", "/static/mrkdwn.js", "/static/modal.js"} <= set(
+        referenced
+    )
     for path in referenced:
         assert (STATIC / path.removeprefix("/static/")).is_file()
         assert get(sandbox.url + path)[0] == 200
@@ -49,10 +50,29 @@ def test_static_files_reference_nothing_external() -> None:
 
 def test_page_has_the_stable_test_ids() -> None:
     source = "\n".join(p.read_text() for p in STATIC.iterdir() if p.suffix in (".html", ".js"))
-    for testid in ("composer-input", "user-switcher", "channel-link-", "app-home-link", "message", "thread-link",
-                   "button-", "confirm-dialog", "confirm-button", "confirm-deny", "modal", "modal-submit",
-                   "modal-close", "modal-input-", "modal-error-", "sandbox-panel", "panel-button-", "thread-pane",
-                   "home-view", "live-status", "workspace-name"):
+    for testid in (
+        "composer-input",
+        "user-switcher",
+        "channel-link-",
+        "app-home-link",
+        "message",
+        "thread-link",
+        "button-",
+        "confirm-dialog",
+        "confirm-button",
+        "confirm-deny",
+        "modal",
+        "modal-submit",
+        "modal-close",
+        "modal-input-",
+        "modal-error-",
+        "sandbox-panel",
+        "panel-button-",
+        "thread-pane",
+        "home-view",
+        "live-status",
+        "workspace-name",
+    ):
         assert re.search(rf'data-testid="{testid}|testid = "{testid}', source), testid
 
 
@@ -72,8 +92,13 @@ def test_config_and_panel_proxy() -> None:
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Target)
     threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-    panel = [{"label": "Trip an alarm", "url": f"http://127.0.0.1:{srv.server_address[1]}/alarm",
-              "body": {"service": "catalog"}}]
+    panel = [
+        {
+            "label": "Trip an alarm",
+            "url": f"http://127.0.0.1:{srv.server_address[1]}/alarm",
+            "body": {"service": "catalog"},
+        }
+    ]
     try:
         with server.start(panel=panel) as handle:
             _, config, _ = http("GET", handle.url + "/_sandbox/config")
@@ -89,8 +114,10 @@ def test_config_and_panel_proxy() -> None:
 
 def test_state_long_poll_wakes_on_change(sandbox: SlackSandboxHandle) -> None:
     version = http("GET", sandbox.url + "/_sandbox/state")[1]["version"]
-    timer = threading.Timer(0.2, lambda: http("POST", sandbox.url + "/_sandbox/post",
-                                              {"user": "U0ALICE", "channel": "C0DEPLOYS", "text": "hi"}))
+    timer = threading.Timer(
+        0.2,
+        lambda: http("POST", sandbox.url + "/_sandbox/post", {"user": "U0ALICE", "channel": "C0DEPLOYS", "text": "hi"}),
+    )
     timer.start()
     _, state, _ = http("GET", f"{sandbox.url}/_sandbox/state?since={version}&wait=5")
     assert state["version"] > version and state["channels"]["C0DEPLOYS"][0]["text"] == "hi"

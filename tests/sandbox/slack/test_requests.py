@@ -13,32 +13,76 @@ from sandbox.slack.delivery import sign
 from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import SECRET, TOKEN, FakeBot, Received, http
 
-APPROVE = {"type": "button", "action_id": "approve", "text": {"type": "plain_text", "text": "Approve"},
-           "style": "primary", "value": "dep-1:hook-1",
-           "confirm": {"title": {"type": "plain_text", "text": "Sure?"}, "text": {"type": "mrkdwn", "text": "Go"},
-                       "confirm": {"type": "plain_text", "text": "Yes"}, "deny": {"type": "plain_text", "text": "No"}}}
-ROLLBACK = {"type": "button", "action_id": "rollback", "text": {"type": "plain_text", "text": "Roll back"},
-            "style": "danger", "value": "dep-1"}
+APPROVE = {
+    "type": "button",
+    "action_id": "approve",
+    "text": {"type": "plain_text", "text": "Approve"},
+    "style": "primary",
+    "value": "dep-1:hook-1",
+    "confirm": {
+        "title": {"type": "plain_text", "text": "Sure?"},
+        "text": {"type": "mrkdwn", "text": "Go"},
+        "confirm": {"type": "plain_text", "text": "Yes"},
+        "deny": {"type": "plain_text", "text": "No"},
+    },
+}
+ROLLBACK = {
+    "type": "button",
+    "action_id": "rollback",
+    "text": {"type": "plain_text", "text": "Roll back"},
+    "style": "danger",
+    "value": "dep-1",
+}
 BLOCKS = [
-    {"type": "section", "block_id": "summary", "text": {"type": "mrkdwn", "text": "*catalog*"},
-     "accessory": {"type": "button", "action_id": "details", "text": {"type": "plain_text", "text": "Details"}}},
+    {
+        "type": "section",
+        "block_id": "summary",
+        "text": {"type": "mrkdwn", "text": "*catalog*"},
+        "accessory": {"type": "button", "action_id": "details", "text": {"type": "plain_text", "text": "Details"}},
+    },
     {"type": "actions", "block_id": "decide-v1", "elements": [APPROVE, ROLLBACK]},
 ]
 MODAL = {
-    "type": "modal", "callback_id": "deploy_modal", "private_metadata": "C0DEPLOYS",
-    "title": {"type": "plain_text", "text": "Deploy"}, "submit": {"type": "plain_text", "text": "Deploy"},
+    "type": "modal",
+    "callback_id": "deploy_modal",
+    "private_metadata": "C0DEPLOYS",
+    "title": {"type": "plain_text", "text": "Deploy"},
+    "submit": {"type": "plain_text", "text": "Deploy"},
     "blocks": [
-        {"type": "input", "block_id": "service", "label": {"type": "plain_text", "text": "Service"},
-         "element": {"type": "static_select", "action_id": "pick", "options": [
-             {"text": {"type": "plain_text", "text": "catalog"}, "value": "catalog"},
-             {"text": {"type": "plain_text", "text": "checkout"}, "value": "checkout"}]}},
-        {"type": "input", "block_id": "strategy", "label": {"type": "plain_text", "text": "Strategy"},
-         "element": {"type": "radio_buttons", "action_id": "choose",
-                     "initial_option": {"text": {"type": "plain_text", "text": "canary"}, "value": "canary"},
-                     "options": [{"text": {"type": "plain_text", "text": "canary"}, "value": "canary"},
-                                 {"text": {"type": "plain_text", "text": "linear"}, "value": "linear"}]}},
-        {"type": "input", "block_id": "reason", "optional": True, "label": {"type": "plain_text", "text": "Why"},
-         "element": {"type": "plain_text_input", "action_id": "text"}},
+        {
+            "type": "input",
+            "block_id": "service",
+            "label": {"type": "plain_text", "text": "Service"},
+            "element": {
+                "type": "static_select",
+                "action_id": "pick",
+                "options": [
+                    {"text": {"type": "plain_text", "text": "catalog"}, "value": "catalog"},
+                    {"text": {"type": "plain_text", "text": "checkout"}, "value": "checkout"},
+                ],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "strategy",
+            "label": {"type": "plain_text", "text": "Strategy"},
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "choose",
+                "initial_option": {"text": {"type": "plain_text", "text": "canary"}, "value": "canary"},
+                "options": [
+                    {"text": {"type": "plain_text", "text": "canary"}, "value": "canary"},
+                    {"text": {"type": "plain_text", "text": "linear"}, "value": "linear"},
+                ],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "reason",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Why"},
+            "element": {"type": "plain_text_input", "action_id": "text"},
+        },
     ],
 }
 
@@ -60,8 +104,9 @@ def assert_signed(rec: Received) -> None:
 def post_root(sandbox: SlackSandboxHandle, thread_ts: str | None = None) -> str:
     """The bot posts a message with buttons; returns its ts."""
     client = WebClient(token=TOKEN, base_url=sandbox.api_url)
-    return str(client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="deploy", blocks=BLOCKS,
-                                       thread_ts=thread_ts)["ts"])
+    return str(
+        client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="deploy", blocks=BLOCKS, thread_ts=thread_ts)["ts"]
+    )
 
 
 def test_sign_matches_slack_sdk_verifier() -> None:
@@ -78,9 +123,21 @@ def test_command_is_formatted_and_signed_like_slack(wired: SlackSandboxHandle, f
     rec = fake_bot.last
     assert_signed(rec)
     assert rec.headers["Content-Type"] == "application/x-www-form-urlencoded"
-    assert list(rec.form) == ["token", "team_id", "team_domain", "channel_id", "channel_name", "user_id",
-                              "user_name", "command", "text", "api_app_id", "is_enterprise_install",
-                              "response_url", "trigger_id"]
+    assert list(rec.form) == [
+        "token",
+        "team_id",
+        "team_domain",
+        "channel_id",
+        "channel_name",
+        "user_id",
+        "user_name",
+        "command",
+        "text",
+        "api_app_id",
+        "is_enterprise_install",
+        "response_url",
+        "trigger_id",
+    ]
     assert rec.form["command"] == "/deploy" and rec.form["text"] == "catalog canary 10%"
     assert (rec.form["team_id"], rec.form["team_domain"]) == (ws.TEAM_ID, ws.TEAM_DOMAIN)
     assert (rec.form["user_id"], rec.form["user_name"], rec.form["channel_name"]) == (ws.ALICE, "alice", "deploys")
@@ -130,35 +187,58 @@ def test_click_builds_block_actions_from_the_stored_message(wired: SlackSandboxH
     root = post_root(wired)
     reply = post_root(wired, thread_ts=root)
     fake_bot.ack("")
-    out = control(wired, "click", {"user": ws.BOB, "channel": ws.DEPLOYS_CHANNEL, "message_ts": reply,
-                                   "action_id": "approve"})
+    out = control(
+        wired, "click", {"user": ws.BOB, "channel": ws.DEPLOYS_CHANNEL, "message_ts": reply, "action_id": "approve"}
+    )
     rec = fake_bot.last
     assert_signed(rec)
     assert list(rec.form) == ["payload"] and out["status"] == 200
     p = rec.payload
     assert p is not None and p["type"] == "block_actions"
     assert p["user"] == {"id": ws.BOB, "username": "bob", "name": "bob", "team_id": ws.TEAM_ID}
-    assert p["container"] == {"type": "message", "message_ts": reply, "channel_id": ws.DEPLOYS_CHANNEL,
-                              "is_ephemeral": False}
+    assert p["container"] == {
+        "type": "message",
+        "message_ts": reply,
+        "channel_id": ws.DEPLOYS_CHANNEL,
+        "is_ephemeral": False,
+    }
     assert p["channel"] == {"id": ws.DEPLOYS_CHANNEL, "name": "deploys"}
     assert (p["message"]["ts"], p["message"]["thread_ts"], p["message"]["blocks"]) == (reply, root, BLOCKS)
     action = p["actions"][0]
-    assert (action["action_id"], action["block_id"], action["value"], action["style"], action["type"]) == \
-        ("approve", "decide-v1", "dep-1:hook-1", "primary", "button")
+    assert (action["action_id"], action["block_id"], action["value"], action["style"], action["type"]) == (
+        "approve",
+        "decide-v1",
+        "dep-1:hook-1",
+        "primary",
+        "button",
+    )
     assert action["text"] == APPROVE["text"] and float(action["action_ts"]) > 0
     assert p["response_url"].startswith(wired.url) and p["trigger_id"] and p["api_app_id"] == ws.APP_ID
 
 
 def test_click_overrides_and_accessory(wired: SlackSandboxHandle, fake_bot: FakeBot) -> None:
     ts = post_root(wired)
-    control(wired, "click", {"user": ws.BOB, "channel": "deploys", "message_ts": ts, "action_id": "rollback",
-                             "value": "dep-999", "block_id": "decide-v0"})
+    control(
+        wired,
+        "click",
+        {
+            "user": ws.BOB,
+            "channel": "deploys",
+            "message_ts": ts,
+            "action_id": "rollback",
+            "value": "dep-999",
+            "block_id": "decide-v0",
+        },
+    )
     action = fake_bot.last.payload["actions"][0]  # type: ignore[index]
     assert (action["value"], action["block_id"], action["style"]) == ("dep-999", "decide-v0", "danger")
     control(wired, "click", {"user": ws.BOB, "channel": "deploys", "message_ts": ts, "action_id": "details"})
     assert fake_bot.last.payload["actions"][0]["block_id"] == "summary"  # type: ignore[index]
-    status, body, _ = http("POST", f"{wired.url}/_sandbox/click", {"user": ws.BOB, "channel": "deploys",
-                                                                  "message_ts": ts, "action_id": "nope"})
+    status, body, _ = http(
+        "POST",
+        f"{wired.url}/_sandbox/click",
+        {"user": ws.BOB, "channel": "deploys", "message_ts": ts, "action_id": "nope"},
+    )
     assert (status, body["error"]) == (404, "action_not_found")
 
 
@@ -179,15 +259,22 @@ def test_submit_view_state_values_and_errors(wired: SlackSandboxHandle, fake_bot
     client = WebClient(token=TOKEN, base_url=wired.api_url)
     view = client.views_open(trigger_id=wired.store.issue_trigger(ws.ALICE), view=MODAL)["view"]
     fake_bot.ack({"response_action": "errors", "errors": {"reason": "Say why"}})
-    out = control(wired, "submit_view", {"user": ws.ALICE, "view_id": view["id"],
-                                         "values": {"service": {"pick": "catalog"}, "text": ""}})
+    out = control(
+        wired,
+        "submit_view",
+        {"user": ws.ALICE, "view_id": view["id"], "values": {"service": {"pick": "catalog"}, "text": ""}},
+    )
     assert_signed(fake_bot.last)
     p = fake_bot.last.payload
     assert p is not None and p["type"] == "view_submission" and p["view"]["callback_id"] == "deploy_modal"
     assert p["view"]["state"]["values"] == {
         "service": {"pick": {"type": "static_select", "selected_option": MODAL["blocks"][0]["element"]["options"][0]}},
-        "strategy": {"choose": {"type": "radio_buttons", "selected_option": {
-            "text": {"type": "plain_text", "text": "canary"}, "value": "canary"}}},
+        "strategy": {
+            "choose": {
+                "type": "radio_buttons",
+                "selected_option": {"text": {"type": "plain_text", "text": "canary"}, "value": "canary"},
+            }
+        },
         "reason": {"text": {"type": "plain_text_input", "value": None}},
     }
     assert out["outcome"] == "errors"
@@ -205,8 +292,13 @@ def test_app_home_opened_event(wired: SlackSandboxHandle, fake_bot: FakeBot) -> 
     assert rec.headers["Content-Type"] == "application/json" and out["status"] == 200
     p = rec.payload
     assert p is not None and p["type"] == "event_callback" and p["team_id"] == ws.TEAM_ID
-    assert p["event"] == {**p["event"], "type": "app_home_opened", "user": ws.CAROL, "tab": "home",
-                          "channel": "D0CAROL"}
+    assert p["event"] == {
+        **p["event"],
+        "type": "app_home_opened",
+        "user": ws.CAROL,
+        "tab": "home",
+        "channel": "D0CAROL",
+    }
     assert p["authorizations"][0]["user_id"] == ws.BOT_USER_ID and p["event_id"].startswith("Ev")
 
 

@@ -36,14 +36,43 @@ HOME = {"type": "home", "blocks": [SECTION]}
 ERROR_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("channel_not_found", "chat_postMessage", {"channel": "C0NOPE", "text": "x"}),
     ("no_text", "chat_postMessage", {"channel": ws.DEPLOYS_CHANNEL, "text": ""}),
-    ("invalid_blocks", "chat_postMessage", {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": [{"text": "no type"}]}),
+    (
+        "invalid_blocks",
+        "chat_postMessage",
+        {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": [{"text": "no type"}]},
+    ),
     ("invalid_blocks", "chat_postMessage", {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": ["not an object"]}),
     ("invalid_blocks", "chat_postMessage", {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": [SECTION] * 51}),
-    ("invalid_blocks", "chat_postMessage",
-     {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]}),
-    ("invalid_blocks", "chat_postMessage",
-     {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": [{"type": "actions", "elements": [
-         {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x"}, "style": "green"}]}]}),
+    (
+        "invalid_blocks",
+        "chat_postMessage",
+        {
+            "channel": ws.DEPLOYS_CHANNEL,
+            "text": "t",
+            "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
+        },
+    ),
+    (
+        "invalid_blocks",
+        "chat_postMessage",
+        {
+            "channel": ws.DEPLOYS_CHANNEL,
+            "text": "t",
+            "blocks": [
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": "a",
+                            "text": {"type": "plain_text", "text": "x"},
+                            "style": "green",
+                        }
+                    ],
+                }
+            ],
+        },
+    ),
     ("msg_too_long", "chat_postMessage", {"channel": ws.DEPLOYS_CHANNEL, "text": "x" * 40_001}),
     ("message_not_found", "chat_update", {"channel": ws.DEPLOYS_CHANNEL, "ts": "1.000001", "text": "x"}),
     ("channel_not_found", "chat_update", {"channel": "C0NOPE", "ts": "1.000001", "text": "x"}),
@@ -71,8 +100,11 @@ def test_error_codes(client: WebClient, error: str, method: str, args: dict[str,
 
 def test_invalid_blocks_explains_why(client: WebClient) -> None:
     with pytest.raises(SlackApiError) as info:
-        client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="x", blocks=[SECTION, {**SECTION, "block_id": "b"},
-                                                                              {**SECTION, "block_id": "b"}])
+        client.chat_postMessage(
+            channel=ws.DEPLOYS_CHANNEL,
+            text="x",
+            blocks=[SECTION, {**SECTION, "block_id": "b"}, {**SECTION, "block_id": "b"}],
+        )
     assert any("duplicate block_id" in m for m in info.value.response["errors"])
 
 
@@ -103,8 +135,9 @@ def test_read_methods(client: WebClient) -> None:
 def test_post_message_shape_and_ts_order(client: WebClient) -> None:
     stamps = []
     for i in range(20):
-        resp = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text=f"m{i}", blocks=[SECTION],
-                                       unfurl_links=False, unfurl_media=False)
+        resp = client.chat_postMessage(
+            channel=ws.DEPLOYS_CHANNEL, text=f"m{i}", blocks=[SECTION], unfurl_links=False, unfurl_media=False
+        )
         assert resp["channel"] == ws.DEPLOYS_CHANNEL
         assert resp["message"]["ts"] == resp["ts"] and resp["message"]["bot_id"] == ws.BOT_ID
         stamps.append(resp["ts"])
@@ -139,8 +172,10 @@ def test_update_semantics(client: WebClient, sandbox: SlackSandboxHandle) -> Non
 
 def test_cannot_update_a_human_message(client: WebClient, sandbox: SlackSandboxHandle) -> None:
     _, body, _ = http("POST", f"{sandbox.url}/_sandbox/post", {"user": ws.ALICE, "channel": "deploys", "text": "hi"})
-    assert error_of(lambda: client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=body["ts"], text="x")) == \
-        "cant_update_message"
+    assert (
+        error_of(lambda: client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=body["ts"], text="x"))
+        == "cant_update_message"
+    )
 
 
 def test_ephemeral_and_permalink(client: WebClient, sandbox: SlackSandboxHandle) -> None:
@@ -149,8 +184,10 @@ def test_ephemeral_and_permalink(client: WebClient, sandbox: SlackSandboxHandle)
     root = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="root")["ts"]
     reply = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="r", thread_ts=root)["ts"]
     link = client.chat_getPermalink(channel=ws.DEPLOYS_CHANNEL, message_ts=reply)["permalink"]
-    assert link == (f"{sandbox.url}/archives/{ws.DEPLOYS_CHANNEL}/p{reply.replace('.', '')}"
-                    f"?thread_ts={root}&cid={ws.DEPLOYS_CHANNEL}")
+    assert link == (
+        f"{sandbox.url}/archives/{ws.DEPLOYS_CHANNEL}/p{reply.replace('.', '')}"
+        f"?thread_ts={root}&cid={ws.DEPLOYS_CHANNEL}"
+    )
 
 
 def test_views_open_trigger_rules(client: WebClient, sandbox: SlackSandboxHandle) -> None:
