@@ -114,7 +114,8 @@ def serve(settings: Settings, catalog: Catalog) -> int:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             log.info("connecting to Slack over Socket Mode")
-            SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves SocketModeHandler.start unannotated
         else:
             log.info("serving Slack over HTTP on port %s", settings.port)
             uvicorn.run(build_asgi(ctx, app), host="0.0.0.0", port=settings.port, log_level="info")  # noqa: S104

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Update, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,3 +81,9 @@ def is_postgres(engine_or_session: Engine | Session) -> bool:
     """True on PostgreSQL (row locks with SKIP LOCKED, advisory locks)."""
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+def rows_updated(session: Session, stmt: Update) -> int:
+    """Run an UPDATE in the session; the number of rows it matched."""
+    # Session.execute is typed as returning a plain Result; for an UPDATE it is a CursorResult, which has rowcount.
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount

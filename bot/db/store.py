@@ -6,18 +6,23 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.domain.enums import ACTIVE_STATUSES, EventKind, OutboxKind
 from bot.domain.readmodels import DeploymentView, deployment_view
-from models import Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
+from models import Base, Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
 
 
-def _insert(session: Session, table: Any) -> Any:
-    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+def _insert(session: Session, table: type[Base]) -> PgInsert | SqliteInsert:
+    """An INSERT in the session's dialect, for ON CONFLICT DO NOTHING (both dialects spell it the same)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
 
 
 def add_event(
@@ -50,8 +55,8 @@ def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tupl
     """Store many timeline entries in one statement, skipping keys already stored; map (deployment, key) → id."""
     if not rows:
         return {}
-    stmt: Insert = _insert(session, DeploymentEvent).values([dict(r) for r in rows])
-    stmt = stmt.on_conflict_do_nothing(index_elements=["deployment_id", "key"])  # type: ignore[attr-defined]
+    stmt = _insert(session, DeploymentEvent).values([dict(r) for r in rows])
+    stmt = stmt.on_conflict_do_nothing(index_elements=["deployment_id", "key"])
     returned = session.execute(stmt.returning(DeploymentEvent.id, DeploymentEvent.deployment_id, DeploymentEvent.key))
     return {(dep_id, key): event_id for event_id, dep_id, key in returned}
 
@@ -59,8 +64,8 @@ def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tupl
 def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Queue many Slack messages in one statement, once per idempotency key."""
     if rows:
-        stmt: Insert = _insert(session, Outbox).values([dict(r) for r in rows])
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))  # type: ignore[attr-defined]
+        stmt = _insert(session, Outbox).values([dict(r) for r in rows])
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
 
 def outbox_row(

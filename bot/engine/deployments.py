@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -265,9 +265,10 @@ class Deployments:
         active = [v for v in self.active() if v.service_key == service_key]
         return active or self.history(service_key, 1)
 
-    def _views(self, stmt: object, *, with_events: bool = False) -> list[DeploymentView]:
+    def _views(self, stmt: Executable, *, with_events: bool = False) -> list[DeploymentView]:
         with transaction(self.sessions) as session:
-            return [view_of(session, d, with_events=with_events) for d in session.scalars(stmt)]  # type: ignore[call-overload]
+            deployments: Sequence[Deployment] = session.scalars(stmt).all()
+            return [view_of(session, d, with_events=with_events) for d in deployments]
 
 
 _ACTIVE = (

@@ -18,10 +18,11 @@ from typing import Any
 from prometheus_client import Counter
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
 from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.db.sessions import is_postgres, transaction
+from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState
 from bot.slack.blocks import Message
@@ -407,7 +408,7 @@ class Notifier:
             if not outcome.counts:
                 values["attempts"] = claim.attempts - 1
             ours = (Outbox.id == claim.id, Outbox.state == SENDING, Outbox.attempts == claim.attempts)
-            if session.execute(update(Outbox).where(*ours).values(**values)).rowcount == 0:  # type: ignore[attr-defined]
+            if rows_updated(session, update(Outbox).where(*ours).values(**values)) == 0:
                 log.warning("outbox %s was taken over by another sender; outcome %s dropped", claim.key, outcome.state)
                 return
             self._follow_up(session, claim, outcome, now)
@@ -512,7 +513,8 @@ def _carries(message: Mapping[str, Any], key: str) -> bool:
 def _ambiguous(exc: Exception) -> bool:
     """True when a failed post may still have gone through (timeouts, resets, 5xx); Slack's ok=false did not."""
     if isinstance(exc, SlackApiError):
-        return exc.response.status_code >= 500
+        response: SlackResponse = exc.response  # slack_sdk leaves SlackApiError.response unannotated
+        return response.status_code >= 500
     return True
 
 

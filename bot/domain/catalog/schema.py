@@ -151,14 +151,23 @@ def _duration(maximum: timedelta, minimum: timedelta = timedelta(0)) -> Parser:
     return parse
 
 
+def _number(value: object) -> float | None:
+    """The float Python reads from a scalar's value, or None when float() refuses it."""
+    if not isinstance(value, str | bytes | int | float):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _percent(low: float, high: float) -> Parser:
     def parse(sink: ProblemSink, name: str, node: yaml.Node) -> float | None:
         value = scalar(node) if isinstance(node, yaml.ScalarNode) else None
         if isinstance(value, str) and value.endswith("%"):
             value = value[:-1]
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        number = _number(value)
+        if number is None:
             sink.add(node, f"`{name}` must be a number between {low:g} and {high:g}")
             return None
         if not low <= number <= high:
