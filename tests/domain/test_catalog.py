@@ -83,6 +83,8 @@ def _problem(text: str) -> tuple[int, str]:
         ("    linear_step_percent: 2\n", 7, "`linear_step_percent`: 2 is out of range (3–99.9)"),
         ("    canary_percent: 12.25\n", 7, "`canary_percent`: 12.25 has more than one decimal"),
         ("    canary_percent: lots\n", 7, "`canary_percent` must be a number between 0.1 and 99.9"),
+        ("    canary_percent: true\n", 7, "`canary_percent` must be a number between 0.1 and 99.9"),
+        ("    canary_percent: 1" + "0" * 400 + "\n", 7, "`canary_percent` must be a number between 0.1 and 99.9"),
         ("    bake: 25h\n", 7, "`bake`: `25h` is longer than 24h"),
         ("    bake: 10 minutes\n", 7, "`bake`: `10 minutes` is not a duration; write it like 90s, 15m or 2h"),
         ("    approval_timeout: 30s\n", 7, "`approval_timeout`: `30s` is shorter than 1m"),

@@ -152,12 +152,12 @@ def _duration(maximum: timedelta, minimum: timedelta = timedelta(0)) -> Parser:
 
 
 def _number(value: object) -> float | None:
-    """The float Python reads from a scalar's value, or None when float() refuses it."""
-    if not isinstance(value, str | bytes | int | float):
+    """The float a scalar's value spells, or None: YAML's true/yes is no number, nor an int too big for a float."""
+    if isinstance(value, bool) or not isinstance(value, str | bytes | int | float):
         return None
     try:
         return float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
