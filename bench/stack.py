@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import boto3
@@ -30,6 +30,10 @@ from sandbox.ecs.server import SandboxHandle
 from sandbox.ecs.server import start as start_ecs
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
 from sandbox.slack.server import start as start_slack
+
+if TYPE_CHECKING:  # boto3-stubs is a development dependency
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import DeploymentConfigurationTypeDef, LoadBalancerTypeDef
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = "unicorn-watch"
@@ -99,7 +103,7 @@ def bench_catalog(count: int) -> Catalog:
     return Catalog(services, "<bench>", tuple(services))
 
 
-def _ecs_client(url: str) -> Any:
+def _ecs_client(url: str) -> ECSClient:
     return boto3.client(
         "ecs",
         region_name=REGION,
@@ -124,8 +128,8 @@ def create_services(ecs_url: str, count: int) -> None:
             }
         ],
     )
-    lb = [{"targetGroupArn": TARGET_GROUP, "containerName": FAMILY, "containerPort": 8080}]
-    config = {
+    lb: list[LoadBalancerTypeDef] = [{"targetGroupArn": TARGET_GROUP, "containerName": FAMILY, "containerPort": 8080}]
+    config: DeploymentConfigurationTypeDef = {
         "strategy": "ROLLING",
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
         "maximumPercent": 200,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
@@ -12,6 +12,9 @@ from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 
 from bot.domain.snapshot import Credentials
+
+if TYPE_CHECKING:  # boto3-stubs is a development dependency
+    from mypy_boto3_ecs import ECSClient
 
 SESSION_NAME = "deploybot"
 AssumeRole = Callable[[str, str], Credentials]
@@ -85,10 +88,10 @@ class ClientCache:
         self._config = config
         self._endpoint_url = endpoint_url
         self._assume_role = assume_role
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str | None], ECSClient] = {}
         self._lock = threading.Lock()
 
-    def get(self, region: str, role_arn: str | None) -> Any:
+    def get(self, region: str, role_arn: str | None) -> ECSClient:
         """The ECS client for this region and role, created on first use."""
         key = (region, role_arn)
         with self._lock:
@@ -97,7 +100,7 @@ class ClientCache:
                 client = self._clients[key] = self._create(region, role_arn)
             return client
 
-    def _create(self, region: str, role_arn: str | None) -> Any:
+    def _create(self, region: str, role_arn: str | None) -> ECSClient:
         session = botocore.session.get_session()
         if role_arn:
             assume = self._assume_role or sts_assume_role(region, self._config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore import xform_name
 from botocore.exceptions import ClientError, HTTPClientError
@@ -29,6 +29,9 @@ from bot.domain.snapshot import (
 )
 from bot.ecs.clients import AssumeRole, ClientCache, client_config
 from bot.ecs.requests import container_image, deployment_configuration, register_params
+
+if TYPE_CHECKING:  # boto3-stubs is a development dependency
+    from mypy_boto3_ecs import ECSClient
 
 __all__ = [
     "Credentials",
@@ -101,7 +104,7 @@ class EcsGateway:
         config = client_config(max_attempts, connect_timeout, read_timeout)
         self._clients = ClientCache(config, endpoint_url=endpoint_url, assume_role=assume_role)
 
-    def client(self, region: str, role_arn: str | None = None) -> Any:
+    def client(self, region: str, role_arn: str | None = None) -> ECSClient:
         """The cached boto3 ECS client for a region and role (for diagnostics and tests)."""
         return self._clients.get(region, role_arn)
 
