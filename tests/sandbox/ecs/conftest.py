@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from mypy_boto3_ecs import ECSClient
 
 from sandbox.ecs import SandboxHandle, start
 
@@ -32,7 +33,7 @@ def _fresh(control: Control) -> None:
     control.post("speed", {"speed": 0})
 
 
-def _client(url: str, **config: Any) -> Any:
+def _client(url: str, **config: Any) -> ECSClient:
     return boto3.client(
         "ecs",
         region_name="us-east-1",
@@ -44,12 +45,12 @@ def _client(url: str, **config: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def ecs(sandbox: SandboxHandle) -> Any:
+def ecs(sandbox: SandboxHandle) -> ECSClient:
     return _client(sandbox.url)
 
 
 @pytest.fixture(scope="session")
-def ecs_strict(sandbox: SandboxHandle) -> Any:
+def ecs_strict(sandbox: SandboxHandle) -> ECSClient:
     """A client that does not retry, for asserting error codes.
 
     botocore's `max_attempts` counts retries (1 means two calls); `total_max_attempts` counts calls.

@@ -6,7 +6,11 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
+
+from mypy_boto3_ecs import ECSClient
+from mypy_boto3_ecs.literals import DeploymentLifecycleHookActionType
+from mypy_boto3_ecs.type_defs import DeploymentConfigurationTypeDef, ServiceDeploymentTypeDef
 
 from tests.support import Control
 
@@ -19,18 +23,18 @@ def lambda_arn(name: str) -> str:
     return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
 
 
-def describe(ecs: Any, arn: str) -> dict[str, Any]:
+def describe(ecs: ECSClient, arn: str) -> ServiceDeploymentTypeDef:
     return ecs.describe_service_deployments(serviceDeploymentArns=[arn])["serviceDeployments"][0]
 
 
-def snapshot(d: dict[str, Any]) -> tuple[Any, ...]:
+def snapshot(d: ServiceDeploymentTypeDef) -> tuple[Any, ...]:
     """(status, lifecycleStage, target production weight, hook statuses)."""
     weight = d["targetServiceRevision"].get("requestedProductionTrafficWeight")
     hooks = tuple(f"{h['targetType']}:{h['status']}" for h in d.get("lifecycleHookDetails", []))
     return (d["status"], d.get("lifecycleStage"), weight, hooks)
 
 
-def latest_deployment(ecs: Any, service: str) -> str:
+def latest_deployment(ecs: ECSClient, service: str) -> str:
     """The newest PENDING/IN_PROGRESS deployment of a service (how the bot finds it)."""
     briefs = ecs.list_service_deployments(cluster=CLUSTER, service=service, status=["PENDING", "IN_PROGRESS"])[
         "serviceDeployments"
@@ -39,16 +43,16 @@ def latest_deployment(ecs: Any, service: str) -> str:
 
 
 def drive(
-    ecs: Any,
+    ecs: ECSClient,
     control: Control,
     arn: str,
-    act: Callable[[dict[str, Any]], None] | None = None,
+    act: Callable[[ServiceDeploymentTypeDef], None] | None = None,
     step: float = 1.0,
     limit: int = 3000,
-    until: Callable[[dict[str, Any]], bool] | None = None,
+    until: Callable[[ServiceDeploymentTypeDef], bool] | None = None,
     jump: bool = True,
     pace: float = 0.0,
-) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+) -> tuple[list[tuple[Any, ...]], ServiceDeploymentTypeDef]:
     """Step the clock, recording each distinct snapshot, until the deployment ends (or `until` holds).
 
     `jump` skips straight to the deployment's next wake-up, except while a Lambda hook is running: a function
@@ -80,13 +84,16 @@ def _next_step(control: Control, arn: str, step: float) -> float:
     state = control.get("state?" + urllib.parse.urlencode({"deployment": arn}))
     if state["nextWakeAt"] is None:
         return step
-    return max(step, state["nextWakeAt"] - state["now"])
+    gap: float = state["nextWakeAt"] - state["now"]
+    return max(step, gap)
 
 
-def continue_pauses(ecs: Any, action: str = "CONTINUE", hook_ids: list[str] | None = None) -> Callable[..., None]:
+def continue_pauses(
+    ecs: ECSClient, action: DeploymentLifecycleHookActionType = "CONTINUE", hook_ids: list[str] | None = None
+) -> Callable[[ServiceDeploymentTypeDef], None]:
     """An `act` for drive(): answer every PAUSE hook awaiting action."""
 
-    def act(d: dict[str, Any]) -> None:
+    def act(d: ServiceDeploymentTypeDef) -> None:
         for hook in d.get("lifecycleHookDetails", []):
             if hook["status"] == "AWAITING_ACTION":
                 if hook_ids is not None:
@@ -98,7 +105,7 @@ def continue_pauses(ecs: Any, action: str = "CONTINUE", hook_ids: list[str] | No
     return act
 
 
-def deploy(ecs: Any, service: str, task_definition: str | None = None, **config: Any) -> str:
+def deploy(ecs: ECSClient, service: str, task_definition: str | None = None, **config: Any) -> str:
     """UpdateService with the service's config overridden by `config`; returns the new deployment's ARN."""
     current = ecs.describe_services(cluster=CLUSTER, services=[service])["services"][0]
     merged = {**current["deploymentConfiguration"], **config}
@@ -108,7 +115,8 @@ def deploy(ecs: Any, service: str, task_definition: str | None = None, **config:
     ecs.update_service(
         cluster=CLUSTER,
         service=service,
-        deploymentConfiguration=merged,
+        # The service's own configuration with each test's overrides: only ECS (here the sandbox) checks it.
+        deploymentConfiguration=cast("DeploymentConfigurationTypeDef", merged),
         taskDefinition=task_definition or f"{service}:1",
     )
     return latest_deployment(ecs, service)

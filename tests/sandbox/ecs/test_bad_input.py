@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from mypy_boto3_ecs import ECSClient
 
 from .helpers import CLUSTER, ROLE, Control, deploy, lambda_arn
 
@@ -19,8 +20,9 @@ CANARY = {"strategy": "CANARY", "bakeTimeInMinutes": 5}
 LINEAR = {"strategy": "LINEAR", "bakeTimeInMinutes": 5}
 UNKNOWN_DEPLOYMENT = "arn:aws:ecs:us-east-1:123456789012:service-deployment/unicorn-watch/ui/doesNotExist123456789"
 
-# (service, deploymentConfiguration, text the message must contain)
-BAD_CONFIGS: dict[str, tuple[str, dict[str, Any], str]] = {
+# (service, deploymentConfiguration, text the message must contain). The configurations break ECS's rules, some
+# its types too (strategy RED_BLACK), so they are Any rather than DeploymentConfigurationTypeDef.
+BAD_CONFIGS: dict[str, tuple[str, Any, str]] = {
     "canary-percent-zero": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 0.0}}, "canaryPercent"),
     "canary-percent-over-100": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 100.5}}, "canaryPercent"),
     "canary-percent-not-tenths": ("ui", {**CANARY, "canaryConfiguration": {"canaryPercent": 10.05}}, "canaryPercent"),
@@ -92,7 +94,7 @@ def _error(call: Callable[[], Any]) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))
-def test_bad_deployment_configuration(case: str, ecs_strict: Any) -> None:
+def test_bad_deployment_configuration(case: str, ecs_strict: ECSClient) -> None:
     service, config, field = BAD_CONFIGS[case]
     before = ecs_strict.describe_services(cluster=CLUSTER, services=[service])["services"][0]
 
@@ -112,7 +114,7 @@ def _arns(n: int) -> list[str]:
     return [f"{UNKNOWN_DEPLOYMENT}{i}" for i in range(n)]
 
 
-def _seeded(ecs: Any) -> str:
+def _seeded(ecs: ECSClient) -> str:
     briefs = ecs.list_service_deployments(cluster=CLUSTER, service="ui", status=["SUCCESSFUL"])["serviceDeployments"]
     return str(briefs[0]["serviceDeploymentArn"])
 
@@ -189,7 +191,7 @@ BAD_CALLS: dict[str, tuple[Callable[[Any, str], Any], str, str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CALLS))
-def test_bad_calls(case: str, ecs_strict: Any) -> None:
+def test_bad_calls(case: str, ecs_strict: ECSClient) -> None:
     call, expected, text = BAD_CALLS[case]
     arn = deploy(ecs_strict, "ui")
 

@@ -6,16 +6,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from mypy_boto3_ecs import ECSClient
+from mypy_boto3_ecs.type_defs import DeploymentConfigurationTypeDef, LoadBalancerTypeDef
 
 from .helpers import CLUSTER, Control
 
 
-def _code(call: Any) -> str:
+def _code(call: Callable[[], object]) -> str:
     with pytest.raises(ClientError) as caught:
         call()
     return str(caught.value.response["Error"]["Code"])
@@ -28,7 +31,7 @@ def _code(call: Any) -> str:
         ("ServerException", 500, "Injected fault"),
     ],
 )
-def test_fault_injection(ecs_strict: Any, control: Control, code: str, status: int, message: str) -> None:
+def test_fault_injection(ecs_strict: ECSClient, control: Control, code: str, status: int, message: str) -> None:
     control.post("fault", {"operation": "DescribeServices", "code": code, "rate": 1})
     with pytest.raises(ClientError) as caught:
         ecs_strict.describe_services(cluster=CLUSTER, services=["ui"])
@@ -40,7 +43,7 @@ def test_fault_injection(ecs_strict: Any, control: Control, code: str, status: i
     assert ecs_strict.describe_services(cluster=CLUSTER, services=["ui"])["services"]
 
 
-def test_throttling_uses_the_shared_deployment_bucket(ecs_strict: Any, control: Control) -> None:
+def test_throttling_uses_the_shared_deployment_bucket(ecs_strict: ECSClient, control: Control) -> None:
     control.post("throttling", {"enabled": True})
 
     def call(i: int) -> str:
@@ -64,7 +67,7 @@ def test_throttling_uses_the_shared_deployment_bucket(ecs_strict: Any, control: 
     assert ecs_strict.list_service_deployments(cluster=CLUSTER, service="ui")["serviceDeployments"]
 
 
-def test_call_log_records_operations_parameters_and_errors(ecs_strict: Any, control: Control) -> None:
+def test_call_log_records_operations_parameters_and_errors(ecs_strict: ECSClient, control: Control) -> None:
     ecs_strict.list_services(cluster=CLUSTER)
     _code(lambda: ecs_strict.list_services(cluster="nope"))
     calls = control.get("calls?operation=ListServices")["calls"]
@@ -88,29 +91,30 @@ def test_speed_and_state(control: Control) -> None:
 def test_control_rejects_bad_requests(control: Control) -> None:
     import urllib.error
 
-    for path, body in [
+    bad: list[tuple[str, dict[str, Any]]] = [
         ("alarm", {"name": "a", "state": "RED"}),
         ("advance", {"seconds": -1}),
         ("fault", {"operation": "X", "code": "AccessDeniedException", "rate": 1}),
         ("lambda", {"name": "f", "url": "ftp://x"}),
         ("nothing", {}),
-    ]:
+    ]
+    for path, body in bad:
         with pytest.raises(urllib.error.HTTPError) as caught:
             control.post(path, body)
         assert caught.value.code in (400, 404)
 
 
-def test_thousand_concurrent_deployments_progress(ecs: Any, control: Control) -> None:
+def test_thousand_concurrent_deployments_progress(ecs: ECSClient, control: Control) -> None:
     started = time.monotonic()
     ecs.register_task_definition(family="load", containerDefinitions=[{"name": "load", "image": "load:1"}])
     ecs.create_cluster(clusterName="load")
-    config = {
+    config: DeploymentConfigurationTypeDef = {
         "strategy": "CANARY",
         "bakeTimeInMinutes": 1,
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
         "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1},
     }
-    lb = [
+    lb: list[LoadBalancerTypeDef] = [
         {
             "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/load/1",
             "containerName": "load",

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from mypy_boto3_ecs import ECSClient
 
 from .helpers import ROLE, Control, deploy, drive, lambda_arn
 
@@ -46,7 +47,7 @@ def function() -> Iterator[FakeFunction]:
     fake.server.server_close()
 
 
-def _deploy_with(ecs: Any, control: Control, function: FakeFunction, stage: str) -> str:
+def _deploy_with(ecs: ECSClient, control: Control, function: FakeFunction, stage: str) -> str:
     control.post("lambda", {"name": "validate", "url": function.url})
     hook = {
         "hookTargetArn": lambda_arn("validate"),
@@ -57,7 +58,9 @@ def _deploy_with(ecs: Any, control: Control, function: FakeFunction, stage: str)
     return deploy(ecs, "ui", lifecycleHooks=[hook], bakeTimeInMinutes=0)
 
 
-def test_function_by_url_gets_payload_and_is_reinvoked(ecs: Any, control: Control, function: FakeFunction) -> None:
+def test_function_by_url_gets_payload_and_is_reinvoked(
+    ecs: ECSClient, control: Control, function: FakeFunction
+) -> None:
     function.answers = [b'{"hookStatus": "IN_PROGRESS", "callBackDelay": 3, "hookDetails": {"round": 1}}']
     arn = _deploy_with(ecs, control, function, "TEST_TRAFFIC_SHIFT")
 
@@ -79,7 +82,9 @@ def test_function_by_url_gets_payload_and_is_reinvoked(ecs: Any, control: Contro
 
 
 @pytest.mark.parametrize("answer", [b'{"hookStatus": "FAILED"}', b"not json", b'{"status": "SUCCEEDED"}'])
-def test_function_by_url_failure_rolls_back(ecs: Any, control: Control, function: FakeFunction, answer: bytes) -> None:
+def test_function_by_url_failure_rolls_back(
+    ecs: ECSClient, control: Control, function: FakeFunction, answer: bytes
+) -> None:
     function.answers = [answer]
     arn = _deploy_with(ecs, control, function, "POST_SCALE_UP")
 

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from mypy_boto3_ecs import ECSClient
+from mypy_boto3_ecs.type_defs import ContainerDefinitionOutputTypeDef, ServiceDeploymentTypeDef
 
 from .helpers import CLUSTER, ROLE, Control, continue_pauses, deploy, describe, drive, lambda_arn
 
 PAUSE = {"targetType": "PAUSE"}
-Trigger = Callable[[Any, Control, str], Callable[[dict[str, Any]], None] | None]
+Trigger = Callable[[ECSClient, Control, str], Callable[[ServiceDeploymentTypeDef], None] | None]
 
 
 def _statuses(seen: list[tuple[Any, ...]]) -> list[str]:
@@ -22,9 +24,9 @@ def _statuses(seen: list[tuple[Any, ...]]) -> list[str]:
     return out
 
 
-def _broken_task_definition(ecs: Any, service: str) -> str:
+def _broken_task_definition(ecs: ECSClient, service: str) -> str:
     td = ecs.describe_task_definition(taskDefinition=f"{service}:2")["taskDefinition"]
-    container = {**td["containerDefinitions"][0]}
+    container: ContainerDefinitionOutputTypeDef = {**td["containerDefinitions"][0]}
     container["image"] = container["image"].rpartition(":")[0] + ":1.3.0-broken"
     registered = ecs.register_task_definition(
         family=service,
@@ -37,38 +39,38 @@ def _broken_task_definition(ecs: Any, service: str) -> str:
     return str(registered["taskDefinition"]["taskDefinitionArn"])
 
 
-def _in_stage(stage: str, weight: float | None = None) -> Callable[[dict[str, Any]], bool]:
-    def reached(d: dict[str, Any]) -> bool:
+def _in_stage(stage: str, weight: float | None = None) -> Callable[[ServiceDeploymentTypeDef], bool]:
+    def reached(d: ServiceDeploymentTypeDef) -> bool:
         w = d["targetServiceRevision"].get("requestedProductionTrafficWeight")
         return d.get("lifecycleStage") == stage and (weight is None or w == weight)
 
     return reached
 
 
-def _continue_rollback(ecs: Any, control: Control) -> tuple[str, Any]:
+def _continue_rollback(ecs: ECSClient, control: Control) -> tuple[str, Any]:
     arn = deploy(ecs, "catalog", lifecycleHooks=[{**PAUSE, "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}])
     return arn, continue_pauses(ecs, action="ROLLBACK")
 
 
-def _stop_in_bake(ecs: Any, control: Control) -> tuple[str, Any]:
+def _stop_in_bake(ecs: ECSClient, control: Control) -> tuple[str, Any]:
     arn = deploy(ecs, "ui")
     drive(ecs, control, arn, until=_in_stage("BAKE_TIME"))
     ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
     return arn, None
 
 
-def _alarm_after_canary(ecs: Any, control: Control) -> tuple[str, Any]:
+def _alarm_after_canary(ecs: ECSClient, control: Control) -> tuple[str, Any]:
     arn = deploy(ecs, "catalog", lifecycleHooks=[])
     drive(ecs, control, arn, until=_in_stage("PRODUCTION_TRAFFIC_SHIFT", 10.0))
     control.post("alarm", {"name": "catalog-5xx", "state": "ALARM"})
     return arn, None
 
 
-def _circuit_breaker(ecs: Any, control: Control) -> tuple[str, Any]:
+def _circuit_breaker(ecs: ECSClient, control: Control) -> tuple[str, Any]:
     return deploy(ecs, "catalog", _broken_task_definition(ecs, "catalog"), lifecycleHooks=[]), None
 
 
-def _lambda_fail(ecs: Any, control: Control) -> tuple[str, Any]:
+def _lambda_fail(ecs: ECSClient, control: Control) -> tuple[str, Any]:
     hook = {"hookTargetArn": lambda_arn("fail"), "roleArn": ROLE, "lifecycleStages": ["POST_SCALE_UP"]}
     return deploy(ecs, "notifications", lifecycleHooks=[hook]), None
 
@@ -83,7 +85,7 @@ ROLLBACKS = {
 
 
 @pytest.mark.parametrize("case", list(ROLLBACKS))
-def test_rollback_paths(case: str, ecs: Any, control: Control) -> None:
+def test_rollback_paths(case: str, ecs: ECSClient, control: Control) -> None:
     trigger, middle, reason = ROLLBACKS[case]
     arn, act = trigger(ecs, control)
 
@@ -104,7 +106,7 @@ def test_rollback_paths(case: str, ecs: Any, control: Control) -> None:
     assert service["taskDefinition"] == revision["taskDefinition"]
 
 
-def test_alarm_and_breaker_fields(ecs: Any, control: Control) -> None:
+def test_alarm_and_breaker_fields(ecs: ECSClient, control: Control) -> None:
     arn, _ = _alarm_after_canary(ecs, control)
     alarms = describe(ecs, arn)["alarms"]
     assert alarms == {
@@ -120,7 +122,7 @@ def test_alarm_and_breaker_fields(ecs: Any, control: Control) -> None:
     assert final["deploymentCircuitBreaker"] == {"status": "TRIGGERED", "failureCount": 3, "threshold": 3}
 
 
-def test_alarm_without_rollback_ends_stopped(ecs: Any, control: Control) -> None:
+def test_alarm_without_rollback_ends_stopped(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs, "catalog", lifecycleHooks=[], alarms={"alarmNames": ["catalog-5xx"], "enable": True, "rollback": False}
     )
@@ -130,7 +132,7 @@ def test_alarm_without_rollback_ends_stopped(ecs: Any, control: Control) -> None
     assert final["status"] == "STOPPED" and "rollback" not in final and "catalog-5xx" in final["statusReason"]
 
 
-def test_breaker_without_rollback_ends_stopped(ecs: Any, control: Control) -> None:
+def test_breaker_without_rollback_ends_stopped(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs,
         "catalog",
@@ -143,7 +145,7 @@ def test_breaker_without_rollback_ends_stopped(ecs: Any, control: Control) -> No
     assert final["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
 
 
-def test_alarm_already_firing_at_start_is_ignored(ecs: Any, control: Control) -> None:
+def test_alarm_already_firing_at_start_is_ignored(ecs: ECSClient, control: Control) -> None:
     control.post("alarm", {"name": "catalog-5xx", "state": "ALARM"})
     arn = deploy(ecs, "catalog", lifecycleHooks=[])
     control.post("alarm", {"name": "catalog-5xx", "state": "ALARM"})
@@ -151,7 +153,7 @@ def test_alarm_already_firing_at_start_is_ignored(ecs: Any, control: Control) ->
     assert final["status"] == "SUCCESSFUL" and final["alarms"]["status"] == "MONITORING_COMPLETE"
 
 
-def test_pause_timeout_rolls_back_within_one_big_advance(ecs: Any, control: Control) -> None:
+def test_pause_timeout_rolls_back_within_one_big_advance(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs,
         "ui",
@@ -174,7 +176,7 @@ def test_pause_timeout_rolls_back_within_one_big_advance(ecs: Any, control: Cont
     assert (final["finishedAt"] - hook["expiresAt"]).total_seconds() < 60
 
 
-def test_pause_timeout_with_continue_action_proceeds(ecs: Any, control: Control) -> None:
+def test_pause_timeout_with_continue_action_proceeds(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs,
         "ui",
@@ -191,7 +193,7 @@ def test_pause_timeout_with_continue_action_proceeds(ecs: Any, control: Control)
     assert final["status"] == "SUCCESSFUL" and "rollback" not in final
 
 
-def test_failing_traffic_hook_during_rollback_ends_rollback_failed(ecs: Any, control: Control) -> None:
+def test_failing_traffic_hook_during_rollback_ends_rollback_failed(ecs: ECSClient, control: Control) -> None:
     hook = {"hookTargetArn": lambda_arn("fail"), "roleArn": ROLE, "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}
     arn = deploy(ecs, "ui", lifecycleHooks=[hook])
 
@@ -202,7 +204,7 @@ def test_failing_traffic_hook_during_rollback_ends_rollback_failed(ecs: Any, con
     assert final["statusReason"].startswith("rollback failed")
 
 
-def test_slow_lambda_answers_in_progress_then_succeeds(ecs: Any, control: Control) -> None:
+def test_slow_lambda_answers_in_progress_then_succeeds(ecs: ECSClient, control: Control) -> None:
     hook = {"hookTargetArn": lambda_arn("slow"), "roleArn": ROLE, "lifecycleStages": ["POST_SCALE_UP"]}
     arn = deploy(ecs, "notifications", lifecycleHooks=[hook])
     seen, _ = drive(ecs, control, arn, until=_in_stage("TEST_TRAFFIC_SHIFT"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from mypy_boto3_ecs import ECSClient
+from mypy_boto3_ecs.type_defs import ServiceDeploymentTypeDef
 
 from .helpers import CLUSTER, Control, continue_pauses, deploy, describe, drive
 
@@ -22,7 +23,7 @@ END = [
 ]
 
 
-def test_blue_green_pause_after_test_traffic_continued(ecs: Any, control: Control) -> None:
+def test_blue_green_pause_after_test_traffic_continued(ecs: ECSClient, control: Control) -> None:
     service = ecs.describe_services(cluster=CLUSTER, services=["ui"])["services"][0]
     seeded_hooks = service["deploymentConfiguration"]["lifecycleHooks"]
     arn = deploy(ecs, "ui", lifecycleHooks=[*seeded_hooks, {**PAUSE, "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}])
@@ -48,7 +49,7 @@ def test_blue_green_pause_after_test_traffic_continued(ecs: Any, control: Contro
     assert now["taskDefinition"].endswith("task-definition/ui:1")
 
 
-def test_canary_pause_before_each_production_step(ecs: Any, control: Control) -> None:
+def test_canary_pause_before_each_production_step(ecs: ECSClient, control: Control) -> None:
     hook_ids: list[str] = []
     arn = deploy(ecs, "catalog", lifecycleHooks=[{**PAUSE, "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"]}])
 
@@ -69,7 +70,7 @@ def test_canary_pause_before_each_production_step(ecs: Any, control: Control) ->
     assert final["alarms"]["status"] == "MONITORING_COMPLETE"
 
 
-def test_linear_eleven_percent_steps(ecs: Any, control: Control) -> None:
+def test_linear_eleven_percent_steps(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs,
         "catalog",
@@ -85,11 +86,11 @@ def test_linear_eleven_percent_steps(ecs: Any, control: Control) -> None:
     assert seen[-4:] == END
 
 
-def _awaiting(d: dict[str, Any]) -> bool:
+def _awaiting(d: ServiceDeploymentTypeDef) -> bool:
     return any(h["status"] == "AWAITING_ACTION" for h in d.get("lifecycleHookDetails", []))
 
 
-def test_canary_weights_and_pause_fields(ecs: Any, control: Control) -> None:
+def test_canary_weights_and_pause_fields(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs,
         "catalog",
@@ -113,7 +114,7 @@ def test_canary_weights_and_pause_fields(ecs: Any, control: Control) -> None:
     assert d["targetServiceRevision"]["requestedProductionTrafficWeight"] == 100.0
 
 
-def test_rolling_has_no_stages_or_weights(ecs: Any, control: Control) -> None:
+def test_rolling_has_no_stages_or_weights(ecs: ECSClient, control: Control) -> None:
     arn = deploy(ecs, "orders")
 
     seen, final = drive(ecs, control, arn)
@@ -122,7 +123,7 @@ def test_rolling_has_no_stages_or_weights(ecs: Any, control: Control) -> None:
     assert "lifecycleStage" not in final
 
 
-def test_headless_blue_green_keeps_weights_at_zero(ecs: Any, control: Control) -> None:
+def test_headless_blue_green_keeps_weights_at_zero(ecs: ECSClient, control: Control) -> None:
     arn = deploy(
         ecs,
         "notifications",
@@ -143,7 +144,7 @@ def test_headless_blue_green_keeps_weights_at_zero(ecs: Any, control: Control) -
     assert final["status"] == "SUCCESSFUL"
 
 
-def test_new_update_stops_deployment_in_progress(ecs: Any, control: Control) -> None:
+def test_new_update_stops_deployment_in_progress(ecs: ECSClient, control: Control) -> None:
     first = deploy(ecs, "ui")
     control.advance(30)
 
