@@ -6,7 +6,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,7 +56,7 @@ class FakeBot:
     ack_status: int = 200
     ack_body: str = ""
     ack_type: str = "application/json"
-    on_request: Any = None  # optional callable(Received) run before answering (e.g. call the Web API)
+    on_request: Callable[[Received], object] | None = None  # run before answering (e.g. call the Web API)
 
     def ack(self, body: Any = "", status: int = 200) -> None:
         """Set what the bot answers next."""

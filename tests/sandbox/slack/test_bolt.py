@@ -90,6 +90,7 @@ def test_bolt_round_trip(sandbox: SlackSandboxHandle, bolt: App) -> None:
     ts = sandbox.store.channels[ws.DEPLOYS_CHANNEL][0]["ts"]
     out = control(sandbox, "click", {"user": ws.BOB, "channel": "deploys", "message_ts": ts, "action_id": "approve"})
     assert out["status"] == 200
+    # find_message is Optional; a missing message fails this assertion as a TypeError.
     assert sandbox.store.find_message(ws.DEPLOYS_CHANNEL, ts)["text"] == "Approved by <@U0BOB> (dep-1:hook-1)"  # type: ignore[index]
 
     control(sandbox, "command", {"user": ws.ALICE, "channel": "deploys", "text": ""})

@@ -33,7 +33,7 @@ ROLLBACK = {
     "style": "danger",
     "value": "dep-1",
 }
-BLOCKS = [
+BLOCKS: list[dict[str, Any]] = [
     {
         "type": "section",
         "block_id": "summary",
@@ -42,7 +42,7 @@ BLOCKS = [
     },
     {"type": "actions", "block_id": "decide-v1", "elements": [APPROVE, ROLLBACK]},
 ]
-MODAL = {
+MODAL: dict[str, Any] = {
     "type": "modal",
     "callback_id": "deploy_modal",
     "private_metadata": "C0DEPLOYS",
@@ -230,9 +230,12 @@ def test_click_overrides_and_accessory(wired: SlackSandboxHandle, fake_bot: Fake
             "block_id": "decide-v0",
         },
     )
-    action = fake_bot.last.payload["actions"][0]  # type: ignore[index]
+    p = fake_bot.last.payload
+    assert p is not None
+    action = p["actions"][0]
     assert (action["value"], action["block_id"], action["style"]) == ("dep-999", "decide-v0", "danger")
     control(wired, "click", {"user": ws.BOB, "channel": "deploys", "message_ts": ts, "action_id": "details"})
+    # payload is Optional; a click always carries one, and a None here fails the test as a TypeError.
     assert fake_bot.last.payload["actions"][0]["block_id"] == "summary"  # type: ignore[index]
     status, body, _ = http(
         "POST",
@@ -305,7 +308,9 @@ def test_app_home_opened_event(wired: SlackSandboxHandle, fake_bot: FakeBot) -> 
 def test_response_url_behaviour(wired: SlackSandboxHandle, fake_bot: FakeBot) -> None:
     ts = post_root(wired)
     control(wired, "click", {"user": ws.BOB, "channel": ws.DEPLOYS_CHANNEL, "message_ts": ts, "action_id": "approve"})
-    url = fake_bot.last.payload["response_url"]  # type: ignore[index]
+    p = fake_bot.last.payload
+    assert p is not None
+    url = p["response_url"]
     assert http("POST", url, {"text": "only you"})[0] == 200
     assert wired.store.ephemerals[ws.BOB][-1]["text"] == "only you"
     assert http("POST", url, {"response_type": "in_channel", "text": "everyone", "thread_ts": ts})[0] == 200

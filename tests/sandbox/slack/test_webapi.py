@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from tests.sandbox.slack.conftest import TOKEN, http
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}
 
 
-def error_of(call: Any) -> str:
+def error_of(call: Callable[[], object]) -> str:
     """Run a call that must fail and return Slack's error code."""
     with pytest.raises(SlackApiError) as info:
         call()
