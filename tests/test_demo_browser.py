@@ -6,11 +6,14 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.demo import Demo, running_demo
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -46,7 +49,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 @pytest.fixture(scope="module")
-def page(demo: Demo) -> Iterator[Any]:
+def page(demo: Demo) -> Iterator[Page]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -59,22 +62,22 @@ def page(demo: Demo) -> Iterator[Any]:
         browser.close()
 
 
-def act_as(page: Any, user: str) -> None:
+def act_as(page: Page, user: str) -> None:
     page.get_by_test_id("user-switcher").select_option(user)
 
 
-def slash(page: Any, text: str) -> None:
+def slash(page: Page, text: str) -> None:
     box = page.get_by_test_id("composer-input")
     box.fill(text)
     box.press("Enter")
 
 
-def root(page: Any, heading: str) -> Any:
+def root(page: Page, heading: str) -> Locator:
     """The newest root message whose text contains `heading`."""
     return page.get_by_test_id("message-list").get_by_test_id("message").filter(has_text=heading).last
 
 
-def click_and_confirm(page: Any, message: Any, action_id: str) -> None:
+def click_and_confirm(page: Page, message: Locator, action_id: str) -> None:
     message.get_by_test_id(f"button-{action_id}").click()
     page.get_by_test_id("confirm-dialog").wait_for()
     page.get_by_test_id("confirm-button").click()
@@ -87,7 +90,7 @@ def screenshot_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("shots") / "demo.png"
 
 
-def test_canary_with_approval_end_to_end(page: Any, screenshot_path: Path) -> None:
+def test_canary_with_approval_end_to_end(page: Page, screenshot_path: Path) -> None:
     act_as(page, "U0ALICE")
     page.get_by_test_id("channel-link-deploys").click()
     slash(page, "/deploy catalog canary 10%")
@@ -111,7 +114,7 @@ def test_canary_with_approval_end_to_end(page: Any, screenshot_path: Path) -> No
     message.get_by_text("Succeeded").first.wait_for(timeout=90_000)
 
 
-def test_roll_back_with_the_button(page: Any) -> None:
+def test_roll_back_with_the_button(page: Page) -> None:
     act_as(page, "U0ALICE")
     page.get_by_test_id("channel-link-deploys").click()
     # A long bake, so the deployment is still baking (blue still running) when the button is pressed.

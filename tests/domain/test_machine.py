@@ -598,6 +598,7 @@ def test_rollback_detail_carries_ecs_rollback_block() -> None:
     _, events = run([*BEFORE, rolled((pause("ecs-pause-a", "FAILED"),))])
     detail = by_key(events, "rollback").detail
     assert detail["rollback_reason"] == "rollback reason from ECS"
+    # RollbackInfo.started_at is Optional; RB sets it (a None would fail this assertion as an AttributeError).
     assert detail["started_at"] == RB.started_at.isoformat()  # type: ignore[union-attr]
     assert detail["to_revision"] == BLUE
     assert detail["by"] is None

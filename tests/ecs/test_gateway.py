@@ -28,6 +28,7 @@ from bot.domain.machine.advance import Event, Tracked, advance
 from bot.domain.snapshot import Credentials, HookDetail, ServiceInfo
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, StartSpec, snapshot_from_api
 from bot.ecs.requests import deployment_configuration, image_repository, register_params, replace_image
+from sandbox.ecs import SandboxHandle
 from tests.support import Control
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,7 +178,7 @@ def test_image_repository_keeps_registry_port() -> None:
 
 
 def test_register_params_keep_only_accepted_fields() -> None:
-    described = {
+    described: dict[str, Any] = {
         "taskDefinitionArn": "arn:…:task-definition/ui:2",
         "revision": 2,
         "status": "ACTIVE",
@@ -301,7 +302,7 @@ def test_rolling_gets_no_pause_and_drops_ours() -> None:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
+def sandbox() -> Iterator[SandboxHandle]:
     from sandbox.ecs.server import start
 
     with start(port=0) as handle:
@@ -309,7 +310,7 @@ def sandbox() -> Iterator[Any]:
 
 
 @pytest.fixture
-def control(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Control:
+def control(sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> Control:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ECS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")

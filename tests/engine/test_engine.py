@@ -14,14 +14,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.domain.enums import DeploymentStatus, EventKind, LifecycleStage
 from bot.domain.grammar import parser as grammar
 from bot.domain.readmodels import DeploymentView
+from bot.engine.reconciler import Reconciler
 from models import Decision, Deployment, DeploymentEvent, Outbox
+from sandbox.ecs import SandboxHandle
 from tests.support import Control, Harness, actor, example_catalog, make_engine
 
 CATALOG = example_catalog()
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Any]:
+def sandbox() -> Iterator[SandboxHandle]:
     from sandbox.ecs.server import start
 
     with start(port=0) as handle:
@@ -29,7 +31,7 @@ def sandbox() -> Iterator[Any]:
 
 
 @pytest.fixture
-def harness(sandbox: Any, sessions: sessionmaker[Session]) -> Harness:
+def harness(sandbox: SandboxHandle, sessions: sessionmaker[Session]) -> Harness:
     control = Control(sandbox.url)
     control.post("reset")
     control.post("speed", {"speed": 0})
@@ -198,11 +200,9 @@ def test_a_reconciler_dying_between_describe_and_write_loses_and_duplicates_noth
     def die(*_: Any, **__: Any) -> int:
         raise KeyboardInterrupt("killed between describe and write")
 
-    original = harness.engine.reconciler.write_batch
-    harness.engine.reconciler.write_batch = die  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(harness.engine.reconciler, "write_batch", die)
         harness.engine.reconciler.reconcile_once()
-    harness.engine.reconciler.write_batch = original  # type: ignore[method-assign]
     # "After restart": a new engine on the same database, once the dead one's lease has run out.
     restarted = make_engine(harness.sessions, harness.control.url, CATALOG)
     restarted.reconciler.lease = harness.engine.reconciler.lease
@@ -227,7 +227,7 @@ def test_two_reconcilers_share_the_work_and_store_each_event_once(harness: Harne
     stop = threading.Event()
     failures: list[BaseException] = []
 
-    def loop(reconciler: Any) -> None:
+    def loop(reconciler: Reconciler) -> None:
         while not stop.is_set():
             try:
                 reconciler.reconcile_once()

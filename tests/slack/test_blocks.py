@@ -392,7 +392,8 @@ def checklist_of(msg: Message) -> list[str]:
     section = next(
         b for b in msg.blocks if b["type"] == "section" and "Scale up green" in b.get("text", {}).get("text", "")
     )
-    return section["text"]["text"].split("\n")
+    text: str = section["text"]["text"]
+    return text.split("\n")
 
 
 @pytest.mark.parametrize(

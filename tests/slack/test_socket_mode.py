@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def test_socket_mode_requests_reach_the_listeners_without_signatures(app: App, s
 
 def test_the_same_body_over_http_without_a_signature_is_refused(app: App) -> None:
     event = json.dumps(payloads.app_home_opened(ws.BOB, None))
-    headers = {"content-type": "application/json"}
+    headers: dict[str, str | Sequence[str]] = {"content-type": "application/json"}
     assert app.dispatch(BoltRequest(body=event, headers=headers, mode="http")).status == 401
 
 
