@@ -19,7 +19,7 @@ from bench.stack import PREFIX, Stack
 from bot.domain.enums import ACTIVE_STATUSES, OutboxKind, OutboxState
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
-from bot.slack.sender import Notifier, drain_client
+from bot.slack.sender import OutboxSender, drain_client
 from models import Deployment, Outbox
 from sandbox.slack import payloads
 from sandbox.slack import workspace as ws
@@ -153,7 +153,7 @@ class RequestResult:
 def request_deploys(stack: Stack, meters: Meters, sql: SqlCounter, workers: int) -> RequestResult:
     """`/deploy bench-NNNN image=:2.0` for every bench service through the engine, `workers` at a time
     (Bolt runs listeners on a pool, so concurrent requests are the realistic case)."""
-    engine, catalog = stack.ctx.engine, stack.ctx.catalog
+    usecases, catalog = stack.ctx.usecases, stack.ctx.catalog
     actor = Actor(user_id=ws.ALICE, channel_id=ws.DEPLOYS_CHANNEL, team_id=ws.TEAM_ID, source="command")
     latencies: list[float] = []
     refused: list[str] = []
@@ -162,7 +162,7 @@ def request_deploys(stack: Stack, meters: Meters, sql: SqlCounter, workers: int)
     def one(key: str) -> None:
         command = grammar.parse(f"{key} image=:2.0", catalog)
         started = time.perf_counter()
-        answer = engine.handle(actor, command)
+        answer = usecases.handle(actor, command)
         ms = (time.perf_counter() - started) * 1000
         with lock:
             latencies.append(ms)
@@ -233,7 +233,7 @@ def reconcile_until_done(
     stack: Stack, meters: Meters, sql: SqlCounter, *, step: float, max_passes: int, deadline: float
 ) -> ReconcileResult:
     """reconcile_once(), then move the sandbox clock `step` seconds, until no bench deployment is active."""
-    reconciler = stack.ctx.engine.reconciler
+    reconciler = stack.ctx.usecases.reconciler
     passes: list[PassTiming] = []
     advance = 0.0
     remaining = active_bench(stack)
@@ -293,9 +293,9 @@ def outbox_counts(stack: Stack) -> tuple[int, int, int]:
     return counts.get(OutboxKind.POST, 0), counts.get(OutboxKind.UPDATE_ROOT, 0), sum(counts.values())
 
 
-def build_notifier(stack: Stack, post_interval: float) -> Notifier:
+def build_sender(stack: Stack, post_interval: float) -> OutboxSender:
     client = drain_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
-    return Notifier(
+    return OutboxSender(
         stack.ctx.sessions,
         client,
         stack.ctx.catalog,
@@ -308,7 +308,7 @@ def build_notifier(stack: Stack, post_interval: float) -> Notifier:
 
 def drain(
     stack: Stack,
-    notifier: Notifier,
+    sender: OutboxSender,
     meters: Meters,
     sql: SqlCounter,
     *,
@@ -322,7 +322,7 @@ def drain(
     with meters.delta() as parts:
         started = time.perf_counter()
         while time.perf_counter() - started < budget:
-            got = notifier.drain_once()
+            got = sender.drain_once()
             passes += 1
             sent += got
             idle = idle + 1 if got == 0 else 0
@@ -336,9 +336,9 @@ def drain(
 
 
 def post_roots(stack: Stack) -> int:
-    """Post every pending root message to the stand-in and record it as the notifier would (root_ts, SENT).
+    """Post every pending root message to the stand-in and record it as the sender would (root_ts, SENT).
 
-    A real notifier posts one message per channel per pass, so 1,000 roots in one channel take 1,000 passes; the
+    A real sender posts one message per channel per pass, so 1,000 roots in one channel take 1,000 passes; the
     state that follows (roots known, thread replies waiting) is where every real backlog ends up. This reaches it
     directly, so the steady-state drain below is measured in that state within the time budget.
     """

@@ -30,7 +30,7 @@ from bench.phases import (
     DrainResult,
     ReconcileResult,
     RequestResult,
-    build_notifier,
+    build_sender,
     drain,
     measure_acks,
     post_roots,
@@ -99,10 +99,10 @@ class BackendResult:
 
 def instrument(stack: Stack, meters: Meters) -> None:
     """Time the seams: ECS calls (bot side) and the sandbox's own handling, the reconciler's parts."""
-    gateway = stack.ctx.engine.deployments.ecs
+    gateway = stack.ctx.usecases.deployments.ecs
     meters.wrap_keyed(gateway, "_call", lambda _region, _role, operation, **_: operation, "ecs:")
     meters.wrap_keyed(stack.ecs.sandbox, "call", lambda operation, _raw: operation, "sandbox:")
-    reconciler = stack.ctx.engine.reconciler
+    reconciler = stack.ctx.usecases.reconciler
     for name in ("_claim", "_retry_pending_decisions", "_unstarted", "write_batch"):
         meters.wrap(reconciler, name, f"reconcile.{name.lstrip('_')}")
     meters.wrap(stack.slack._server.api, "call", "standin.webapi")  # the stand-in's own time
@@ -149,18 +149,18 @@ def run_backend(backend: str, url: str | None, size: dict[str, int], quick: bool
             f"{'all finished' if rec.finished else f'{rec.remaining} still active'}"
         )
 
-        notifier = build_notifier(stack, POST_INTERVAL_S)
+        sender = build_sender(stack, POST_INTERVAL_S)
         for name in ("_claim", "_render", "_call", "_record"):
-            meters.wrap(notifier, name, f"notify.{name.lstrip('_')}")
-        meters.wrap(notifier.client, "api_call", "notify.http")
+            meters.wrap(sender, name, f"notify.{name.lstrip('_')}")
+        meters.wrap(sender.client, "api_call", "notify.http")
         first_budget, steady_budget = DRAIN_BUDGET_S["quick" if quick else "full"]
-        drained = drain(stack, notifier, meters, sql, budget=first_budget)
+        drained = drain(stack, sender, meters, sql, budget=first_budget)
         say(
             f"  drain: {drained.sent} messages in {drained.wall:.1f} s over {drained.passes} passes, "
             f"{drained.left} left"
         )
         roots = post_roots(stack)
-        steady = drain(stack, notifier, meters, sql, budget=steady_budget)
+        steady = drain(stack, sender, meters, sql, budget=steady_budget)
         say(
             f"  drain after {roots} roots posted: {steady.sent} messages in {steady.wall:.1f} s over "
             f"{steady.passes} passes, {steady.left} left"

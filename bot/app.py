@@ -11,8 +11,7 @@ from slack_sdk import WebClient
 
 from bot.slack.blocks import ephemeral
 from bot.slack.context import BotContext
-from handlers import actions, commands, events
-from handlers import modals as views
+from handlers import actions, commands, events, modals
 from handlers.replies import Respond, direct
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def build_app(ctx: BotContext, *, token_verification: bool = True) -> App:
         process_before_response=False,
         logger=logging.getLogger("deploybot.bolt"),
     )
-    for module in (commands, actions, views, events):
+    for module in (commands, actions, modals, events):
         module.register(app, ctx)
     app.error(on_error)
     return app

@@ -20,10 +20,10 @@ from bot.db import migrate
 from bot.db.sessions import make_engine, session_factory
 from bot.domain.catalog.loader import Catalog
 from bot.ecs.gateway import EcsGateway
-from bot.engine.usecases import Engine
+from bot.engine.usecases import UseCases
 from bot.scheduler import build_scheduler
 from bot.slack.context import BotContext, slack_membership
-from bot.slack.sender import Notifier, drain_client
+from bot.slack.sender import OutboxSender, drain_client
 from bot.slack.web import build_asgi
 from models import utcnow
 
@@ -38,21 +38,21 @@ def owner_name() -> str:
 def build_context(
     settings: Settings, catalog: Catalog, *, ecs_endpoint: str | None = None, clock: Callable[[], datetime] = utcnow
 ) -> BotContext:
-    """Database, Slack client, membership cache, ECS gateway and engine for one process."""
+    """Database, Slack client, membership cache, ECS gateway and use cases for one process."""
     db = make_engine(settings.database_url_value)
     sessions = session_factory(db)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = WebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
     membership = slack_membership(client, clock)
     gateway = EcsGateway(endpoint_url=ecs_endpoint or settings.aws_endpoint_url_ecs)
-    engine = Engine(sessions, catalog, gateway, membership, clock=clock, owner=owner_name())
-    return BotContext(settings, catalog, db, sessions, client, engine, membership, clock)
+    usecases = UseCases(sessions, catalog, gateway, membership, clock=clock, owner=owner_name())
+    return BotContext(settings, catalog, db, sessions, client, usecases, membership, clock)
 
 
-def build_notifier(ctx: BotContext) -> Notifier:
+def build_sender(ctx: BotContext) -> OutboxSender:
     """The outbox drainer for this process."""
     client = drain_client(ctx.client.token or "", ctx.settings.slack_api_url)
-    return Notifier(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name())
+    return OutboxSender(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name())
 
 
 @dataclass
@@ -93,7 +93,7 @@ def start_http(ctx: BotContext, port: int = 0, *, run_jobs: bool = True, host: s
             raise RuntimeError(f"the bot's HTTP server did not start on {host}:{port}")
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
-    scheduler = build_scheduler(ctx, build_notifier(ctx)) if run_jobs else None
+    scheduler = build_scheduler(ctx, build_sender(ctx)) if run_jobs else None
     if scheduler is not None:
         scheduler.start()
     return RunningBot(ctx, server, thread, scheduler, bound)
@@ -106,7 +106,7 @@ def serve(settings: Settings, catalog: Catalog) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx = build_context(settings, catalog)
     migrate.upgrade(ctx.db)
-    scheduler = build_scheduler(ctx, build_notifier(ctx))
+    scheduler = build_scheduler(ctx, build_sender(ctx))
     scheduler.start()
     app = build_app(ctx)
     try:

@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import Counter, Histogram
 
 from bot.slack.context import BotContext
-from bot.slack.sender import Notifier
+from bot.slack.sender import OutboxSender
 
 log = logging.getLogger(__name__)
 JOB_SECONDS = Histogram("deploybot_job_seconds", "Duration of one background job run", ["job"])
@@ -35,20 +35,20 @@ def _guarded(name: str, work: Callable[[], Any]) -> Callable[[], None]:
     return run
 
 
-def build_scheduler(ctx: BotContext, notifier: Notifier) -> BackgroundScheduler:
+def build_scheduler(ctx: BotContext, sender: OutboxSender) -> BackgroundScheduler:
     """Jobs that run one instance at a time and coalesce missed runs (a slow pass is never run twice at once)."""
     scheduler = BackgroundScheduler(
         timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
     now = datetime.now(UTC)
     scheduler.add_job(
-        _guarded("reconcile", ctx.engine.reconciler.reconcile_once),
+        _guarded("reconcile", ctx.usecases.reconciler.reconcile_once),
         "interval",
         seconds=ctx.settings.poll_seconds,
         id="reconcile",
         next_run_time=now,
     )
     scheduler.add_job(
-        _guarded("notify", notifier.drain_once), "interval", seconds=NOTIFY_SECONDS, id="notify", next_run_time=now
+        _guarded("notify", sender.drain_once), "interval", seconds=NOTIFY_SECONDS, id="notify", next_run_time=now
     )
     return scheduler

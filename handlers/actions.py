@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.domain.enums import DecisionKind
+from bot.domain.enums import ActorSource, DecisionKind
 from bot.domain.readmodels import DeploymentView
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION, parse_button_value
@@ -71,7 +71,7 @@ def decide(
     usable = respond if body.get("response_url") else None
     reply(usable, client, answer_message(answer, ctx.clock()), user=user, channel=channel)
     if in_home:
-        publish_home(ctx, client, user)  # the Home tab is not re-rendered by the notifier
+        publish_home(ctx, client, user)  # the Home tab is not re-rendered by the sender
 
 
 def _decision(
@@ -88,19 +88,22 @@ def _decision(
         log.warning("refused a tampered %s button from %s: %r", action.get("action_id"), user, action.get("value"))
         return refused(TAMPERED)
     dep_id, hook = target
-    view = ctx.engine.deployments.view(dep_id)
+    view = ctx.usecases.deployments.view(dep_id)
     if view is None:
         return refused(f"I can't find deployment #{dep_id}, so I did nothing. `/deploy status` lists what is running.")
     team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
     actor = Actor(
-        user_id=user, channel_id=channel or view.channel_id, team_id=team, source="app_home" if in_home else "button"
+        user_id=user,
+        channel_id=channel or view.channel_id,
+        team_id=team,
+        source=ActorSource.APP_HOME if in_home else ActorSource.BUTTON,
     )
     if approve:
-        return ctx.engine.decisions.approve(actor, dep_id, hook)
+        return ctx.usecases.decisions.approve(actor, dep_id, hook)
     if not view.is_active:
         # A stale Roll back button must not become a redeploy of the previous version: that is a command's job.
         return _finished(view, hook)
-    return ctx.engine.decisions.rollback(actor, dep_id, hook, None)
+    return ctx.usecases.decisions.rollback(actor, dep_id, hook, None)
 
 
 def _finished(view: DeploymentView, hook: str | None) -> Answer:

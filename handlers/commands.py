@@ -10,6 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
+from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
 from bot.slack.blocks import deploy_modal, ephemeral
@@ -69,9 +70,12 @@ def open_form(ctx: BotContext, client: WebClient, command: dict[str, Any]) -> No
 def run(ctx: BotContext, client: WebClient, respond: Respond, command: dict[str, Any], parsed: grammar.Command) -> None:
     """Run the command for the person and tell them (or the channel) how it went."""
     actor = Actor(
-        user_id=command["user_id"], channel_id=command["channel_id"], team_id=command.get("team_id"), source="command"
+        user_id=command["user_id"],
+        channel_id=command["channel_id"],
+        team_id=command.get("team_id"),
+        source=ActorSource.COMMAND,
     )
-    answer = ctx.engine.handle(actor, parsed)
+    answer = ctx.usecases.handle(actor, parsed)
     reply(
         respond,
         client,

@@ -33,7 +33,7 @@ def register(app: App, ctx: BotContext) -> None:
 
 def publish_home(ctx: BotContext, client: WebClient, user: str) -> None:
     """Render and publish one person's Home tab."""
-    deployments = ctx.engine.deployments
+    deployments = ctx.usecases.deployments
     view = app_home(deployments.active(), deployments.history_for_user(user, RECENT), ctx.clock(), ctx.catalog.services)
     try:
         client.views_publish(user_id=user, view=view)

@@ -11,6 +11,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.domain.catalog.loader import Catalog
+from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.domain.grammar.options import quote_reason
 from bot.engine.answers import Actor
@@ -36,9 +37,12 @@ def register(app: App, ctx: BotContext) -> None:
         user = str(body["user"]["id"])
         channel = metadata_channel(view.get("private_metadata"))
         actor = Actor(
-            user_id=user, channel_id=channel or user, team_id=(body.get("team") or {}).get("id"), source="modal"
+            user_id=user,
+            channel_id=channel or user,
+            team_id=(body.get("team") or {}).get("id"),
+            source=ActorSource.MODAL,
         )
-        answer = ctx.engine.handle(actor, checked)
+        answer = ctx.usecases.handle(actor, checked)
         post(client, answer_message(answer, ctx.clock()), user=user, channel=channel, public=answer.public)
 
 

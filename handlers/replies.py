@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
+from bot.domain.enums import AnswerKind
 from bot.engine.answers import Answer
 from bot.slack.blocks import Message, ephemeral, help_message, history_message, status_message
 
@@ -21,11 +22,11 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 def answer_message(answer: Answer, now: datetime) -> Message:
     """The message for an Answer: status, history and help through their builders, the rest as one line."""
-    if answer.kind == "status":
+    if answer.kind is AnswerKind.STATUS:
         return status_message(answer.views, now)
-    if answer.kind == "history":
+    if answer.kind is AnswerKind.HISTORY:
         return history_message(answer.views, now)
-    if answer.kind == "help":
+    if answer.kind is AnswerKind.HELP:
         return help_message()
     return ephemeral(answer_line(answer))
 

@@ -8,11 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.domain.enums import DecisionKind, OutboxKind, OutboxState
+from bot.domain.enums import ActorSource, DecisionKind, OutboxKind, OutboxState
 from models.base import Base, str_enum, utcnow
-
-# Stop/rollback decisions that are not tied to a PAUSE hook share one key, so only one can ever be recorded.
-STOP_HOOK_ID = "-stop-"
 
 
 class Decision(Base):
@@ -26,7 +23,7 @@ class Decision(Base):
     hook_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[DecisionKind] = mapped_column(str_enum(DecisionKind))
     user_id: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(32))  # button, command, app_home
+    source: Mapped[ActorSource] = mapped_column(str_enum(ActorSource))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)

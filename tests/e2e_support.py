@@ -20,7 +20,7 @@ from bot.domain.enums import DeploymentStatus, OutboxState
 from bot.domain.readmodels import DeploymentView
 from bot.runtime import RunningBot, build_context, start_http
 from bot.slack.context import BotContext
-from bot.slack.sender import Notifier, drain_client
+from bot.slack.sender import OutboxSender, drain_client
 from models import Outbox
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
 from tests.support import Control, drive_until, example_catalog
@@ -70,7 +70,7 @@ class World:
     bot: RunningBot
     slack: SlackSandboxHandle
     ecs: Control
-    notifier: Notifier
+    sender: OutboxSender
 
     @property
     def ctx(self) -> BotContext:
@@ -135,14 +135,14 @@ class World:
 
     # Driving time ------------------------------------------------------------------------------------------
     def view(self, dep_id: int) -> DeploymentView:
-        view = self.ctx.engine.deployments.view(dep_id, with_events=True)
+        view = self.ctx.usecases.deployments.view(dep_id, with_events=True)
         assert view is not None
         return view
 
     def drain(self) -> None:
-        """Send everything the outbox holds (the notifier job's work, run here for determinism)."""
+        """Send everything the outbox holds (the notify job's work, run here for determinism)."""
         for _ in range(50):
-            if not self.notifier.drain_once() and not self.pending():
+            if not self.sender.drain_once() and not self.pending():
                 return
         raise AssertionError("the outbox never emptied")
 
@@ -155,7 +155,7 @@ class World:
         """Reconcile and drain, then jump the ECS sandbox to its next wake-up, until `done` holds."""
 
         def step() -> None:
-            self.ctx.engine.reconciler.reconcile_once()
+            self.ctx.usecases.reconciler.reconcile_once()
             self.drain()
 
         return drive_until(self.ecs, step, lambda: self.view(dep_id), done, limit)
@@ -164,7 +164,7 @@ class World:
         """The deployment a command just asked for, once the listener has started it on ECS."""
 
         def probe() -> int | None:
-            views = [v for v in self.ctx.engine.deployments.history_for_user(user, 1) if v.ecs_deployment_arn]
+            views = [v for v in self.ctx.usecases.deployments.history_for_user(user, 1) if v.ecs_deployment_arn]
             return views[0].id if views else None
 
         return wait_for(probe, what=f"a deployment started by {user}")
@@ -198,7 +198,7 @@ def running_world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) ->
     bot = start_http(ctx, run_jobs=False)
     slack.set_bot_url(f"{bot.url}/slack/events")
     # No pacing between posts: the stand-in's rate limit is off, and waiting a second per message is slow.
-    notifier = Notifier(
+    sender = OutboxSender(
         ctx.sessions,
         drain_client(DEFAULT_BOT_TOKEN, slack.api_url),
         CATALOG,
@@ -208,7 +208,7 @@ def running_world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) ->
         update_interval=0,
     )
     try:
-        yield World(bot, slack, Control(ecs_url), notifier)
+        yield World(bot, slack, Control(ecs_url), sender)
     finally:
         slack.set_bot_url(None)
         bot.stop()

@@ -16,7 +16,7 @@ from bot.domain.catalog.loader import Catalog, load_catalog
 from bot.domain.readmodels import DeploymentView
 from bot.ecs.gateway import EcsGateway
 from bot.engine.answers import Actor
-from bot.engine.usecases import Engine
+from bot.engine.usecases import UseCases
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"S0APPROVERS": frozenset({"U0BOB", "U0CAROL"}), "S0ONCALL": frozenset({"U0CAROL"})}
@@ -77,20 +77,22 @@ def actor(user: str = "U0ALICE", channel: str = "C0DEPLOYS", source: str = "comm
 
 @dataclass
 class Harness:
-    """An engine on a real database against the ECS sandbox, with helpers to drive time."""
+    """Use cases on a real database against the ECS sandbox, with helpers to drive time."""
 
-    engine: Engine
+    usecases: UseCases
     control: Control
     sessions: sessionmaker[Session]
 
     def view(self, dep_id: int) -> DeploymentView:
-        view = self.engine.deployments.view(dep_id, with_events=True)
+        view = self.usecases.deployments.view(dep_id, with_events=True)
         assert view is not None
         return view
 
     def run_until(self, dep_id: int, done: Callable[[DeploymentView], bool], limit: int = 400) -> DeploymentView:
         """Reconcile, then jump the sandbox to its next wake-up, until `done` holds."""
-        return drive_until(self.control, self.engine.reconciler.reconcile_once, lambda: self.view(dep_id), done, limit)
+        return drive_until(
+            self.control, self.usecases.reconciler.reconcile_once, lambda: self.view(dep_id), done, limit
+        )
 
 
 def drive_until(
@@ -111,7 +113,7 @@ def drive_until(
     raise AssertionError(f"deployment #{view().id} never got there: {view().status}")
 
 
-def make_engine(sessions: sessionmaker[Session], sandbox_url: str, catalog: Catalog | None = None) -> Engine:
-    """An engine wired to the sandbox, the example catalog and the seeded workspace's groups."""
+def make_usecases(sessions: sessionmaker[Session], sandbox_url: str, catalog: Catalog | None = None) -> UseCases:
+    """Use cases wired to the sandbox, the example catalog and the seeded workspace's groups."""
     gateway = EcsGateway(endpoint_url=sandbox_url, max_attempts=2)
-    return Engine(sessions, catalog or example_catalog(), gateway, membership, owner="test")
+    return UseCases(sessions, catalog or example_catalog(), gateway, membership, owner="test")

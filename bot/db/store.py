@@ -1,4 +1,4 @@
-"""Database helpers shared by the use cases, the reconciler and the notifier (sessions come from the caller)."""
+"""Database helpers shared by the use cases, the reconciler and the sender (sessions come from the caller)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.domain.enums import ACTIVE_STATUSES, EventKind, OutboxKind
-from bot.domain.readmodels import DeploymentView, deployment_view
+from bot.domain.enums import ACTIVE_STATUSES, DeploymentStatus, EventKind, LifecycleStage, OutboxKind, RenderKind
+from bot.domain.outbox import event_key, render_payload, root_key, root_update_key
+from bot.domain.readmodels import DecisionView, DeploymentView, EventView, awaiting_hooks, parse_time
 from models import Base, Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
 
 
@@ -121,25 +122,25 @@ def queue(
 
 
 def queue_root_post(session: Session, dep: Deployment, at: datetime) -> None:
-    """Queue the deployment's root message (the notifier renders it from the current state)."""
+    """Queue the deployment's root message (the sender renders it from the current state)."""
     queue(
         session,
-        key=f"dep:{dep.id}:root",
+        key=root_key(dep.id),
         channel_id=dep.channel_id,
-        payload={"render": "root"},
+        payload=render_payload(RenderKind.ROOT),
         deployment_id=dep.id,
         at=at,
     )
 
 
 def queue_root_update(session: Session, dep: Deployment, at: datetime) -> None:
-    """Queue an edit of the root message; the notifier coalesces them and renders the newest state."""
+    """Queue an edit of the root message; the sender coalesces them and renders the newest state."""
     queue(
         session,
-        key=f"dep:{dep.id}:root-update:{dep.version}",
+        key=root_update_key(dep.id, dep.version),
         kind=OutboxKind.UPDATE_ROOT,
         channel_id=dep.channel_id,
-        payload={"render": "root"},
+        payload=render_payload(RenderKind.ROOT),
         deployment_id=dep.id,
         at=at,
     )
@@ -149,10 +150,10 @@ def queue_event_reply(session: Session, dep: Deployment, event_id: int, at: date
     """Queue the thread reply narrating one event."""
     queue(
         session,
-        key=f"dep:{dep.id}:event:{event_id}",
+        key=event_key(dep.id, event_id),
         channel_id=dep.channel_id,
         in_thread=True,
-        payload={"render": "event", "event_id": event_id},
+        payload=render_payload(RenderKind.EVENT, event_id=event_id),
         deployment_id=dep.id,
         at=at,
     )
@@ -199,3 +200,60 @@ def view_of(session: Session, dep: Deployment, *, with_events: bool = False) -> 
         stmt = select(DeploymentEvent).where(DeploymentEvent.deployment_id == dep.id).order_by(DeploymentEvent.id)
         events = list(session.scalars(stmt))
     return deployment_view(dep, decisions_of(session, dep.id), events)
+
+
+# Rows to read models ------------------------------------------------------------------------------------------
+def event_view(row: DeploymentEvent) -> EventView:
+    """An EventView of an event row."""
+    return EventView(row.id, row.kind, row.key, row.stage, dict(row.detail), row.actor, row.at)
+
+
+def decision_view(row: Decision) -> DecisionView:
+    """A DecisionView of a decision row."""
+    return DecisionView(row.hook_id, row.kind, row.user_id, row.source, row.decided_at, row.reason)
+
+
+def deployment_view(
+    row: Deployment, decisions: Sequence[Decision] = (), events: Sequence[DeploymentEvent] = ()
+) -> DeploymentView:
+    """A DeploymentView of a deployment row, with the hooks now awaiting a person."""
+    tracked = row.tracked or {}
+    return DeploymentView(
+        id=row.id,
+        service_key=row.service_key,
+        cluster=row.cluster,
+        service=row.service,
+        region=row.region,
+        strategy=row.strategy,
+        canary_percent=row.canary_percent,
+        linear_step_percent=row.linear_step_percent,
+        canary_bake_seconds=row.canary_bake_seconds,
+        step_bake_seconds=row.step_bake_seconds,
+        bake_seconds=row.bake_seconds,
+        approval_stages=tuple(row.approval_stages or ()),
+        image_from=row.image_from,
+        image_to=row.image_to,
+        taskdef_from=row.taskdef_from,
+        taskdef_to=row.taskdef_to,
+        ecs_deployment_arn=row.ecs_deployment_arn,
+        status=row.status,
+        ecs_status=row.ecs_status,
+        status_reason=row.status_reason,
+        lifecycle_stage=row.lifecycle_stage,
+        production_weight=row.production_weight,
+        test_weight=row.test_weight,
+        requested_by=row.requested_by,
+        channel_id=row.channel_id,
+        root_ts=row.root_ts,
+        reason=row.reason,
+        rollback_of_id=row.rollback_of_id,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        version=row.version,
+        stages_seen=tuple(LifecycleStage(s) for s in tracked.get("stages_seen", ())),
+        bake_until=parse_time(tracked.get("bake_until")),
+        awaiting=awaiting_hooks(tracked) if row.status is DeploymentStatus.AWAITING_APPROVAL else (),
+        decisions=tuple(decision_view(d) for d in decisions),
+        events=tuple(event_view(e) for e in events),
+    )

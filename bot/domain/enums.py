@@ -108,11 +108,71 @@ class TimeoutAction(StrEnum):
     CONTINUE = "CONTINUE"
 
 
+class HookTargetType(StrEnum):
+    """What a lifecycle hook runs (DeploymentLifecycleHook.targetType)."""
+
+    AWS_LAMBDA = "AWS_LAMBDA"
+    PAUSE = "PAUSE"
+
+
+class HookStatus(StrEnum):
+    """A lifecycle hook's state in DescribeServiceDeployments' lifecycleHookDetails."""
+
+    AWAITING_ACTION = "AWAITING_ACTION"  # a PAUSE hook waiting for ContinueServiceDeployment
+    IN_PROGRESS = "IN_PROGRESS"  # a Lambda hook running
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the hook will not change any more."""
+        return self in (HookStatus.SUCCEEDED, HookStatus.FAILED, HookStatus.TIMED_OUT)
+
+
 class DecisionKind(StrEnum):
     """A human decision on a lifecycle hook."""
 
     APPROVE = "APPROVE"
     ROLLBACK = "ROLLBACK"
+
+
+# Stop/rollback decisions that are not tied to a PAUSE hook share one hook id, so only one can ever be recorded.
+STOP_HOOK_ID = "-stop-"
+
+
+class RollbackCause(StrEnum):
+    """Why a deployment rolled back or stopped, as the machine attributes it (stored in event details)."""
+
+    USER = "user"  # a person rolled it back
+    ALARM = "alarm"
+    CIRCUIT_BREAKER = "circuit_breaker"
+    HOOK_FAILURE = "hook_failure"
+    TIMEOUT = "timeout"  # a PAUSE hook expired with timeout action ROLLBACK
+    SUPERSEDED = "superseded"  # a newer deployment replaced it
+    ECS = "ecs"  # ECS gave no cause we recognise
+
+    @property
+    def is_automatic(self) -> bool:
+        """True when ECS rolled back on its own (announced in the incident channel), not a person or a newer one."""
+        return self not in (RollbackCause.USER, RollbackCause.SUPERSEDED)
+
+    @classmethod
+    def of(cls, value: object) -> RollbackCause | None:
+        """The cause a stored event detail names, None when it names none we know."""
+        try:
+            return cls(str(value)) if value is not None else None
+        except ValueError:
+            return None
+
+
+class ActorSource(StrEnum):
+    """Where a person's request came from."""
+
+    COMMAND = "command"  # /deploy …
+    BUTTON = "button"  # a button on a deployment's message
+    MODAL = "modal"  # the /deploy form
+    APP_HOME = "app_home"  # a button on the App Home tab
 
 
 class OutboxState(StrEnum):
@@ -130,6 +190,24 @@ class OutboxKind(StrEnum):
     POST = "POST"  # chat.postMessage (root or thread reply)
     UPDATE_ROOT = "UPDATE_ROOT"  # chat.update of the deployment's root message (coalesced)
     EPHEMERAL = "EPHEMERAL"
+
+
+class RenderKind(StrEnum):
+    """What an outbox row's message is rendered from at send time (`payload["render"]`)."""
+
+    ROOT = "root"  # the deployment's live root message, from its current state
+    EVENT = "event"  # a thread reply narrating one timeline event
+    INCIDENT = "incident"  # an automatic rollback announced in the service's incident channel
+    MESSAGE = "message"  # text (and blocks) written when it was queued
+
+
+class AnswerKind(StrEnum):
+    """How the Slack layer renders a use case's answer."""
+
+    TEXT = "text"
+    STATUS = "status"
+    HISTORY = "history"
+    HELP = "help"
 
 
 class EventKind(StrEnum):

@@ -1,14 +1,22 @@
-"""Read-only values of a deployment, its events and decisions, for messages and answers (no ORM outside)."""
+"""Read-only values of a deployment, its events and decisions, for messages and answers (no ORM here)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.domain.enums import DecisionKind, DeploymentStatus, EcsStatus, EventKind, LifecycleStage, Strategy
-from models import Decision, Deployment, DeploymentEvent
+from bot.domain.enums import (
+    ActorSource,
+    DecisionKind,
+    DeploymentStatus,
+    EcsStatus,
+    EventKind,
+    HookStatus,
+    LifecycleStage,
+    Strategy,
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class DecisionView:
     hook_id: str
     kind: DecisionKind
     user_id: str
-    source: str
+    source: ActorSource
     decided_at: datetime
     reason: str | None = None
 
@@ -105,62 +113,6 @@ class DeploymentView:
         return next((d for d in self.decisions if d.hook_id == hook_id), None)
 
 
-def event_view(row: DeploymentEvent) -> EventView:
-    """An EventView of an event row."""
-    return EventView(row.id, row.kind, row.key, row.stage, dict(row.detail), row.actor, row.at)
-
-
-def decision_view(row: Decision) -> DecisionView:
-    """A DecisionView of a decision row."""
-    return DecisionView(row.hook_id, row.kind, row.user_id, row.source, row.decided_at, row.reason)
-
-
-def deployment_view(
-    row: Deployment, decisions: Sequence[Decision] = (), events: Sequence[DeploymentEvent] = ()
-) -> DeploymentView:
-    """A DeploymentView of a deployment row, with the hooks now awaiting a person."""
-    tracked = row.tracked or {}
-    return DeploymentView(
-        id=row.id,
-        service_key=row.service_key,
-        cluster=row.cluster,
-        service=row.service,
-        region=row.region,
-        strategy=row.strategy,
-        canary_percent=row.canary_percent,
-        linear_step_percent=row.linear_step_percent,
-        canary_bake_seconds=row.canary_bake_seconds,
-        step_bake_seconds=row.step_bake_seconds,
-        bake_seconds=row.bake_seconds,
-        approval_stages=tuple(row.approval_stages or ()),
-        image_from=row.image_from,
-        image_to=row.image_to,
-        taskdef_from=row.taskdef_from,
-        taskdef_to=row.taskdef_to,
-        ecs_deployment_arn=row.ecs_deployment_arn,
-        status=row.status,
-        ecs_status=row.ecs_status,
-        status_reason=row.status_reason,
-        lifecycle_stage=row.lifecycle_stage,
-        production_weight=row.production_weight,
-        test_weight=row.test_weight,
-        requested_by=row.requested_by,
-        channel_id=row.channel_id,
-        root_ts=row.root_ts,
-        reason=row.reason,
-        rollback_of_id=row.rollback_of_id,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        version=row.version,
-        stages_seen=tuple(LifecycleStage(s) for s in tracked.get("stages_seen", ())),
-        bake_until=_parse_time(tracked.get("bake_until")),
-        awaiting=awaiting_hooks(tracked) if row.status is DeploymentStatus.AWAITING_APPROVAL else (),
-        decisions=tuple(decision_view(d) for d in decisions),
-        events=tuple(event_view(e) for e in events),
-    )
-
-
 def awaiting_hooks(tracked: Mapping[str, Any]) -> tuple[AwaitingHook, ...]:
     """The PAUSE hooks the machine last saw AWAITING_ACTION, from a deployment's tracked state."""
     hooks: Mapping[str, str] = tracked.get("hooks", {})
@@ -169,13 +121,14 @@ def awaiting_hooks(tracked: Mapping[str, Any]) -> tuple[AwaitingHook, ...]:
         AwaitingHook(
             hook_id=hook_id,
             stage=info.get(hook_id, {}).get("stage"),
-            expires_at=_parse_time(info.get(hook_id, {}).get("expires_at")),
+            expires_at=parse_time(info.get(hook_id, {}).get("expires_at")),
             timeout_action=info.get(hook_id, {}).get("timeout_action"),
         )
         for hook_id, status in hooks.items()
-        if status == "AWAITING_ACTION"
+        if status == HookStatus.AWAITING_ACTION
     )
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """A datetime from the ISO text the tracked state stores, None for anything else."""
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None

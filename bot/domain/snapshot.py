@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from bot.domain.enums import EcsStatus, HookStage, LifecycleStage, Strategy, TimeoutAction
+from bot.domain.catalog.schema import (
+    DEFAULT_APPROVAL_TIMEOUT,
+    DEFAULT_BAKE,
+    DEFAULT_CANARY_BAKE,
+    DEFAULT_CANARY_PERCENT,
+    DEFAULT_LINEAR_STEP_PERCENT,
+    DEFAULT_STEP_BAKE,
+    DEFAULT_TIMEOUT_ACTION,
+)
+from bot.domain.enums import EcsStatus, HookStage, HookTargetType, LifecycleStage, Strategy, TimeoutAction
 
 HookAction = Literal["CONTINUE", "ROLLBACK"]
 
@@ -82,14 +91,14 @@ class StartSpec:
 
     strategy: Strategy
     task_definition: str
-    canary_percent: float = 10.0
-    canary_bake: timedelta = timedelta(minutes=10)
-    linear_step_percent: float = 20.0
-    step_bake: timedelta = timedelta(minutes=5)
-    bake: timedelta = timedelta(minutes=10)
+    canary_percent: float = DEFAULT_CANARY_PERCENT
+    canary_bake: timedelta = DEFAULT_CANARY_BAKE
+    linear_step_percent: float = DEFAULT_LINEAR_STEP_PERCENT
+    step_bake: timedelta = DEFAULT_STEP_BAKE
+    bake: timedelta = DEFAULT_BAKE
     approval_stages: tuple[HookStage, ...] = ()
-    approval_timeout: timedelta = timedelta(hours=4)
-    timeout_action: TimeoutAction = TimeoutAction.ROLLBACK
+    approval_timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+    timeout_action: TimeoutAction = DEFAULT_TIMEOUT_ACTION
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,7 @@ class HookDetail:
     @property
     def is_pause(self) -> bool:
         """True for a PAUSE hook (one a person resolves)."""
-        return self.target_type == "PAUSE"
+        return self.target_type == HookTargetType.PAUSE
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.domain.enums import ActorSource, AnswerKind
 from bot.domain.readmodels import DeploymentView
 
 
@@ -15,7 +16,7 @@ class Actor:
     user_id: str
     channel_id: str
     team_id: str | None = None
-    source: str = "command"  # command | button | modal | app_home
+    source: ActorSource = ActorSource.COMMAND
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Answer:
     public: bool = False  # say it in the channel (incident rollbacks), not just to the person
     deployment_id: int | None = None
     rule: str | None = None  # the policy rule behind a refusal
-    kind: str = "text"  # text | status | history | help
+    kind: AnswerKind = AnswerKind.TEXT
     views: tuple[DeploymentView, ...] = field(default=())
 
 

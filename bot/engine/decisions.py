@@ -14,13 +14,14 @@ from bot.db.sessions import transaction
 from bot.db.store import add_event, latest_deployment, queue, queue_root_update, record
 from bot.domain import policy
 from bot.domain.catalog.loader import ServiceConfig
-from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind
+from bot.domain.enums import STOP_HOOK_ID, DecisionKind, DeploymentStatus, EventKind, RenderKind
+from bot.domain.outbox import crosspost_key, render_payload
 from bot.domain.readmodels import DecisionView, DeploymentView
 from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.engine.deployments import Deployments, rollback_command
 from bot.slack.blocks.base import escape
-from models import STOP_HOOK_ID, Decision, Deployment, ServiceLock
+from models import Decision, Deployment, ServiceLock
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +225,10 @@ class Decisions:
         )
         queue(
             session,
-            key=f"dep:{dep.id}:xpost:{decision.hook_id}",
+            key=crosspost_key(dep.id, decision.hook_id),
             channel_id=dep.channel_id,
             in_thread=True,
-            payload={"render": "message", "text": text},
+            payload=render_payload(RenderKind.MESSAGE, text=text),
             deployment_id=dep.id,
             at=self.d.clock(),
         )

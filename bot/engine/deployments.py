@@ -15,7 +15,13 @@ from bot.db.sessions import transaction
 from bot.db.store import active_deployment, add_event, current_lock, queue_root_post, queue_root_update, record, view_of
 from bot.domain import policy
 from bot.domain.catalog.loader import Catalog, ServiceConfig
-from bot.domain.enums import DeploymentStatus, EventKind, Strategy
+from bot.domain.catalog.schema import (
+    DEFAULT_APPROVAL_TIMEOUT,
+    DEFAULT_CANARY_PERCENT,
+    DEFAULT_LINEAR_STEP_PERCENT,
+    DEFAULT_TIMEOUT_ACTION,
+)
+from bot.domain.enums import DeploymentStatus, EventKind, Strategy, TimeoutAction
 from bot.domain.grammar import parser as grammar
 from bot.domain.machine.state import Tracked
 from bot.domain.readmodels import DeploymentView
@@ -181,14 +187,14 @@ class Deployments:
             return StartSpec(
                 strategy=dep.strategy,
                 task_definition=target,
-                canary_percent=dep.canary_percent or 10.0,
+                canary_percent=dep.canary_percent or DEFAULT_CANARY_PERCENT,
                 canary_bake=timedelta(seconds=dep.canary_bake_seconds or 0),
-                linear_step_percent=dep.linear_step_percent or 20.0,
+                linear_step_percent=dep.linear_step_percent or DEFAULT_LINEAR_STEP_PERCENT,
                 step_bake=timedelta(seconds=dep.step_bake_seconds or 0),
                 bake=timedelta(seconds=dep.bake_seconds or 0),
                 approval_stages=tuple(dep.approval_stages),
-                approval_timeout=timedelta(seconds=int(dep.tracked.get("approval_timeout", 14400))),
-                timeout_action=dep.tracked.get("timeout_action", "ROLLBACK"),
+                approval_timeout=_stored_duration(dep.tracked.get("approval_timeout"), DEFAULT_APPROVAL_TIMEOUT),
+                timeout_action=TimeoutAction(dep.tracked.get("timeout_action") or DEFAULT_TIMEOUT_ACTION),
             )
 
     def _save(self, dep_id: int, *, update_sent: bool, **columns: object) -> None:
@@ -341,6 +347,10 @@ def _new_deployment(
 
 def _seconds(value: timedelta) -> int:
     return int(value.total_seconds())
+
+
+def _stored_duration(seconds: object, default: timedelta) -> timedelta:
+    return timedelta(seconds=seconds) if isinstance(seconds, int) else default
 
 
 def rollback_command(original: DeploymentView) -> grammar.Deploy:

@@ -15,18 +15,27 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot.db.sessions import is_postgres, transaction
 from bot.db.store import add_events, outbox_row, queue_many
-from bot.domain.enums import ACTIVE_STATUSES, DecisionKind, DeploymentStatus, EventKind, OutboxKind
+from bot.domain.enums import (
+    ACTIVE_STATUSES,
+    STOP_HOOK_ID,
+    DecisionKind,
+    DeploymentStatus,
+    EventKind,
+    OutboxKind,
+    RenderKind,
+    RollbackCause,
+)
 from bot.domain.machine.advance import advance
 from bot.domain.machine.state import Event, Tracked
+from bot.domain.outbox import event_key, incident_key, render_payload, root_update_key
 from bot.domain.readmodels import awaiting_hooks
 from bot.domain.reminders import due_reminders
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import CLOCK_SKEW, Deployments
-from models import STOP_HOOK_ID, Decision, Deployment, DeploymentEvent
+from models import Decision, Deployment, DeploymentEvent
 
 log = logging.getLogger(__name__)
-AUTOMATIC_CAUSES = frozenset({"alarm", "circuit_breaker", "hook_failure", "timeout", "ecs"})
 NEVER_STARTED_AFTER = timedelta(minutes=10)
 # A decision younger than this may still be on its way to ECS from the handler that took it.
 DECISION_RETRY_AFTER = timedelta(minutes=2)
@@ -239,10 +248,10 @@ class Reconciler:
                 rows += self._messages(dep, event, event_id, now)
         rows += [
             outbox_row(
-                key=f"dep:{d.id}:root-update:{d.version}",
+                key=root_update_key(d.id, d.version),
                 kind=OutboxKind.UPDATE_ROOT,
                 channel_id=d.channel_id,
-                payload={"render": "root"},
+                payload=render_payload(RenderKind.ROOT),
                 deployment_id=d.id,
                 at=now,
             )
@@ -254,22 +263,23 @@ class Reconciler:
     def _messages(self, dep: Deployment, event: Event, event_id: int, now: datetime) -> list[dict[str, object]]:
         rows = [
             outbox_row(
-                key=f"dep:{dep.id}:event:{event_id}",
+                key=event_key(dep.id, event_id),
                 channel_id=dep.channel_id,
                 in_thread=True,
-                payload={"render": "event", "event_id": event_id},
+                payload=render_payload(RenderKind.EVENT, event_id=event_id),
                 deployment_id=dep.id,
                 at=now,
             )
         ]
         service = self.d.catalog.get(dep.service_key)
-        automatic = event.kind is EventKind.ROLLBACK_STARTED and event.detail.get("cause") in AUTOMATIC_CAUSES
+        cause = RollbackCause.of(event.detail.get("cause"))
+        automatic = event.kind is EventKind.ROLLBACK_STARTED and cause is not None and cause.is_automatic
         if automatic and service is not None and service.incident_channel:
             rows.append(
                 outbox_row(
-                    key=f"dep:{dep.id}:incident:{event.key}",
+                    key=incident_key(dep.id, event.key),
                     channel_id=service.incident_channel,
-                    payload={"render": "incident", "event_id": event_id},
+                    payload=render_payload(RenderKind.INCIDENT, event_id=event_id),
                     deployment_id=dep.id,
                     at=now,
                 )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import policy
 from bot.domain.catalog.loader import Catalog
+from bot.domain.enums import AnswerKind
 from bot.domain.grammar import parser as grammar
 from bot.ecs.gateway import EcsGateway
 from bot.engine.answers import Actor, Answer, refused
@@ -20,7 +21,7 @@ from bot.engine.reconciler import Reconciler
 from models import utcnow
 
 
-class Engine:
+class UseCases:
     """Deployments, decisions and the reconciler, wired to one database, catalog and ECS gateway."""
 
     def __init__(
@@ -54,12 +55,12 @@ class Engine:
                 return self._with_service(key, lambda s: dec.unlock(actor, s))
             case grammar.Status(service=key):
                 views = tuple(d.status(key))
-                return Answer(f"{len(views)} deployment(s)", kind="status", views=views)
+                return Answer(f"{len(views)} deployment(s)", kind=AnswerKind.STATUS, views=views)
             case grammar.History(service=key, limit=limit):
                 views = tuple(d.history(key, limit))
-                return Answer(f"{len(views)} deployment(s) of `{key}`", kind="history", views=views)
+                return Answer(f"{len(views)} deployment(s) of `{key}`", kind=AnswerKind.HISTORY, views=views)
             case grammar.Help():
-                return Answer(grammar.HELP_TEXT, kind="help")
+                return Answer(grammar.HELP_TEXT, kind=AnswerKind.HELP)
         return refused("That command opens the deployment form in Slack.")
 
     def _with_service(self, key: str, action: Callable[..., Answer]) -> Answer:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.domain.catalog.loader import Catalog
 from bot.domain.policy import CachedMembership
-from bot.engine.usecases import Engine
+from bot.engine.usecases import UseCases
 from models import utcnow
 
 MEMBERSHIP_TTL = timedelta(minutes=5)
@@ -29,7 +29,7 @@ class BotContext:
     db: DbEngine
     sessions: sessionmaker[Session]
     client: WebClient  # no sleeping retry handlers: nothing on a Slack ack path may wait on a 429
-    engine: Engine
+    usecases: UseCases
     membership: CachedMembership
     clock: Callable[[], datetime] = utcnow
 

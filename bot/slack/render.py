@@ -1,4 +1,4 @@
-"""Outbox rows to Slack messages: maps a row's `payload["render"]` onto the pure builders in `bot.blocks`."""
+"""Outbox rows to Slack messages: maps a row's `payload["render"]` onto the pure builders in `bot.slack.blocks`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.db.store import view_of
+from bot.db.store import event_view, view_of
 from bot.domain.catalog.loader import Catalog
-from bot.domain.readmodels import event_view
+from bot.domain.enums import RenderKind
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from models import Deployment, DeploymentEvent, Outbox
 
-# (channel, message ts) -> a permalink, or None when it cannot be had; the notifier asks Slack for it.
+# (channel, message ts) -> a permalink, or None when it cannot be had; the sender asks Slack for it.
 Permalink = Callable[[str, str], str | None]
 
 
@@ -29,22 +29,22 @@ def render(
     """The message an outbox row stands for, from the database's current state; None if nothing is to be said."""
     payload: Mapping[str, Any] = row.payload or {}
     kind = payload.get("render")
-    if kind == "message":
+    if kind == RenderKind.MESSAGE:
         return ready_made(payload)
     dep = session.get(Deployment, row.deployment_id) if row.deployment_id is not None else None
     if dep is None:
         raise RenderError(f"{row.idempotency_key}: render {kind!r} needs a deployment that exists")
     service = catalog.get(dep.service_key)
-    if kind == "root":
+    if kind == RenderKind.ROOT:
         return blocks.root_message(view_of(session, dep), service, now)
-    if kind not in ("event", "incident"):
+    if kind not in (RenderKind.EVENT, RenderKind.INCIDENT):
         raise RenderError(f"{row.idempotency_key}: unknown render kind {kind!r}")
     event = session.get(DeploymentEvent, payload.get("event_id"))
     if event is None or event.deployment_id != dep.id:
         raise RenderError(f"{row.idempotency_key}: event {payload.get('event_id')!r} not found for deployment {dep.id}")
     # Event replies look back over the timeline (e.g. what a timed-out hook was set to do).
     view = view_of(session, dep, with_events=True)
-    if kind == "event":
+    if kind == RenderKind.EVENT:
         return blocks.event_message(view, event_view(event), service, now)
     link = permalink(dep.channel_id, dep.root_ts) if permalink is not None and dep.root_ts else None
     return blocks.incident_announcement(view, event_view(event), service, link)

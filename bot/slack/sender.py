@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
-from bot.domain.enums import OutboxKind, OutboxState
+from bot.domain.enums import OutboxKind, OutboxState, RenderKind
+from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
 from bot.slack.blocks import Message
 from bot.slack.render import render
 from models import Deployment, Outbox
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SENT = Counter("deploybot_slack_sent", "Outbox messages Slack accepted", ["method"])
 FAILED = Counter("deploybot_slack_failed", "Outbox messages given up on", ["method"])
-RATE_LIMITED = Counter("deploybot_slack_rate_limited", "429 answers from Slack to the notifier", ["method"])
+RATE_LIMITED = Counter("deploybot_slack_rate_limited", "429 answers from Slack to the sender", ["method"])
 RECOVERED = Counter("deploybot_slack_recovered", "Messages found already posted after an interrupted send")
 COALESCED = Counter("deploybot_slack_coalesced", "Root-message edits folded into a newer one")
 
@@ -80,7 +81,7 @@ PERMANENT_ERRORS = frozenset(
 
 @dataclass(frozen=True)
 class Claim:
-    """A row this notifier marked SENDING, with everything the Slack call needs."""
+    """A row this sender marked SENDING, with everything the Slack call needs."""
 
     id: int
     key: str
@@ -117,7 +118,7 @@ def drain_client(token: str, base_url: str | None = None, timeout: int = 10) -> 
     return WebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
 
 
-class Notifier:
+class OutboxSender:
     """Drains the outbox into Slack; several replicas may drain the same database at once."""
 
     def __init__(
@@ -137,7 +138,7 @@ class Notifier:
         backoff_cap: float = 300.0,
     ) -> None:
         if client.retry_handlers:
-            # Never sleep on the drain thread, never re-post blindly: this notifier handles 429 and errors itself.
+            # Never sleep on the drain thread, never re-post blindly: this sender handles 429 and errors itself.
             client = WebClient(
                 token=client.token,
                 base_url=client.base_url,
@@ -184,7 +185,7 @@ class Notifier:
         """Due rows whose turn it is: roots before their thread, replies in queue order, updates after the root."""
         o, earlier, flying = Outbox, aliased(Outbox), aliased(Outbox)
         root_known = exists().where(Deployment.id == o.deployment_id, Deployment.root_ts.is_not(None))
-        root_key = literal("dep:") + cast(o.deployment_id, String) + literal(":root")
+        root_key = literal(ROOT_KEY_PREFIX) + cast(o.deployment_id, String) + literal(ROOT_KEY_SUFFIX)
         root_failed = exists().where(earlier.idempotency_key == root_key, earlier.state == FAILED_STATE)
         reply_before = exists().where(
             earlier.deployment_id == o.deployment_id,
@@ -237,7 +238,7 @@ class Notifier:
                     row.state, row.attempts, row.not_before = SENDING, row.attempts + 1, now + self.grace
                     claims.append(replace(claim, attempts=row.attempts))
         if claims:
-            log.debug("notifier %s claimed %d outbox rows", self.owner, len(claims))
+            log.debug("sender %s claimed %d outbox rows", self.owner, len(claims))
         return claims
 
     def _deployments(self, session: Session, rows: Sequence[Outbox]) -> dict[int, tuple[str | None, str]]:
@@ -302,7 +303,7 @@ class Notifier:
     def _render(self, claim: Claim, now: datetime) -> Message | None:
         """The message from the database's current state (the session closes before Slack is called)."""
         link = None
-        if claim.render_kind == "incident" and claim.root_ts and claim.root_channel:
+        if claim.render_kind == RenderKind.INCIDENT and claim.root_ts and claim.root_channel:
             link = self._permalink(claim.root_channel, claim.root_ts)
         with self.sessions() as session:
             row = session.get(Outbox, claim.id)
@@ -481,7 +482,7 @@ def _claim_of(row: Outbox, root_ts: str | None, dep_channel: str | None) -> Clai
         thread_ts=thread_ts,
         user_id=row.user_id,
         deployment_id=row.deployment_id,
-        is_root=row.kind is OutboxKind.POST and not row.in_thread and render_kind == "root",
+        is_root=row.kind is OutboxKind.POST and not row.in_thread and render_kind == RenderKind.ROOT,
         attempts=row.attempts,
         created_at=row.created_at,
         in_doubt=row.state is SENDING,

@@ -17,7 +17,7 @@ from bot.domain.readmodels import DeploymentView
 from bot.engine.reconciler import Reconciler
 from models import Decision, Deployment, DeploymentEvent, Outbox
 from sandbox.ecs import SandboxHandle
-from tests.support import Control, Harness, actor, example_catalog, make_engine
+from tests.support import Control, Harness, actor, example_catalog, make_usecases
 
 CATALOG = example_catalog()
 
@@ -35,11 +35,11 @@ def harness(sandbox: SandboxHandle, sessions: sessionmaker[Session]) -> Harness:
     control = Control(sandbox.url)
     control.post("reset")
     control.post("speed", {"speed": 0})
-    return Harness(make_engine(sessions, sandbox.url, CATALOG), control, sessions)
+    return Harness(make_usecases(sessions, sandbox.url, CATALOG), control, sessions)
 
 
 def deploy(h: Harness, text: str, user: str = "U0ALICE", channel: str = "C0DEPLOYS") -> int:
-    answer = h.engine.handle(actor(user, channel), grammar.parse(text, CATALOG))
+    answer = h.usecases.handle(actor(user, channel), grammar.parse(text, CATALOG))
     assert answer.ok, answer.text
     assert answer.deployment_id is not None
     return answer.deployment_id
@@ -65,15 +65,15 @@ def approve_until_done(h: Harness, dep: int, approver: str = "U0BOB") -> Deploym
         view = h.run_until(dep, lambda v: awaiting(v) or not v.is_active)
         if not view.is_active:
             return view
-        assert h.engine.decisions.approve(actor(approver, source="button"), dep).ok
+        assert h.usecases.decisions.approve(actor(approver, source="button"), dep).ok
 
 
 def test_canary_with_two_approvals_succeeds_and_records_everything(harness: Harness) -> None:
     dep = deploy(harness, 'catalog canary 10% image=:1.3.0 reason="new search"')
     first = harness.run_until(dep, awaiting)
-    assert harness.engine.decisions.approve(actor("U0BOB", source="button"), dep).ok
+    assert harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep).ok
     harness.run_until(dep, lambda v: awaiting(v) and v.awaiting[0].hook_id != first.awaiting[0].hook_id)
-    assert harness.engine.handle(actor("U0CAROL"), grammar.parse("approve catalog", CATALOG)).ok
+    assert harness.usecases.handle(actor("U0CAROL"), grammar.parse("approve catalog", CATALOG)).ok
     done = harness.run_until(dep, lambda v: not v.is_active)
     assert done.status is DeploymentStatus.SUCCEEDED
     assert done.image_to and done.image_to.endswith("retail-store-sample-catalog:1.3.0")
@@ -93,7 +93,7 @@ def test_canary_with_two_approvals_succeeds_and_records_everything(harness: Harn
 def test_four_eyes_refuses_the_requester_and_records_the_refusal(harness: Harness) -> None:
     dep = deploy(harness, "catalog canary 10%", user="U0BOB")
     harness.run_until(dep, awaiting)
-    answer = harness.engine.decisions.approve(actor("U0BOB", source="button"), dep)
+    answer = harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep)
     assert not answer.ok and answer.rule == "four_eyes"
     with harness.sessions() as session:
         refusal = session.scalars(select(DeploymentEvent).where(DeploymentEvent.kind == EventKind.REFUSED)).one()
@@ -104,7 +104,7 @@ def test_four_eyes_refuses_the_requester_and_records_the_refusal(harness: Harnes
 def test_blue_green_rolled_back_during_bake(harness: Harness) -> None:
     dep = deploy(harness, "notifications bluegreen image=:3.5.0")
     harness.run_until(dep, lambda v: v.lifecycle_stage is LifecycleStage.BAKE_TIME)
-    answer = harness.engine.decisions.rollback(actor("U0CAROL", "C0INC42"), dep, None, "error rate up")
+    answer = harness.usecases.decisions.rollback(actor("U0CAROL", "C0INC42"), dep, None, "error rate up")
     assert answer.ok, answer.text
     done = harness.run_until(dep, lambda v: not v.is_active)
     assert done.status is DeploymentStatus.ROLLED_BACK
@@ -119,7 +119,7 @@ def test_linear_five_steps_then_rollback_after_success_redeploys_the_previous_re
     assert done.status is DeploymentStatus.SUCCEEDED
     steps = [d["step"] for d in kinds(done, EventKind.TRAFFIC_MOVED) if d.get("steps") == 5]
     assert steps == [1, 2, 3, 4, 5]
-    answer = harness.engine.handle(actor("U0CAROL", "C0INC42"), grammar.parse("rollback catalog bad search", CATALOG))
+    answer = harness.usecases.handle(actor("U0CAROL", "C0INC42"), grammar.parse("rollback catalog bad search", CATALOG))
     assert answer.ok and answer.public, answer.text
     undo = harness.view(answer.deployment_id or 0)
     assert undo.rollback_of_id == dep and undo.taskdef_to == done.taskdef_from
@@ -130,7 +130,7 @@ def test_linear_five_steps_then_rollback_after_success_redeploys_the_previous_re
 def test_alarm_rollback_is_recorded_with_the_alarm_name(harness: Harness) -> None:
     dep = deploy(harness, "catalog canary 10%")
     harness.run_until(dep, awaiting)
-    assert harness.engine.decisions.approve(actor("U0BOB", source="button"), dep).ok
+    assert harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep).ok
     harness.run_until(dep, lambda v: (v.production_weight or 0) > 0)
     harness.control.post("alarm", {"name": "catalog-5xx", "state": "ALARM"})
     done = harness.run_until(dep, lambda v: not v.is_active)
@@ -147,9 +147,9 @@ def test_double_approve_and_approve_racing_rollback_make_one_ecs_call(harness: H
     harness.run_until(dep, awaiting)
     answers: list[Any] = []
     calls = [
-        lambda: harness.engine.decisions.approve(actor("U0BOB", source="button"), dep),
-        lambda: harness.engine.decisions.approve(actor("U0BOB", source="button"), dep),
-        lambda: harness.engine.decisions.rollback(actor("U0CAROL", source="button"), dep),
+        lambda: harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep),
+        lambda: harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep),
+        lambda: harness.usecases.decisions.rollback(actor("U0CAROL", source="button"), dep),
     ]
     threads = [threading.Thread(target=lambda c=c: answers.append(c())) for c in calls]
     for t in threads:
@@ -165,18 +165,18 @@ def test_double_approve_and_approve_racing_rollback_make_one_ecs_call(harness: H
 
 def test_deploy_is_refused_while_busy_or_locked(harness: Harness) -> None:
     dep = deploy(harness, "orders")
-    busy = harness.engine.handle(actor(), grammar.parse("orders", CATALOG))
+    busy = harness.usecases.handle(actor(), grammar.parse("orders", CATALOG))
     assert not busy.ok and f"#{dep}" in busy.text and "<@U0ALICE>" in busy.text
     harness.run_until(dep, lambda v: not v.is_active)
-    assert harness.engine.handle(actor("U0CAROL"), grammar.parse('lock orders "incident 42"', CATALOG)).ok
-    locked = harness.engine.handle(actor(), grammar.parse("orders", CATALOG))
+    assert harness.usecases.handle(actor("U0CAROL"), grammar.parse('lock orders "incident 42"', CATALOG)).ok
+    locked = harness.usecases.handle(actor(), grammar.parse("orders", CATALOG))
     assert not locked.ok and "locked by <@U0CAROL>" in locked.text and "incident 42" in locked.text
-    assert harness.engine.handle(actor("U0CAROL"), grammar.parse("unlock orders", CATALOG)).ok
+    assert harness.usecases.handle(actor("U0CAROL"), grammar.parse("unlock orders", CATALOG)).ok
     deploy(harness, "orders")
 
 
 def test_not_a_deployer_is_refused_and_nothing_starts(harness: Harness) -> None:
-    answer = harness.engine.handle(actor("U0DAVE"), grammar.parse("catalog canary 10%", CATALOG))
+    answer = harness.usecases.handle(actor("U0DAVE"), grammar.parse("catalog canary 10%", CATALOG))
     assert not answer.ok and answer.rule == "not_deployer"
     assert harness.control.calls("UpdateService") == []
 
@@ -184,7 +184,7 @@ def test_not_a_deployer_is_refused_and_nothing_starts(harness: Harness) -> None:
 def test_throttling_delays_and_fails_nothing(harness: Harness) -> None:
     dep = deploy(harness, "orders")
     harness.control.post("fault", {"operation": "DescribeServiceDeployments", "code": "ThrottlingException", "rate": 1})
-    report = harness.engine.reconciler.reconcile_once()
+    report = harness.usecases.reconciler.reconcile_once()
     assert report.delayed == 1
     assert harness.view(dep).status is DeploymentStatus.IN_PROGRESS
     harness.control.post("fault", {"operation": "DescribeServiceDeployments", "code": "ThrottlingException", "rate": 0})
@@ -201,11 +201,11 @@ def test_a_reconciler_dying_between_describe_and_write_loses_and_duplicates_noth
         raise KeyboardInterrupt("killed between describe and write")
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(harness.engine.reconciler, "write_batch", die)
-        harness.engine.reconciler.reconcile_once()
+        patch.setattr(harness.usecases.reconciler, "write_batch", die)
+        harness.usecases.reconciler.reconcile_once()
     # "After restart": a new engine on the same database, once the dead one's lease has run out.
-    restarted = make_engine(harness.sessions, harness.control.url, CATALOG)
-    restarted.reconciler.lease = harness.engine.reconciler.lease
+    restarted = make_usecases(harness.sessions, harness.control.url, CATALOG)
+    restarted.reconciler.lease = harness.usecases.reconciler.lease
     expire_lease(harness, dep)
     fresh = Harness(restarted, harness.control, harness.sessions)
     done = fresh.run_until(dep, lambda v: not v.is_active)
@@ -221,7 +221,7 @@ def test_two_reconcilers_share_the_work_and_store_each_event_once(harness: Harne
 
     deps = [deploy(harness, "orders"), deploy(harness, "notifications bluegreen image=:3.5.0")]
     engines = [make_db(database_url) for _ in range(2)]
-    reconcilers = [make_engine(session_factory(e), harness.control.url, CATALOG).reconciler for e in engines]
+    reconcilers = [make_usecases(session_factory(e), harness.control.url, CATALOG).reconciler for e in engines]
     for index, reconciler in enumerate(reconcilers):
         reconciler.owner = f"replica-{index}"
     stop = threading.Event()
@@ -278,7 +278,7 @@ def test_a_decision_ecs_could_not_take_is_retried_and_never_lost(
     dep = deploy(harness, "ui bluegreen image=:1.3.0")
     harness.run_until(dep, awaiting)
     harness.control.post("fault", {"operation": "ContinueServiceDeployment", "code": "ThrottlingException", "rate": 1})
-    answer = harness.engine.decisions.approve(actor("U0BOB", source="button"), dep)
+    answer = harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep)
     assert answer.ok and "ECS is busy" in answer.text
     harness.control.post("fault", {"operation": "ContinueServiceDeployment", "code": "ThrottlingException", "rate": 0})
     monkeypatch.setattr(reconciler_module, "DECISION_RETRY_AFTER", timedelta(0))

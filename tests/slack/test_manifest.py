@@ -33,7 +33,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "usergroups.users.list": frozenset({"usergroups:read"}),
     "users.info": frozenset({"users:read"}),
     "conversations.info": frozenset({"channels:read", "groups:read"}),
-    # The notifier's recovery reads public and private channels' history to find a message it may have posted.
+    # The sender's recovery reads public and private channels' history to find a message it may have posted.
     "conversations.history": frozenset({"channels:history", "groups:history"}),
     "conversations.replies": frozenset({"channels:history", "groups:history"}),
 }

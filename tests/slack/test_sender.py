@@ -20,7 +20,7 @@ from bot.db.store import view_of
 from bot.domain.catalog.loader import Catalog, load_catalog
 from bot.domain.enums import DeploymentStatus, EventKind, OutboxKind, OutboxState, Strategy
 from bot.slack import blocks
-from bot.slack.sender import Notifier, drain_client
+from bot.slack.sender import OutboxSender, drain_client
 from models import Deployment, DeploymentEvent, Outbox
 from sandbox.slack import workspace as ws
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
@@ -45,16 +45,16 @@ def slack() -> Iterator[SlackSandboxHandle]:
         yield handle
 
 
-def notifier(
+def sender(
     sessions: sessionmaker[Session],
     slack: SlackSandboxHandle,
     catalog: Catalog,
     owner: str = "n1",
     client: WebClient | None = None,
-) -> Notifier:
-    """A notifier on the stand-in."""
+) -> OutboxSender:
+    """A sender on the stand-in."""
     client = client or drain_client(DEFAULT_BOT_TOKEN, slack.api_url)
-    return Notifier(sessions, client, catalog, owner=owner, grace=GRACE)
+    return OutboxSender(sessions, client, catalog, owner=owner, grace=GRACE)
 
 
 # Factory ---------------------------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ def messages(slack: SlackSandboxHandle, channel: str = CH) -> list[dict[str, Any
     return list(http("GET", f"{slack.url}/_sandbox/messages?channel={channel}")[1]["messages"])
 
 
-def drain_until_quiet(n: Notifier, start_at: datetime, steps: int = 30) -> datetime:
+def drain_until_quiet(n: OutboxSender, start_at: datetime, steps: int = 30) -> datetime:
     """Drain once a second (of the test clock) until a pass sends nothing; return the clock."""
     now = start_at
     for _ in range(steps):
@@ -196,7 +196,7 @@ def test_root_first_then_replies_in_order_under_it(
     early = [reply(sessions, dep, "SCALE_UP"), reply(sessions, dep, "TEST_TRAFFIC_SHIFT")]  # queued before the root
     root(sessions, dep)
     reply(sessions, dep, "PRODUCTION_TRAFFIC_SHIFT")
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
 
     assert n.drain_once(now=T0) == 1
     root_row = row_of(sessions, f"dep:{dep}:root")
@@ -227,7 +227,7 @@ def test_a_later_reply_waits_for_an_earlier_one_that_is_rescheduled(
 ) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     n.drain_once(now=T0)
     first = reply(sessions, dep, "SCALE_UP")
     reply(sessions, dep, "BAKE_TIME")
@@ -245,7 +245,7 @@ def test_root_updates_are_coalesced_into_one_chat_update_of_the_newest_state(
 ) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     n.drain_once(now=T0)
     for version in (1, 2, 3):
         add_row(
@@ -286,7 +286,7 @@ def test_429_reschedules_by_retry_after_and_sends_once_later(
     first, second = add_deployment(sessions, "catalog"), add_deployment(sessions, "ui")
     root(sessions, first)
     root(sessions, second)
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
 
     assert n.drain_once(now=T0) == 0
     limited = row_of(sessions, f"dep:{first}:root")
@@ -305,7 +305,7 @@ def test_429_reschedules_by_retry_after_and_sends_once_later(
 
 
 # Never twice -----------------------------------------------------------------------------------------------------
-def crash_after_posting(n: Notifier, monkeypatch: pytest.MonkeyPatch) -> None:
+def crash_after_posting(n: OutboxSender, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make `n` die between Slack's answer and recording it."""
 
     def boom(*_args: Any) -> None:
@@ -325,10 +325,10 @@ def test_a_crash_after_posting_is_recovered_by_metadata_without_posting_again(
     dep = add_deployment(sessions)
     root(sessions, dep)
     if where == "reply":
-        notifier(sessions, slack, catalog).drain_once(now=T0)
+        sender(sessions, slack, catalog).drain_once(now=T0)
         reply(sessions, dep, "SCALE_UP")
     key = f"dep:{dep}:root" if where == "root" else f"dep:{dep}:event:1"
-    dying = notifier(sessions, slack, catalog, owner="dying")
+    dying = sender(sessions, slack, catalog, owner="dying")
     crash_after_posting(dying, monkeypatch)
     with pytest.raises(RuntimeError):
         dying.drain_once(now=T0 + 5 * SECOND)
@@ -336,7 +336,7 @@ def test_a_crash_after_posting_is_recovered_by_metadata_without_posting_again(
     assert (stuck.state, stuck.attempts) == (OutboxState.SENDING, 1)
     assert posted_keys(slack).count(key) == 1
 
-    survivor = notifier(sessions, slack, catalog, owner="survivor")
+    survivor = sender(sessions, slack, catalog, owner="survivor")
     assert survivor.drain_once(now=T0 + 10 * SECOND) == 0  # the claim is not stale yet
     assert survivor.drain_once(now=T0 + 5 * SECOND + GRACE) == 1
 
@@ -356,7 +356,7 @@ def test_a_sending_row_whose_post_never_happened_is_posted_exactly_once(
 ) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     n.drain_once(now=T0)
     event_id = add_event(sessions, dep, "SCALE_UP")
     key = f"dep:{dep}:event:{event_id}"
@@ -383,12 +383,12 @@ def test_a_failed_connection_leaves_the_row_in_doubt_and_the_retry_checks_first(
 ) -> None:
     add_row(sessions, "note:1", payload={"render": "message", "text": "hello"})
     offline = drain_client(DEFAULT_BOT_TOKEN, "http://127.0.0.1:9/api/", timeout=2)
-    assert notifier(sessions, slack, catalog, client=offline).drain_once(now=T0) == 0
+    assert sender(sessions, slack, catalog, client=offline).drain_once(now=T0) == 0
     doubt = row_of(sessions, "note:1")
     assert (doubt.state, doubt.attempts, doubt.not_before) == (OutboxState.SENDING, 1, T0 + 2 * SECOND)
     assert "URLError" in (doubt.last_error or "") or "Connection" in (doubt.last_error or "")
 
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     assert n.drain_once(now=T0 + SECOND) == 0  # backing off
     assert n.drain_once(now=T0 + 2 * SECOND) == 1
     assert len(calls(slack, "conversations.history")) == 1
@@ -414,7 +414,7 @@ def test_permanent_errors_fail_the_row_once(
     error: str,
 ) -> None:
     add_row(sessions, "bad:1", payload=payload, channel=channel)
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     assert n.drain_once(now=T0) == 0
     assert n.drain_once(now=T0 + timedelta(hours=1)) == 0
     bad = row_of(sessions, "bad:1")
@@ -429,7 +429,7 @@ def test_replies_to_a_root_that_failed_fail_too(
     root(sessions, dep)
     reply(sessions, dep, "SCALE_UP")
     add_row(sessions, f"dep:{dep}:root-update:2", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"})
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     n.drain_once(now=T0)
     n.drain_once(now=T0 + SECOND)
     with sessions() as s:
@@ -446,7 +446,7 @@ def test_incident_announcement_links_to_the_thread_and_cross_posts_thread(
 ) -> None:
     dep = add_deployment(sessions)
     root(sessions, dep)
-    n = notifier(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog)
     n.drain_once(now=T0)
     event_id = add_event(sessions, dep, "ROLLBACK", EventKind.ROLLBACK_STARTED, cause="alarm", alarms=["5xx"])
     add_row(
@@ -477,7 +477,7 @@ def test_ephemeral_goes_to_its_user(
     add_row(
         sessions, "eph:1", kind=OutboxKind.EPHEMERAL, payload={"render": "message", "text": "only you"}, user_id=ws.BOB
     )
-    assert notifier(sessions, slack, catalog).drain_once(now=T0) == 1
+    assert sender(sessions, slack, catalog).drain_once(now=T0) == 1
     assert row_of(sessions, "eph:1").state is OutboxState.SENT
     assert calls(slack, "chat.postEphemeral")[0]["params"]["user"] == ws.BOB
 
@@ -507,10 +507,10 @@ def test_two_notifiers_draining_at_once_post_each_message_exactly_once(
                 at=T0 + j * SECOND / 10,
             )
     other = make_engine(database_url)
-    workers = [notifier(sessions, slack, catalog, "a"), notifier(session_factory(other), slack, catalog, "b")]
+    workers = [sender(sessions, slack, catalog, "a"), sender(session_factory(other), slack, catalog, "b")]
     gate, errors, sent = threading.Barrier(2), [], {"a": 0, "b": 0}
 
-    def run(n: Notifier) -> None:
+    def run(n: OutboxSender) -> None:
         try:
             gate.wait()
             for step in range(60):
@@ -542,7 +542,7 @@ def test_the_notifier_never_uses_sleeping_retry_handlers(
 ) -> None:
     plain = WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack.api_url, timeout=5)
     assert plain.retry_handlers  # slack_sdk's defaults retry (and sleep) on connection errors
-    n = Notifier(sessions, plain, catalog, owner="n1")
+    n = OutboxSender(sessions, plain, catalog, owner="n1")
     assert n.client.retry_handlers == [] and n.client.base_url == slack.api_url
     with pytest.raises(ValueError, match="grace"):
-        Notifier(sessions, plain, catalog, owner="n1", grace=timedelta(seconds=10))
+        OutboxSender(sessions, plain, catalog, owner="n1", grace=timedelta(seconds=10))

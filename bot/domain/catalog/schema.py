@@ -32,6 +32,16 @@ STRATEGY_ALIASES: Mapping[str, Strategy] = {
 }
 
 
+# Defaults of a service's fields; a deployment stored without a value falls back to the same ones.
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=4)
+DEFAULT_TIMEOUT_ACTION = TimeoutAction.ROLLBACK
+DEFAULT_CANARY_PERCENT = 10.0
+DEFAULT_CANARY_BAKE = timedelta(minutes=10)
+DEFAULT_LINEAR_STEP_PERCENT = 20.0
+DEFAULT_STEP_BAKE = timedelta(minutes=5)
+DEFAULT_BAKE = timedelta(minutes=10)
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Everything the bot knows about one deployable ECS service."""
@@ -48,15 +58,15 @@ class ServiceConfig:
     role_arn: str | None = None
     four_eyes: bool = False
     approval_stages: tuple[HookStage, ...] = ()
-    approval_timeout: timedelta = timedelta(hours=4)
-    timeout_action: TimeoutAction = TimeoutAction.ROLLBACK
+    approval_timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+    timeout_action: TimeoutAction = DEFAULT_TIMEOUT_ACTION
     incident_channel: str | None = None
     strategy: Strategy = Strategy.BLUE_GREEN
-    canary_percent: float = 10.0
-    canary_bake: timedelta = timedelta(minutes=10)
-    linear_step_percent: float = 20.0
-    step_bake: timedelta = timedelta(minutes=5)
-    bake: timedelta = timedelta(minutes=10)
+    canary_percent: float = DEFAULT_CANARY_PERCENT
+    canary_bake: timedelta = DEFAULT_CANARY_BAKE
+    linear_step_percent: float = DEFAULT_LINEAR_STEP_PERCENT
+    step_bake: timedelta = DEFAULT_STEP_BAKE
+    bake: timedelta = DEFAULT_BAKE
     reminder_interval: timedelta = timedelta(minutes=30)
 
     @property

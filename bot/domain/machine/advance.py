@@ -20,13 +20,15 @@ from bot.domain.enums import (
     EcsStatus,
     EventKind,
     HookStage,
+    HookStatus,
     LifecycleStage,
+    RollbackCause,
     Strategy,
 )
 from bot.domain.machine.rules import (
     FINAL_HOOK_STATUSES,
     STAGE_ORDER,
-    Decisions,
+    DecisionsByHook,
     classify_rollback,
     hook_stage,
     next_step,
@@ -42,8 +44,15 @@ from bot.domain.snapshot import HookDetail, Snapshot
 
 __all__ = ["Event", "Tracked", "advance", "production_steps"]
 
-OUTCOME_WORDS = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timed_out"}
-DECISION_FOR = {"SUCCEEDED": DecisionKind.APPROVE, "FAILED": DecisionKind.ROLLBACK}
+OUTCOME_WORDS: dict[str, str] = {
+    HookStatus.SUCCEEDED: "succeeded",
+    HookStatus.FAILED: "failed",
+    HookStatus.TIMED_OUT: "timed_out",
+}
+DECISION_FOR: dict[str, DecisionKind] = {
+    HookStatus.SUCCEEDED: DecisionKind.APPROVE,
+    HookStatus.FAILED: DecisionKind.ROLLBACK,
+}
 STEPPED = (Strategy.CANARY, Strategy.LINEAR)
 
 
@@ -54,7 +63,7 @@ class _Pass:
     tracked: Tracked
     snap: Snapshot
     now: datetime
-    decisions: Decisions
+    decisions: DecisionsByHook
     strategy: Strategy
     step_percent: float | None
     rolling_back: bool
@@ -80,11 +89,11 @@ def _iso(value: datetime | None) -> str | None:
 def _inferred(info: Mapping[str, Any], decision: tuple[DecisionKind, str] | None, rb: bool, now: datetime) -> str:
     # The hook left lifecycleHookDetails before we saw its result: reason from what we know.
     if decision is not None:
-        return "SUCCEEDED" if decision[0] is DecisionKind.APPROVE else "FAILED"
+        return HookStatus.SUCCEEDED if decision[0] is DecisionKind.APPROVE else HookStatus.FAILED
     expires = info.get("expires_at")
     if expires and now >= datetime.fromisoformat(expires):
-        return "TIMED_OUT"
-    return "FAILED" if rb else "SUCCEEDED"
+        return HookStatus.TIMED_OUT
+    return HookStatus.FAILED if rb else HookStatus.SUCCEEDED
 
 
 def _hook_info(hook: HookDetail, known: Mapping[str, Any] | None, stage: LifecycleStage | None) -> dict[str, Any]:
@@ -103,7 +112,7 @@ def _hook_info(hook: HookDetail, known: Mapping[str, Any] | None, stage: Lifecyc
 
 
 def _merge_hooks(
-    tracked: Tracked, snap: Snapshot, now: datetime, decisions: Decisions, rolling_back: bool
+    tracked: Tracked, snap: Snapshot, now: datetime, decisions: DecisionsByHook, rolling_back: bool
 ) -> dict[str, dict[str, Any]]:
     merged = {hid: {**tracked.hook_info.get(hid, {}), "status": st} for hid, st in tracked.hooks.items()}
     stage = snap.lifecycle_stage or tracked.lifecycle_stage
@@ -250,7 +259,7 @@ def _bake_events(p: _Pass, traffic: Event | None) -> list[Event]:
 def _awaiting(p: _Pass) -> list[Event]:
     events = []
     for hook in p.snap.hooks:
-        if hook.status != "AWAITING_ACTION":
+        if hook.status != HookStatus.AWAITING_ACTION:
             continue
         stage = p.hooks[hook.hook_id].get("stage")
         detail: dict[str, Any] = {
@@ -279,7 +288,7 @@ def _finished(p: _Pass, final: DeploymentStatus, cause: Mapping[str, Any]) -> Ev
         "duration_seconds": round((ended - began).total_seconds()) if began else None,
     }
     if final is DeploymentStatus.SUPERSEDED:
-        detail.update(cause="superseded", superseded_by=p.superseded_by)
+        detail.update(cause=RollbackCause.SUPERSEDED, superseded_by=p.superseded_by)
     elif final is not DeploymentStatus.SUCCEEDED:
         detail.update(cause)
     stage = snap.lifecycle_stage or p.tracked.lifecycle_stage
@@ -291,13 +300,19 @@ def _status(p: _Pass, final: DeploymentStatus | None) -> DeploymentStatus:
         return final
     if p.rolling_back:
         return DeploymentStatus.ROLLING_BACK
-    if any(h.is_pause and h.status == "AWAITING_ACTION" for h in p.snap.hooks):
+    if any(h.is_pause and h.status == HookStatus.AWAITING_ACTION for h in p.snap.hooks):
         return DeploymentStatus.AWAITING_APPROVAL
     return DeploymentStatus.IN_PROGRESS
 
 
 def _make_pass(
-    tracked: Tracked, snap: Snapshot, now: datetime, decisions: Decisions, *, stopped_by: str | None, by: str | None
+    tracked: Tracked,
+    snap: Snapshot,
+    now: datetime,
+    decisions: DecisionsByHook,
+    *,
+    stopped_by: str | None,
+    by: str | None,
 ) -> _Pass:
     strategy = snap.strategy or tracked.strategy
     configured = snap.canary_percent if strategy is Strategy.CANARY else snap.linear_step_percent
@@ -330,7 +345,7 @@ def advance(
     tracked: Tracked,
     snapshot: Snapshot,
     now: datetime,
-    decisions: Decisions | None = None,
+    decisions: DecisionsByHook | None = None,
     *,
     stopped_by: str | None = None,
     superseded_by: str | None = None,

@@ -7,7 +7,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.domain.enums import DecisionKind, DeploymentStatus, EcsStatus, HookStage, LifecycleStage, Strategy
+from bot.domain.enums import (
+    DecisionKind,
+    DeploymentStatus,
+    EcsStatus,
+    HookStage,
+    HookStatus,
+    HookTargetType,
+    LifecycleStage,
+    RollbackCause,
+    Strategy,
+)
 from bot.domain.snapshot import Snapshot
 
 STAGE_ORDER: tuple[LifecycleStage, ...] = tuple(LifecycleStage)  # declared in ECS_BEHAVIOUR.md §4 order
@@ -19,10 +29,11 @@ ROLLBACK_STATUSES = frozenset(
         EcsStatus.ROLLBACK_FAILED,
     }
 )
-FINAL_HOOK_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT"})
+FINAL_HOOK_STATUSES = frozenset(s for s in HookStatus if s.is_final)
 DEFAULT_STEP = {Strategy.CANARY: 5.0, Strategy.LINEAR: 10.0}  # ECS's defaults when the config has none
 SUPERSEDED_REASON = re.compile(r"\b(new|newer|another)\s+(service\s+)?deployment|supersed|replaced", re.IGNORECASE)
-Decisions = Mapping[str, tuple[DecisionKind, str]]
+# hook id -> (what a person decided, who): what the machine needs to attribute a rollback
+DecisionsByHook = Mapping[str, tuple[DecisionKind, str]]
 
 
 def tenths(value: float) -> int:
@@ -83,7 +94,7 @@ def hook_stage(target_type: str | None, stage: LifecycleStage | None) -> str | N
     """
     if stage is None:
         return None
-    if target_type == "PAUSE" and stage is LifecycleStage.PRODUCTION_TRAFFIC_SHIFT:
+    if target_type == HookTargetType.PAUSE and stage is LifecycleStage.PRODUCTION_TRAFFIC_SHIFT:
         return HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT.value
     return stage.value
 
@@ -93,20 +104,22 @@ def rollback_active(snapshot: Snapshot) -> bool:
     return snapshot.rollback is not None or snapshot.status in ROLLBACK_STATUSES
 
 
-def _user_cause(hooks: Mapping[str, Mapping[str, Any]], decisions: Decisions, stopped_by: str | None) -> Any:
+def _user_cause(hooks: Mapping[str, Mapping[str, Any]], decisions: DecisionsByHook, stopped_by: str | None) -> Any:
     if stopped_by:
-        return {"cause": "user"}, stopped_by
+        return {"cause": RollbackCause.USER}, stopped_by
     for hook_id, (kind, user) in decisions.items():
         if kind is DecisionKind.ROLLBACK:
-            return {"cause": "user", "hook_id": hook_id, "stage": hooks.get(hook_id, {}).get("stage")}, user
+            return {"cause": RollbackCause.USER, "hook_id": hook_id, "stage": hooks.get(hook_id, {}).get("stage")}, user
     return None
 
 
-def _hook_cause(hooks: Mapping[str, Mapping[str, Any]], status: str, cause: str) -> dict[str, Any] | None:
+def _hook_cause(
+    hooks: Mapping[str, Mapping[str, Any]], status: HookStatus, cause: RollbackCause
+) -> dict[str, Any] | None:
     for hook_id, info in hooks.items():
         # A FAILED we only inferred (the hook vanished during a rollback) is a consequence, not evidence of a cause;
         # a TIMED_OUT inferred from expiresAt is.
-        if info.get("status") == status and not (status == "FAILED" and info.get("inferred")):
+        if info.get("status") == status and not (status is HookStatus.FAILED and info.get("inferred")):
             keys = ("stage", "target_type", "target_arn", "timeout_action")
             return {"cause": cause, "hook_id": hook_id, **{k: info.get(k) for k in keys}}
     return None
@@ -116,39 +129,43 @@ def _monitor_cause(snapshot: Snapshot) -> dict[str, Any] | None:
     alarms = snapshot.alarms
     if alarms and (alarms.status == "TRIGGERED" or alarms.triggered_alarm_names):
         names = list(alarms.triggered_alarm_names or alarms.alarm_names)
-        return {"cause": "alarm", "alarm_names": names, "alarm_name": names[0] if names else None}
+        return {"cause": RollbackCause.ALARM, "alarm_names": names, "alarm_name": names[0] if names else None}
     breaker = snapshot.circuit_breaker
     if breaker and breaker.status == "TRIGGERED":
-        return {"cause": "circuit_breaker", "failure_count": breaker.failure_count, "threshold": breaker.threshold}
+        return {
+            "cause": RollbackCause.CIRCUIT_BREAKER,
+            "failure_count": breaker.failure_count,
+            "threshold": breaker.threshold,
+        }
     return None
 
 
-def _text_cause(text: str) -> str:
+def _text_cause(text: str) -> RollbackCause:
     # Last resort when ECS gave no structured hint: its wording.
     lowered = text.lower()
     for needle, cause in (
-        ("alarm", "alarm"),
-        ("circuit", "circuit_breaker"),
-        ("timed out", "timeout"),
-        ("timeout", "timeout"),
-        ("hook", "hook_failure"),
+        ("alarm", RollbackCause.ALARM),
+        ("circuit", RollbackCause.CIRCUIT_BREAKER),
+        ("timed out", RollbackCause.TIMEOUT),
+        ("timeout", RollbackCause.TIMEOUT),
+        ("hook", RollbackCause.HOOK_FAILURE),
     ):
         if needle in lowered:
             return cause
-    return "ecs"
+    return RollbackCause.ECS
 
 
 def classify_rollback(
-    snapshot: Snapshot, hooks: Mapping[str, Mapping[str, Any]], decisions: Decisions, stopped_by: str | None
+    snapshot: Snapshot, hooks: Mapping[str, Mapping[str, Any]], decisions: DecisionsByHook, stopped_by: str | None
 ) -> tuple[dict[str, Any], str | None]:
     """Why ECS rolled back (or stopped): user, timeout, alarm, circuit_breaker, hook_failure or ecs; plus the actor."""
     user = _user_cause(hooks, decisions, stopped_by)
     if user is not None:
         return user[0], user[1]
     found = (
-        _hook_cause(hooks, "TIMED_OUT", "timeout")
+        _hook_cause(hooks, HookStatus.TIMED_OUT, RollbackCause.TIMEOUT)
         or _monitor_cause(snapshot)
-        or _hook_cause(hooks, "FAILED", "hook_failure")
+        or _hook_cause(hooks, HookStatus.FAILED, RollbackCause.HOOK_FAILURE)
     )
     if found is None:
         text = " ".join(t for t in (snapshot.status_reason, snapshot.rollback and snapshot.rollback.reason) if t)

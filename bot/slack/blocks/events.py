@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import Block, SectionBlock
 
 from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.durations import humanize
-from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind, TimeoutAction
+from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind, HookTargetType, RollbackCause, TimeoutAction
 from bot.domain.readmodels import AwaitingHook, DeploymentView, EventView
 from bot.slack.blocks.base import (
     FIELD_CHARS,
@@ -45,7 +45,6 @@ from bot.slack.blocks.parts import (
 )
 
 DETAIL_CHARS = 600
-AUTOMATIC_CAUSES = frozenset({"alarm", "circuit_breaker", "hook_failure", "timeout"})
 _URL = re.compile(r"^https?://[^\s|<>]+$")
 Line = tuple[str, list[str]]  # the narrated line and optional context lines
 
@@ -63,21 +62,21 @@ def _hook_name(detail: Mapping[str, Any]) -> str:
 
 def cause_phrase(view: DeploymentView, detail: Mapping[str, Any], actor: str | None) -> str:
     """Why a deployment rolled back or stopped, in words (user, alarm, circuit breaker, hook, timeout, ECS…)."""
-    cause = detail.get("cause")
-    if cause == "user":
+    cause = RollbackCause.of(detail.get("cause"))
+    if cause is RollbackCause.USER:
         return f"requested by {user(actor or detail.get('by'))}"
-    if cause == "alarm":
+    if cause is RollbackCause.ALARM:
         names = detail.get("alarm_names") or [detail.get("alarm_name") or "?"]
         return "CloudWatch alarm " + ", ".join(f"`{escape(str(n))}`" for n in names[:5]) + " went off"
-    if cause == "circuit_breaker":
+    if cause is RollbackCause.CIRCUIT_BREAKER:
         count, threshold = detail.get("failure_count"), detail.get("threshold")
         numbers = f" ({count} failed tasks, threshold {threshold})" if count is not None else ""
         return f"the deployment circuit breaker tripped{numbers}"
-    if cause == "hook_failure":
+    if cause is RollbackCause.HOOK_FAILURE:
         return f"lifecycle hook {_hook_name(detail)} failed at {stage_label(detail.get('stage')).lower()}"
-    if cause == "timeout":
+    if cause is RollbackCause.TIMEOUT:
         return f"nobody approved in time ({stage_label(detail.get('stage')).lower()})"
-    if cause == "superseded":
+    if cause is RollbackCause.SUPERSEDED:
         return "a newer deployment replaced it"
     reason = _text(detail, "reason", "rollback_reason")
     return f"ECS: {reason}" if reason else "ECS gave no reason"
@@ -135,7 +134,7 @@ def _hook_resolved(view: DeploymentView, e: EventView, s: ServiceConfig | None, 
     d = e.detail
     where = stage_label(d.get("stage")).lower()
     outcome, by = d.get("outcome"), d.get("resolved_by") or e.actor
-    if d.get("target_type") not in (None, "PAUSE"):
+    if d.get("target_type") not in (None, HookTargetType.PAUSE):
         ok = outcome == "succeeded"
         return f"{'✅' if ok else '❌'} Hook {_hook_name(d)} {'succeeded' if ok else outcome} ({where})", []
     if outcome == "timed_out":
@@ -164,7 +163,9 @@ def _bake(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: date
 def _rollback(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
     d = e.detail
     line = f"↩️ Rolling back: {cause_phrase(view, d, e.actor)}"
-    extra = [f"Reason: {r}" for r in [_user_reason(view)] if r and d.get("cause") == "user"]
+    extra = [
+        f"Reason: {r}" for r in [_user_reason(view)] if r and RollbackCause.of(d.get("cause")) is RollbackCause.USER
+    ]
     ecs = _text(d, "reason", "rollback_reason")
     return line, [*extra, *([f"ECS: {ecs}"] if ecs else [])]
 
@@ -179,7 +180,10 @@ def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
         else ""
     )
     line = f"{STATUS_EMOJI[status]} *{escape(view.service_key)}* {STATUS_WORDS[status]}{took}"
-    if status is not DeploymentStatus.SUCCEEDED and d.get("cause") not in (None, "superseded"):
+    if status is not DeploymentStatus.SUCCEEDED and RollbackCause.of(d.get("cause")) not in (
+        None,
+        RollbackCause.SUPERSEDED,
+    ):
         line += f": {cause_phrase(view, d, e.actor)}"
     return line, [f"History: `/deploy history {escape(view.service_key)}`"]
 
@@ -287,15 +291,15 @@ def incident_announcement(
     view: DeploymentView, event: EventView, service: ServiceConfig | None, permalink: str | None
 ) -> Message:
     """For the incident channel: who rolled back what and why, with a link to the deployment thread."""
-    cause = str(event.detail.get("cause") or ("user" if event.actor else "ecs"))
+    cause = RollbackCause.of(event.detail.get("cause")) or (RollbackCause.USER if event.actor else RollbackCause.ECS)
     why = cause_phrase(view, {**event.detail, "cause": cause}, event.actor)
     name = escape(view.service_key)
-    if cause == "user":
+    if cause is RollbackCause.USER:
         line = f"↩️ {user(event.actor or event.detail.get('by'))} rolled back *{name}*"
     else:
-        how = " automatically" if cause in AUTOMATIC_CAUSES else ""
+        how = " automatically" if cause.is_automatic else ""
         line = f"🚨 *{name}* is rolling back{how}: {why}"
-    reason = _user_reason(view) if cause == "user" else None
+    reason = _user_reason(view) if cause is RollbackCause.USER else None
     fields = [f"*Deployment*\n#{view.id} · {escape(title(view))}", f"*Requested by*\n{requester(view)}"]
     change = change_line(short_image(view.image_to), short_image(view.image_from)) or change_line(
         short_taskdef(view.taskdef_to), short_taskdef(view.taskdef_from)
