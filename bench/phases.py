@@ -19,7 +19,8 @@ from bench.stack import PREFIX, Stack
 from bot.domain.enums import ACTIVE_STATUSES, OutboxKind, OutboxState
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
-from bot.slack.sender import OutboxSender, drain_client
+from bot.slack.clients import web_client
+from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox
 from sandbox.slack import payloads
 from sandbox.slack import workspace as ws
@@ -294,7 +295,7 @@ def outbox_counts(stack: Stack) -> tuple[int, int, int]:
 
 
 def build_sender(stack: Stack, post_interval: float) -> OutboxSender:
-    client = drain_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
+    client = web_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
     return OutboxSender(
         stack.ctx.sessions,
         client,
@@ -342,7 +343,7 @@ def post_roots(stack: Stack) -> int:
     state that follows (roots known, thread replies waiting) is where every real backlog ends up. This reaches it
     directly, so the steady-state drain below is measured in that state within the time budget.
     """
-    client = drain_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
+    client = web_client(DEFAULT_BOT_TOKEN, stack.slack.api_url)
     with stack.ctx.sessions() as session:
         rows = session.execute(
             select(Outbox.id, Outbox.deployment_id, Outbox.channel_id).where(

@@ -5,34 +5,16 @@ from __future__ import annotations
 from bot.config import Settings
 from bot.domain.catalog.loader import Catalog
 from bot.domain.problems import Problem
+from bot.slack.checks import check_slack
 
 
 def online_problems(settings: Settings, catalog: Catalog) -> tuple[list[Problem], list[str]]:
     """Call Slack's auth.test when a bot token is set, and describe every service when AWS is configured."""
     problems: list[Problem] = []
     notes: list[str] = []
-    _check_slack(settings, problems, notes)
+    check_slack(settings, problems, notes)
     _check_ecs(catalog, problems, notes)
     return problems, notes
-
-
-def _check_slack(settings: Settings, problems: list[Problem], notes: list[str]) -> None:
-    if settings.slack_bot_token is None:
-        notes.append("Slack: not checked (SLACK_BOT_TOKEN is not set)")
-        return
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError, SlackClientError
-
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
-    try:
-        auth = client.auth_test()
-    except SlackApiError as exc:
-        problems.append(Problem("SLACK_BOT_TOKEN", 0, f"Slack auth.test failed: {exc.response.get('error')}"))
-        return
-    except (SlackClientError, OSError) as exc:
-        problems.append(Problem("SLACK_API_URL", 0, f"cannot reach Slack at {settings.slack_api_url}: {exc}"))
-        return
-    notes.append(f"Slack: authenticated as {auth.get('user')} in {auth.get('team')}")
 
 
 def _check_ecs(catalog: Catalog, problems: list[Problem], notes: list[str]) -> None:

@@ -13,7 +13,6 @@ from datetime import datetime
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
-from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.db import migrate
@@ -22,8 +21,9 @@ from bot.domain.catalog.loader import Catalog
 from bot.ecs.gateway import EcsGateway
 from bot.engine.usecases import UseCases
 from bot.scheduler import build_scheduler
+from bot.slack.clients import web_client
 from bot.slack.context import BotContext, slack_membership
-from bot.slack.sender import OutboxSender, drain_client
+from bot.slack.sender import OutboxSender
 from bot.slack.web import build_asgi
 from models import utcnow
 
@@ -42,7 +42,7 @@ def build_context(
     db = make_engine(settings.database_url_value)
     sessions = session_factory(db)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=token, base_url=settings.slack_api_url, retry_handlers=[])
+    client = web_client(token, settings.slack_api_url)
     membership = slack_membership(client, clock)
     gateway = EcsGateway(endpoint_url=ecs_endpoint or settings.aws_endpoint_url_ecs)
     usecases = UseCases(sessions, catalog, gateway, membership, clock=clock, owner=owner_name())
@@ -51,7 +51,7 @@ def build_context(
 
 def build_sender(ctx: BotContext) -> OutboxSender:
     """The outbox drainer for this process."""
-    client = drain_client(ctx.client.token or "", ctx.settings.slack_api_url)
+    client = web_client(ctx.client.token, ctx.settings.slack_api_url)
     return OutboxSender(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name())
 
 
@@ -111,11 +111,9 @@ def serve(settings: Settings, catalog: Catalog) -> int:
     app = build_app(ctx)
     try:
         if settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.slack.socket_mode import serve_socket_mode
 
-            log.info("connecting to Slack over Socket Mode")
-            handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves SocketModeHandler.start unannotated
+            serve_socket_mode(app, settings.slack_app_token.get_secret_value())
         else:
             log.info("serving Slack over HTTP on port %s", settings.port)
             uvicorn.run(build_asgi(ctx, app), host="0.0.0.0", port=settings.port, log_level="info")  # noqa: S104

@@ -19,8 +19,9 @@ from bot.db import migrate
 from bot.domain.enums import DeploymentStatus, OutboxState
 from bot.domain.readmodels import DeploymentView
 from bot.runtime import RunningBot, build_context, start_http
+from bot.slack.clients import web_client
 from bot.slack.context import BotContext
-from bot.slack.sender import OutboxSender, drain_client
+from bot.slack.sender import OutboxSender
 from models import Outbox
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
 from tests.support import Control, drive_until, example_catalog
@@ -200,7 +201,7 @@ def running_world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) ->
     # No pacing between posts: the stand-in's rate limit is off, and waiting a second per message is slow.
     sender = OutboxSender(
         ctx.sessions,
-        drain_client(DEFAULT_BOT_TOKEN, slack.api_url),
+        web_client(DEFAULT_BOT_TOKEN, slack.api_url),
         CATALOG,
         clock=ctx.clock,
         owner="e2e",

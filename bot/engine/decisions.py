@@ -17,10 +17,10 @@ from bot.domain.catalog.loader import ServiceConfig
 from bot.domain.enums import STOP_HOOK_ID, DecisionKind, DeploymentStatus, EventKind, RenderKind
 from bot.domain.outbox import crosspost_key, render_payload
 from bot.domain.readmodels import DecisionView, DeploymentView
+from bot.domain.text import escape
 from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.engine.deployments import Deployments, rollback_command
-from bot.slack.blocks.base import escape
 from models import Decision, Deployment, ServiceLock
 
 log = logging.getLogger(__name__)

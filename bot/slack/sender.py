@@ -27,6 +27,7 @@ from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind
 from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
 from bot.slack.blocks import Message
+from bot.slack.clients import without_retries
 from bot.slack.render import render
 from models import Deployment, Outbox
 from models.base import utcnow
@@ -112,12 +113,6 @@ class Outcome:
     rate_limited: bool = False
 
 
-def drain_client(token: str, base_url: str | None = None, timeout: int = 10) -> WebClient:
-    """A WebClient without retry handlers: they sleep on the calling thread, and a retried post may land twice."""
-    kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    return WebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
-
-
 class OutboxSender:
     """Drains the outbox into Slack; several replicas may drain the same database at once."""
 
@@ -137,17 +132,8 @@ class OutboxSender:
         lookup_margin: timedelta = timedelta(minutes=5),
         backoff_cap: float = 300.0,
     ) -> None:
-        if client.retry_handlers:
-            # Never sleep on the drain thread, never re-post blindly: this sender handles 429 and errors itself.
-            client = WebClient(
-                token=client.token,
-                base_url=client.base_url,
-                timeout=client.timeout,
-                ssl=client.ssl,
-                proxy=client.proxy,
-                headers=client.headers,
-                retry_handlers=[],
-            )
+        # Never sleep on the drain thread, never re-post blindly: this sender handles 429 and errors itself.
+        client = without_retries(client)
         if grace.total_seconds() <= 3 * client.timeout:
             # The lease must outlast a call started late in a pass, or a slow post could be recovered and re-sent.
             raise ValueError(f"grace ({grace}) must exceed three client timeouts ({client.timeout} s each)")

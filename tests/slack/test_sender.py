@@ -20,7 +20,8 @@ from bot.db.store import view_of
 from bot.domain.catalog.loader import Catalog, load_catalog
 from bot.domain.enums import DeploymentStatus, EventKind, OutboxKind, OutboxState, Strategy
 from bot.slack import blocks
-from bot.slack.sender import OutboxSender, drain_client
+from bot.slack.clients import web_client
+from bot.slack.sender import OutboxSender
 from models import Deployment, DeploymentEvent, Outbox
 from sandbox.slack import workspace as ws
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
@@ -53,7 +54,7 @@ def sender(
     client: WebClient | None = None,
 ) -> OutboxSender:
     """A sender on the stand-in."""
-    client = client or drain_client(DEFAULT_BOT_TOKEN, slack.api_url)
+    client = client or web_client(DEFAULT_BOT_TOKEN, slack.api_url)
     return OutboxSender(sessions, client, catalog, owner=owner, grace=GRACE)
 
 
@@ -382,7 +383,7 @@ def test_a_failed_connection_leaves_the_row_in_doubt_and_the_retry_checks_first(
     sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
 ) -> None:
     add_row(sessions, "note:1", payload={"render": "message", "text": "hello"})
-    offline = drain_client(DEFAULT_BOT_TOKEN, "http://127.0.0.1:9/api/", timeout=2)
+    offline = web_client(DEFAULT_BOT_TOKEN, "http://127.0.0.1:9/api/", timeout=2)
     assert sender(sessions, slack, catalog, client=offline).drain_once(now=T0) == 0
     doubt = row_of(sessions, "note:1")
     assert (doubt.state, doubt.attempts, doubt.not_before) == (OutboxState.SENDING, 1, T0 + 2 * SECOND)

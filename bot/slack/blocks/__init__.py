@@ -10,8 +10,9 @@ Button contract (handlers parse it): `action_id` `deploy_approve` / `deploy_roll
 
 from __future__ import annotations
 
+from bot.domain.text import clip, escape
 from bot.slack.blocks.answers import ephemeral, help_message, history_message, status_message
-from bot.slack.blocks.base import Message, clip, escape, slack_date
+from bot.slack.blocks.base import Message, slack_date
 from bot.slack.blocks.events import (
     event_message,
     incident_announcement,

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.durations import humanize
+from bot.domain.text import clip, escape
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -29,7 +30,6 @@ CONTEXT_ELEMENTS = 10
 TEXT_CHARS = 3000  # top-level `text`: far below Slack's 40 k, plenty for a notification
 USER_ID = re.compile(r"^[UWB][A-Z0-9]{2,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^>]*)$")
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,6 @@ class Message:
     def as_kwargs(self) -> dict[str, Any]:
         """`text` and `blocks`, ready for chat.postMessage / chat.update / chat.postEphemeral (always both)."""
         return {"text": self.text, "blocks": self.blocks}
-
-
-def escape(text: str) -> str:
-    """Slack-escape text a person typed, so `<!channel>`, `<@U…>` or `<http://…|x>` stay inert."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, ending in `…`, never inside an `&amp;` entity or a `<…>` token."""
-    if len(text) <= limit:
-        return text
-    cut = _PARTIAL_TAIL.sub("", text[: max(0, limit - 1)])
-    return cut + "…"
 
 
 def plain(text: str, limit: int = SECTION_CHARS) -> PlainTextObject:

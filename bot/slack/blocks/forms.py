@@ -20,8 +20,9 @@ from slack_sdk.models.views import View
 
 from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.readmodels import DeploymentView
+from bot.domain.text import clip
 from bot.slack.blocks.answers import active_line, history_line, packed
-from bot.slack.blocks.base import MAX_VIEW_BLOCKS, clip, context, plain, section
+from bot.slack.blocks.base import MAX_VIEW_BLOCKS, context, plain, section
 from bot.slack.blocks.root import controls
 
 FORM_CALLBACK = "deploy_form"

@@ -13,7 +13,8 @@ from bot.domain.durations import humanize
 from bot.domain.enums import DeploymentStatus, HookStage, LifecycleStage, Strategy, TimeoutAction
 from bot.domain.machine.rules import STAGE_ORDER, next_step, production_steps, step_position, tenths
 from bot.domain.readmodels import AwaitingHook, DeploymentView
-from bot.slack.blocks.base import as_utc, escape, pct, principals, slack_date, until, user
+from bot.domain.text import escape
+from bot.slack.blocks.base import as_utc, pct, principals, slack_date, until, user
 
 STRATEGY_LABELS = {
     Strategy.ROLLING: "rolling",

@@ -1,0 +1,37 @@
+"""The global error handler: log with a reference, tell the person the same reference and nothing of the internals."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+
+from bot.slack.blocks import ephemeral
+from bot.slack.context import BotContext
+from handlers.replies import Respond, direct
+
+log = logging.getLogger(__name__)
+SORRY = "Sorry, something went wrong on my side (ref `{ref}`). Check `/deploy status` before trying again."
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Install the error handler."""
+    app.error(on_error)
+
+
+def on_error(error: Exception, request: BoltRequest, client: WebClient) -> None:
+    """Log with a reference, tell the person with the same reference and nothing of the internals."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("listener failed (ref %s): %s", ref, error, exc_info=error)
+    message = ephemeral(SORRY.format(ref=ref))
+    respond: Respond | None = request.context.respond if request.context.response_url else None
+    user = request.context.user_id
+    try:
+        if respond is not None:
+            respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+        elif user:
+            direct(client, message, user)
+    except Exception:  # the error handler itself must never raise
+        log.exception("could not tell the user about error %s", ref)
