@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from bot.config import Settings, load_settings
 from bot.db.sessions import DatabaseUnavailable, check_connection, make_engine
 from bot.domain.catalog.loader import Catalog, CatalogError, load_catalog
@@ -49,10 +51,19 @@ def preflight(catalog_path: str | None = None, *, need_slack: bool = False) -> P
     try:
         engine = make_engine(settings.database_url_value)
         check_connection(engine)
-        result.notes.append(f"database {engine.url.render_as_string(hide_password=True)}: reachable")
+        result.notes.append(f"database {engine.url.render_as_string(hide_password=True)}: reachable, {_schema(engine)}")
     except DatabaseUnavailable as exc:
         result.problems.append(Problem("DATABASE_URL", 0, str(exc)))
     return result
+
+
+def _schema(engine: Engine) -> str:
+    from bot.db import migrate
+
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    if current == head:
+        return f"schema at {head} (current)"
+    return f"schema at {current or 'nothing yet'}; `deploybot migrate` (or `deploybot run`) upgrades it to {head}"
 
 
 def report(result: Preflight, out: Printer = print) -> int:

@@ -62,9 +62,7 @@ def open_form(ctx: BotContext, client: WebClient, command: dict[str, Any]) -> No
         log.warning("views.open failed for %s: %s", command.get("user_id"), exc)
         text = "I couldn't open the deploy form in time; try again, or type `/deploy help`."
         message = ephemeral(text)
-        client.chat_postEphemeral(
-            channel=command["channel_id"], user=command["user_id"], text=message.text, blocks=message.blocks
-        )
+        client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], **message.as_kwargs())
 
 
 def run(ctx: BotContext, client: WebClient, respond: Respond, command: dict[str, Any], parsed: grammar.Command) -> None:

@@ -30,7 +30,7 @@ def on_error(error: Exception, request: BoltRequest, client: WebClient) -> None:
     user = request.context.user_id
     try:
         if respond is not None:
-            respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+            respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
         elif user:
             direct(client, message, user)
     except Exception:  # the error handler itself must never raise

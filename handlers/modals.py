@@ -64,6 +64,9 @@ def read_form(values: Fields, catalog: Catalog) -> grammar.Deploy | dict[str, st
     """The Deploy the form asks for, or {block id: problem}: the first field whose words break the command."""
     if not values.get("service"):
         return {"service": "Pick a service."}
+    if len((values.get("image") or "").split()) > 1:
+        # The grammar would read only the first word and blame it; say what is wrong with the field as typed.
+        return {"image": "An image has no spaces: a tag like `:1.3.0`, a digest, or a full image URI."}
     text = ""
     command: grammar.Command | None = None
     for field, words in tokens(values):

@@ -53,8 +53,7 @@ def reply(
     if respond is not None:
         try:
             respond(
-                text=message.text,
-                blocks=message.blocks,
+                **message.as_kwargs(),
                 replace_original=False,
                 response_type="in_channel" if public else "ephemeral",
             )
@@ -68,10 +67,10 @@ def post(client: WebClient, message: Message, *, user: str, channel: str | None,
     """`chat.postMessage` (public) or `chat.postEphemeral`; if the channel refuses, a DM to the person."""
     try:
         if channel and public:
-            client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+            client.chat_postMessage(channel=channel, **message.as_kwargs())
             return True
         if channel and not channel.startswith("D"):
-            client.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
+            client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs())
             return True
     except SlackClientError as exc:
         log.warning("could not answer %s in %s (%s); sending a DM", user, channel, exc)
@@ -81,7 +80,7 @@ def post(client: WebClient, message: Message, *, user: str, channel: str | None,
 def direct(client: WebClient, message: Message, user: str) -> bool:
     """A message in the bot's DM with the person (the App Home's Messages tab)."""
     try:
-        client.chat_postMessage(channel=user, text=message.text, blocks=message.blocks)
+        client.chat_postMessage(channel=user, **message.as_kwargs())
         return True
     except SlackClientError as exc:
         log.error("could not reach %s at all: %s", user, exc)

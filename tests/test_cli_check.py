@@ -54,6 +54,14 @@ def test_check_passes_on_the_example_catalog(sqlite_env: dict[str, str]) -> None
     assert "database sqlite:///" in result.stdout
 
 
+def test_check_says_whether_the_schema_is_current(sqlite_env: dict[str, str]) -> None:
+    before = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=sqlite_env)
+    assert "schema at nothing yet; `deploybot migrate` (or `deploybot run`) upgrades it to 0001" in before.stdout
+    assert _deploybot("migrate", env=sqlite_env).returncode == 0
+    after = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=sqlite_env)
+    assert "reachable, schema at 0001 (current)" in after.stdout, after.stdout
+
+
 def test_check_lists_every_problem_with_file_and_line(tmp_path: Path, sqlite_env: dict[str, str]) -> None:
     catalog = tmp_path / "services.yml"
     catalog.write_text(BROKEN)

@@ -240,18 +240,3 @@ class EcsGateway:
     def stop(self, region: str, role_arn: str | None, arn: str) -> None:
         """Stop a PENDING or IN_PROGRESS service deployment by rolling it back."""
         self._call(region, role_arn, "StopServiceDeployment", serviceDeploymentArn=arn, stopType="ROLLBACK")
-
-    def previous_task_definition(self, cfg: ServiceConfig, current_arn: str) -> str | None:
-        """The ACTIVE revision of the same family just before `current_arn`, or None."""
-        family, _, revision = task_definition_name(current_arn).rpartition(":")
-        params: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
-        while True:
-            answer = self._svc_call(cfg, "ListTaskDefinitions", **params)
-            for arn in answer.get("taskDefinitionArns") or []:
-                other_family, _, other_revision = task_definition_name(arn).rpartition(":")
-                # familyPrefix matches by prefix: `ui` also lists `ui-worker`.
-                if other_family == family and int(other_revision) < int(revision):
-                    return str(arn)
-            if not answer.get("nextToken"):
-                return None
-            params["nextToken"] = answer["nextToken"]

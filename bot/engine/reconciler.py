@@ -152,10 +152,15 @@ class Reconciler:
     def _retry_pending_decisions(self, ids: Sequence[int]) -> None:
         if not ids:
             return
+        # A younger decision may still be in flight on the click path: only its owner sends it then.
+        cutoff = self.d.clock() - DECISION_RETRY_AFTER
         with transaction(self.d.sessions) as session:
             pending = session.execute(
                 select(Decision.deployment_id, Decision.hook_id).where(
-                    Decision.deployment_id.in_(ids), Decision.applied_at.is_(None), Decision.error.is_(None)
+                    Decision.deployment_id.in_(ids),
+                    Decision.applied_at.is_(None),
+                    Decision.error.is_(None),
+                    Decision.decided_at < cutoff,
                 )
             ).all()
         for dep_id, hook in pending:

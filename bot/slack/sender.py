@@ -303,9 +303,7 @@ class OutboxSender:
         if claim.kind is OutboxKind.UPDATE_ROOT:
             self._next_update[claim.deployment_id or 0] = now + self.update_interval
             # Text without blocks would strip the blocks: always send both.
-            resp = self.client.chat_update(
-                channel=claim.channel, ts=claim.thread_ts or "", text=message.text, blocks=message.blocks
-            )
+            resp = self.client.chat_update(channel=claim.channel, ts=claim.thread_ts or "", **message.as_kwargs())
             return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
         if claim.kind is OutboxKind.EPHEMERAL:
             resp = self.client.chat_postEphemeral(

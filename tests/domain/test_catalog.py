@@ -29,7 +29,7 @@ def test_example_catalog_describes_the_sandbox_services() -> None:
     assert ui and ui.strategy is Strategy.BLUE_GREEN and ui.approval_stages == (HookStage.POST_TEST_TRAFFIC_SHIFT,)
     assert cat and cat.strategy is Strategy.CANARY and cat.approval_stages == (HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT,)
     assert cat.four_eyes and cat.canary_percent == 10.0 and cat.canary_bake == timedelta(minutes=5)
-    assert orders and orders.strategy is Strategy.ROLLING and not orders.needs_approval
+    assert orders and orders.strategy is Strategy.ROLLING and not orders.approval_stages
     assert notifications and notifications.strategy is Strategy.BLUE_GREEN
     assert all(s.cluster == "unicorn-watch" and s.region == "us-east-1" for s in catalog)
 

@@ -492,16 +492,6 @@ def test_continue_and_stop(gw: EcsGateway, control: Control, catalog: dict[str, 
     assert unknown.value.code == "ServiceDeploymentNotFoundException"
 
 
-def test_previous_task_definition(gw: EcsGateway, catalog: dict[str, ServiceConfig]) -> None:
-    cfg = catalog["ui"]
-    current = gw.read_service(cfg).task_definition_arn
-    previous = gw.previous_task_definition(cfg, current)
-    assert previous is not None and previous.endswith("task-definition/ui:1")
-    newer = gw.register_image(cfg, current, ":9")
-    assert str(gw.previous_task_definition(cfg, newer)).endswith("task-definition/ui:2")
-    assert gw.previous_task_definition(cfg, previous) is None
-
-
 @pytest.mark.parametrize("code", ["ThrottlingException", "ServerException"])
 def test_throttling_and_server_errors_are_unavailable(gw: EcsGateway, control: Control, code: str) -> None:
     control.post("fault", {"operation": "DescribeServiceDeployments", "code": code, "rate": 1.0})

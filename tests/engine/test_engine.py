@@ -281,6 +281,11 @@ def test_a_decision_ecs_could_not_take_is_retried_and_never_lost(
     answer = harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep)
     assert answer.ok and "ECS is busy" in answer.text
     harness.control.post("fault", {"operation": "ContinueServiceDeployment", "code": "ThrottlingException", "rate": 0})
+    sent = len(harness.control.calls("ContinueServiceDeployment"))
+    harness.usecases.reconciler.reconcile_once()
+    # Younger than DECISION_RETRY_AFTER: the click path may still be sending it, so the reconciler leaves it alone.
+    assert len(harness.control.calls("ContinueServiceDeployment")) == sent
+    assert harness.view(dep).status is DeploymentStatus.AWAITING_APPROVAL
     monkeypatch.setattr(reconciler_module, "DECISION_RETRY_AFTER", timedelta(0))
     done = harness.run_until(dep, lambda v: not v.is_active)
     assert done.status is DeploymentStatus.SUCCEEDED

@@ -17,9 +17,6 @@ from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION
 from models import Decision, Deployment, DeploymentEvent
 from sandbox.slack.delivery import sign
 from sandbox.slack.server import SlackSandboxHandle
-
-if not hasattr(pytest.importorskip("bot.runtime"), "start_http"):  # until the runtime lands in the tree
-    pytest.skip("bot.runtime has no start_http/build_context yet", allow_module_level=True)
 from tests.e2e_support import World, awaiting, check_message, http_json, running_world, wait_for
 
 

@@ -15,17 +15,14 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
+from bot.app import build_app
 from bot.config import Settings
 from bot.db import migrate
+from bot.runtime import build_context
 from sandbox.slack import payloads
 from sandbox.slack import workspace as ws
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
 from tests.support import example_catalog
-
-if not hasattr(pytest.importorskip("bot.runtime"), "start_http"):  # until the runtime lands in the tree
-    pytest.skip("bot.runtime has no start_http/build_context yet", allow_module_level=True)
-from bot.app import build_app
-from bot.runtime import build_context
 
 APP_TOKEN = "xapp-1-A0DEPLOYBOT-0-offline"
 

@@ -69,11 +69,6 @@ class ServiceConfig:
     bake: timedelta = DEFAULT_BAKE
     reminder_interval: timedelta = timedelta(minutes=30)
 
-    @property
-    def needs_approval(self) -> bool:
-        """True when deployments of this service pause for a human."""
-        return bool(self.approval_stages)
-
 
 Parser = Callable[[ProblemSink, str, yaml.Node], Any]
 
