@@ -201,6 +201,18 @@ class RenderKind(StrEnum):
     MESSAGE = "message"  # text (and blocks) written when it was queued
 
 
+class Verb(StrEnum):
+    """The words after `/deploy` that are commands, not service names (a catalog service may not be called so)."""
+
+    STATUS = "status"
+    HISTORY = "history"
+    APPROVE = "approve"
+    ROLLBACK = "rollback"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    HELP = "help"
+
+
 class AnswerKind(StrEnum):
     """How the Slack layer renders a use case's answer."""
 

@@ -1,4 +1,4 @@
-"""The deployment engine: every use case a Slack handler may call, behind one object."""
+"""The use cases: everything a Slack handler may ask of the engine, behind one object."""
 
 from __future__ import annotations
 

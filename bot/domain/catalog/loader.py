@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from bot.domain.catalog.schema import ServiceConfig, build_service
+from bot.domain.enums import Verb
 from bot.domain.problems import Problem, ProblemSink
 
 __all__ = ["Catalog", "CatalogError", "Problem", "ServiceConfig", "load_catalog", "parse_catalog"]
@@ -18,7 +19,7 @@ __all__ = ["Catalog", "CatalogError", "Problem", "ServiceConfig", "load_catalog"
 TOP_LEVEL_KEYS = ("defaults", "services")
 SERVICE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # `/deploy status` must mean the command, so no service may be called like one.
-RESERVED_NAMES = frozenset({"status", "history", "approve", "rollback", "lock", "unlock", "help"})
+RESERVED_NAMES = frozenset(verb.value for verb in Verb)
 
 
 class CatalogError(Exception):

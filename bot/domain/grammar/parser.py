@@ -11,7 +11,7 @@ from typing import Any, assert_never
 from bot.domain.catalog.loader import Catalog
 from bot.domain.catalog.schema import STRATEGY_ALIASES, ServiceConfig
 from bot.domain.durations import format_duration
-from bot.domain.enums import HookStage, Strategy
+from bot.domain.enums import HookStage, Strategy, Verb
 from bot.domain.grammar.options import (
     DEPLOY_KEYS,
     DURATION_KEYS,
@@ -55,7 +55,7 @@ HISTORY_DEFAULT = 10
 HISTORY_MAX = 50
 # The first alias of each strategy is the word `format_command` writes.
 STRATEGY_WORDS = {strategy: word for word, strategy in reversed(list(STRATEGY_ALIASES.items()))}
-VERBS = ("status", "history", "approve", "rollback", "lock", "unlock", "help")
+VERBS = tuple(verb.value for verb in Verb)
 PERCENT_RANGES = {
     Strategy.CANARY: (Decimal("0.1"), Decimal("99.9"), "a canary first step"),
     Strategy.LINEAR: (Decimal("3"), Decimal("99.9"), "a linear step"),

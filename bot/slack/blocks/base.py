@@ -1,4 +1,4 @@
-"""Shared pieces of the Block Kit builders: the Message type, escaping, safe truncation, mentions, dates (pure)."""
+"""Shared pieces of the Block Kit builders: the Message type, text objects, mentions, dates, size limits (pure)."""
 
 from __future__ import annotations
 
