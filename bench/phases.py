@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from bench.probes import Meters, SqlCounter, percentile
 from bench.stack import PREFIX, Stack
-from bot.domain.enums import ACTIVE_STATUSES, OutboxKind, OutboxState
+from bot.domain.enums import ACTIVE_STATUSES, ActorSource, OutboxKind, OutboxState
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
 from bot.slack.clients import web_client
@@ -155,7 +155,7 @@ def request_deploys(stack: Stack, meters: Meters, sql: SqlCounter, workers: int)
     """`/deploy bench-NNNN image=:2.0` for every bench service through the engine, `workers` at a time
     (Bolt runs listeners on a pool, so concurrent requests are the realistic case)."""
     usecases, catalog = stack.ctx.usecases, stack.ctx.catalog
-    actor = Actor(user_id=ws.ALICE, channel_id=ws.DEPLOYS_CHANNEL, team_id=ws.TEAM_ID, source="command")
+    actor = Actor(user_id=ws.ALICE, channel_id=ws.DEPLOYS_CHANNEL, team_id=ws.TEAM_ID, source=ActorSource.COMMAND)
     latencies: list[float] = []
     refused: list[str] = []
     lock = threading.Lock()

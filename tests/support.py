@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.catalog.loader import Catalog, load_catalog
+from bot.domain.enums import ActorSource
 from bot.domain.readmodels import DeploymentView
 from bot.ecs.gateway import EcsGateway
 from bot.engine.answers import Actor
@@ -72,7 +73,7 @@ def example_catalog() -> Catalog:
 
 def actor(user: str = "U0ALICE", channel: str = "C0DEPLOYS", source: str = "command") -> Actor:
     """Someone acting from a channel."""
-    return Actor(user_id=user, channel_id=channel, team_id="T0UNICORN", source=source)
+    return Actor(user_id=user, channel_id=channel, team_id="T0UNICORN", source=ActorSource(source))
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 
 from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.enums import (
+    ActorSource,
     DecisionKind,
     DeploymentStatus,
     EcsStatus,
@@ -306,7 +307,7 @@ def test_block_id_changes_with_version() -> None:
 
 
 def test_after_approval_buttons_give_way_to_who_approved() -> None:
-    decided = DecisionView("ecs-pause-a", DecisionKind.APPROVE, "U0BOB", "button", T0 + timedelta(minutes=3))
+    decided = DecisionView("ecs-pause-a", DecisionKind.APPROVE, "U0BOB", ActorSource.BUTTON, T0 + timedelta(minutes=3))
     msg = valid(root_message(dep(decisions=(decided,)), SVC, NOW))
     body = joined(msg)
     assert f"Approved by <@U0BOB> · <!date^{int(decided.decided_at.timestamp())}^{{time}}|" in body
@@ -315,7 +316,9 @@ def test_after_approval_buttons_give_way_to_who_approved() -> None:
 
 
 def test_after_rollback_request_no_buttons() -> None:
-    decided = DecisionView("ecs-pause-a", DecisionKind.ROLLBACK, "U0BOB", "button", T0, reason="<!here> p99 up")
+    decided = DecisionView(
+        "ecs-pause-a", DecisionKind.ROLLBACK, "U0BOB", ActorSource.BUTTON, T0, reason="<!here> p99 up"
+    )
     msg = valid(root_message(dep(decisions=(decided,)), SVC, NOW))
     assert buttons(msg.blocks) == []
     assert "Rollback requested by <@U0BOB>" in joined(msg)
@@ -324,7 +327,7 @@ def test_after_rollback_request_no_buttons() -> None:
 
 def test_second_awaiting_hook_gets_the_buttons_once_the_first_is_decided() -> None:
     second = AwaitingHook("ecs-pause-b", "PRE_PRODUCTION_TRAFFIC_SHIFT", None, None)
-    decided = DecisionView("ecs-pause-a", DecisionKind.APPROVE, "U0BOB", "button", T0)
+    decided = DecisionView("ecs-pause-a", DecisionKind.APPROVE, "U0BOB", ActorSource.BUTTON, T0)
     msg = valid(root_message(dep(awaiting=(HOOK, second), decisions=(decided,)), SVC, NOW))
     assert [b["value"] for b in buttons(msg.blocks)] == ["42|ecs-pause-b", "42|ecs-pause-b"]
     assert "If nobody decides in time → catalog rolls back automatically" in joined(msg)
@@ -479,7 +482,9 @@ def test_five_thousand_characters_still_render(field: str) -> None:
 
 
 def test_many_decisions_stay_within_limits() -> None:
-    many = tuple(DecisionView(f"h{i}", DecisionKind.APPROVE, "U0BOB", "button", T0, "r" * 900) for i in range(40))
+    many = tuple(
+        DecisionView(f"h{i}", DecisionKind.APPROVE, "U0BOB", ActorSource.BUTTON, T0, "r" * 900) for i in range(40)
+    )
     valid(root_message(dep(decisions=many), SVC, NOW))
 
 
@@ -718,7 +723,7 @@ def test_approval_needed_mentions_the_approvers_in_the_notification_text() -> No
 
 
 def test_rollback_by_user_shows_their_reason_escaped() -> None:
-    decided = DecisionView("-", DecisionKind.ROLLBACK, "U0BOB", "command", T0, reason="p99 <!channel>")
+    decided = DecisionView("-", DecisionKind.ROLLBACK, "U0BOB", ActorSource.COMMAND, T0, reason="p99 <!channel>")
     view = dep(status=DeploymentStatus.ROLLING_BACK, decisions=(decided,))
     msg = event_message(view, ev(EventKind.ROLLBACK_STARTED, {"cause": "user"}, "U0BOB"), SVC, NOW)
     assert msg is not None
@@ -840,7 +845,7 @@ def test_incident_announcement(detail: dict[str, Any], actor: str | None, expect
 
 
 def test_incident_announcement_with_user_reason_and_bad_link() -> None:
-    decided = DecisionView("-", DecisionKind.ROLLBACK, "U0ONCALL", "command", T0, reason="errors <!channel>")
+    decided = DecisionView("-", DecisionKind.ROLLBACK, "U0ONCALL", ActorSource.COMMAND, T0, reason="errors <!channel>")
     view = dep(status=DeploymentStatus.ROLLING_BACK, decisions=(decided,))
     msg = valid(
         incident_announcement(

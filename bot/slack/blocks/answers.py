@@ -10,13 +10,12 @@ from slack_sdk.models.blocks import Block, HeaderBlock
 from bot.domain.enums import DeploymentStatus, Strategy
 from bot.domain.grammar.parser import HELP_TEXT
 from bot.domain.readmodels import DeploymentView
+from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     SECTION_CHARS,
     Message,
     as_utc,
-    clip,
     context,
-    escape,
     finish,
     plain,
     section,

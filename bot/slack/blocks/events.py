@@ -14,13 +14,12 @@ from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.durations import humanize
 from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind, HookTargetType, RollbackCause, TimeoutAction
 from bot.domain.readmodels import AwaitingHook, DeploymentView, EventView
+from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     FIELD_CHARS,
     Message,
     as_utc,
-    clip,
     context,
-    escape,
     finish,
     md,
     pct,

@@ -18,13 +18,12 @@ from slack_sdk.models.blocks import (
 from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.enums import DecisionKind, DeploymentStatus
 from bot.domain.readmodels import AwaitingHook, DecisionView, DeploymentView
+from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     FIELD_CHARS,
     HEADER_CHARS,
     Message,
-    clip,
     context,
-    escape,
     finish,
     md,
     plain,
