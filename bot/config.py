@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.problems import Problem
+from bot.logs import LogFormat
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///deploybot.sqlite"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class Settings(BaseSettings):
@@ -33,12 +36,25 @@ class Settings(BaseSettings):
     )
     aws_region: str | None = None
     aws_endpoint_url_ecs: str | None = None
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("DEPLOYBOT_LOG_LEVEL", "log_level"))
+    # auto: JSON lines, unless stderr is a terminal (then readable lines, as in `deploybot demo`).
+    log_format: LogFormat = Field(
+        default=LogFormat.AUTO, validation_alias=AliasChoices("DEPLOYBOT_LOG_FORMAT", "log_format")
+    )
 
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         # slack_sdk joins base_url and the method name without adding a slash.
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @property
     def database_url_value(self) -> str:
@@ -65,6 +81,13 @@ class Settings(BaseSettings):
             problems.append("SLACK_SIGNING_SECRET is not set (needed to verify requests in HTTP mode)")
         return [Problem("environment", 0, p) for p in problems]
 
+    def secret_values(self) -> list[str]:
+        """Every secret in these settings, in clear (for the log redactor: lines must never carry them)."""
+        secrets = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
+        values = [_reveal(s) or "" for s in secrets]
+        password = urlsplit(self.database_url_value).password
+        return [v for v in [*values, password] if v]
+
 
 def _reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
@@ -80,6 +103,11 @@ def load_settings() -> tuple[Settings | None, list[Problem]]:
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
-    names = {"catalog_path": "DEPLOYBOT_CATALOG", "poll_seconds": "DEPLOYBOT_POLL_SECONDS"}
+    names = {
+        "catalog_path": "DEPLOYBOT_CATALOG",
+        "poll_seconds": "DEPLOYBOT_POLL_SECONDS",
+        "log_level": "DEPLOYBOT_LOG_LEVEL",
+        "log_format": "DEPLOYBOT_LOG_FORMAT",
+    }
     field = str(loc[0]) if loc else "?"
     return names.get(field, field.upper())

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.domain.catalog.loader import load_catalog
+from bot.logs import LogFormat, configure_logging
 
 DEMO_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a local stand-in's secret, not a real one
 DEMO_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - the stand-in only accepts this made-up token
@@ -94,6 +95,7 @@ def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None =
 
 def run_demo(port: int, speed: float) -> int:
     """Run the demo until Ctrl-C (or SIGTERM), then stop everything."""
+    configure_logging("INFO", LogFormat.CONSOLE, secrets=(DEMO_TOKEN, DEMO_SIGNING_SECRET))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_demo(page_port=port, speed=speed) as demo:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -20,6 +19,7 @@ from bot.db.sessions import make_engine, session_factory
 from bot.domain.catalog.loader import Catalog
 from bot.ecs.gateway import EcsGateway
 from bot.engine.usecases import UseCases
+from bot.logs import configure_logging, get_logger
 from bot.scheduler import build_scheduler
 from bot.slack.clients import web_client
 from bot.slack.context import BotContext, slack_membership
@@ -27,7 +27,7 @@ from bot.slack.sender import OutboxSender
 from bot.slack.web import build_asgi
 from models import utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def owner_name() -> str:
@@ -84,7 +84,10 @@ def start_http(ctx: BotContext, port: int = 0, *, run_jobs: bool = True, host: s
     from bot.app import build_app
 
     asgi = build_asgi(ctx, build_app(ctx))
-    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(
+        asgi, host=host, port=port, log_config=None, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="deploybot-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -103,7 +106,7 @@ def serve(settings: Settings, catalog: Catalog) -> int:
     """`deploybot run`: migrate, then serve until SIGINT/SIGTERM (Socket Mode when SLACK_APP_TOKEN is set)."""
     from bot.app import build_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     ctx = build_context(settings, catalog)
     migrate.upgrade(ctx.db)
     scheduler = build_scheduler(ctx, build_sender(ctx))
@@ -115,8 +118,16 @@ def serve(settings: Settings, catalog: Catalog) -> int:
 
             serve_socket_mode(app, settings.slack_app_token.get_secret_value())
         else:
-            log.info("serving Slack over HTTP on port %s", settings.port)
-            uvicorn.run(build_asgi(ctx, app), host="0.0.0.0", port=settings.port, log_level="info")  # noqa: S104
+            log.info("serving Slack over HTTP", port=settings.port)
+            # log_config=None: uvicorn's lines go through our handler; no access log (one line per scrape and per
+            # Slack request would bury the rest, and the Slack requests are counted in /metrics).
+            uvicorn.run(
+                build_asgi(ctx, app),
+                host="0.0.0.0",  # noqa: S104 - a container serves on every interface
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+            )
     finally:
         scheduler.shutdown(wait=True)
         ctx.db.dispose()

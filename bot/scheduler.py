@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,10 +10,11 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import Counter, Histogram
 
+from bot.logs import get_logger
 from bot.slack.context import BotContext
 from bot.slack.sender import OutboxSender
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 JOB_SECONDS = Histogram("deploybot_job_seconds", "Duration of one background job run", ["job"])
 JOB_ERRORS = Counter("deploybot_job_errors_total", "Background job runs that raised", ["job"])
 NOTIFY_SECONDS = 1.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -12,12 +11,13 @@ from slack_sdk import WebClient
 from bot.domain.enums import ActorSource, DecisionKind
 from bot.domain.readmodels import DeploymentView
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.logs import get_logger
 from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION, parse_button_value
 from bot.slack.context import BotContext
 from handlers.events import publish_home
 from handlers.replies import Respond, answer_message, channel_from, reply
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 BLOCK_ID = re.compile(r"^dep-([1-9][0-9]{0,17})-v[0-9]{1,18}$")
 TAMPERED = (
     "That button doesn't look like one of mine (it may be damaged or edited), so I did nothing. "

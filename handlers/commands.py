@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -13,11 +12,12 @@ from slack_sdk.errors import SlackClientError
 from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
+from bot.logs import get_logger
 from bot.slack.blocks import deploy_modal, ephemeral
 from bot.slack.context import BotContext
 from handlers.replies import Respond, answer_message, reply
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 COMMAND = "/deploy"
 WORKING = "Working on it…"
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
+from bot.logs import get_logger
 from bot.slack.blocks import ephemeral
 from bot.slack.context import BotContext
 from handlers.replies import Respond, direct
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 SORRY = "Sorry, something went wrong on my side (ref `{ref}`). Check `/deploy status` before trying again."
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
+from bot.logs import get_logger
 from bot.slack.blocks import app_home
 from bot.slack.context import BotContext
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 RECENT = 10
 
 

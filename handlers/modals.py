@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +14,12 @@ from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.domain.grammar.options import quote_reason
 from bot.engine.answers import Actor
+from bot.logs import get_logger
 from bot.slack.blocks import FORM_CALLBACK, form_values, modal_errors
 from bot.slack.context import BotContext
 from handlers.replies import answer_message, channel_from, post
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Fields = Mapping[str, str | None]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -13,9 +12,10 @@ from slack_sdk.errors import SlackClientError
 
 from bot.domain.enums import AnswerKind
 from bot.engine.answers import Answer
+from bot.logs import get_logger
 from bot.slack.blocks import Message, ephemeral, help_message, history_message, status_message
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Respond = Callable[..., Any]
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +20,10 @@ from bot.domain.text import escape
 from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.engine.deployments import Deployments, rollback_command
+from bot.logs import get_logger
 from models import Decision, Deployment, ServiceLock
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

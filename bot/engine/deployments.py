@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -28,9 +27,10 @@ from bot.domain.readmodels import DeploymentView
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
 from bot.ecs.requests import replace_image
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.logs import get_logger
 from models import Deployment, utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 Clock = Callable[[], datetime]
 # ListServiceDeployments filters on createdAt; allow for clock skew between us and ECS.
 CLOCK_SKEW = timedelta(seconds=30)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +32,10 @@ from bot.domain.reminders import due_reminders
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import CLOCK_SKEW, Deployments
+from bot.logs import get_logger
 from models import Decision, Deployment, DeploymentEvent
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 NEVER_STARTED_AFTER = timedelta(minutes=10)
 # A decision younger than this may still be on its way to ECS from the handler that took it.
 DECISION_RETRY_AFTER = timedelta(minutes=2)

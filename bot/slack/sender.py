@@ -8,7 +8,6 @@ attempt first looks for it by the idempotency key carried in the message's metad
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,13 +25,14 @@ from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind
 from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
+from bot.logs import get_logger
 from bot.slack.blocks import Message
 from bot.slack.clients import without_retries
 from bot.slack.render import render
 from models import Deployment, Outbox
 from models.base import utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SENT = Counter("deploybot_slack_sent", "Outbox messages Slack accepted", ["method"])
 FAILED = Counter("deploybot_slack_failed", "Outbox messages given up on", ["method"])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-log = logging.getLogger(__name__)
+from bot.logs import get_logger
+
+log = get_logger(__name__)
 
 
 def serve_socket_mode(app: App, app_token: str) -> None:
