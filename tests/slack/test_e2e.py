@@ -5,44 +5,16 @@ jobs (reconcile, drain the outbox) are run synchronously by the test so every st
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.domain.enums import DeploymentStatus, EventKind, LifecycleStage
 from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION
 from models import Decision, Deployment, DeploymentEvent
 from sandbox.slack.delivery import sign
-from sandbox.slack.server import SlackSandboxHandle
-from tests.e2e_support import World, awaiting, check_message, http_json, running_world, wait_for
-
-
-@pytest.fixture(scope="module")
-def ecs_url() -> Iterator[str]:
-    from sandbox.ecs.server import start
-
-    with start(port=0) as handle:
-        yield handle.url
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[SlackSandboxHandle]:
-    from sandbox.slack.server import start
-
-    with start(port=0) as handle:
-        yield handle
-
-
-@pytest.fixture
-def world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) -> Iterator[World]:
-    slack.store.reset()
-    with running_world(database_url, slack, ecs_url) as w:
-        w.ecs.post("reset")
-        w.ecs.post("speed", {"speed": 0})
-        yield w
+from tests.e2e_support import World, awaiting, check_message, http_json, wait_for
 
 
 def buttons(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
