@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 MAX_DURATION = timedelta(hours=24)
+MAX_PAUSE_MINUTES = 20160  # ECS's limit on a PAUSE hook's timeoutInMinutes (14 days)
 _DURATION = re.compile(r"^(\d{1,5})([smh])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
@@ -38,6 +39,11 @@ def format_duration(value: timedelta) -> str:
 def whole_minutes(value: timedelta) -> int:
     """Minutes for ECS fields that take whole minutes, rounding a partial minute up."""
     return -(-int(value.total_seconds()) // 60)
+
+
+def pause_minutes(timeout: timedelta) -> int:
+    """The `timeoutInMinutes` ECS gets for a pause of `timeout`: whole minutes, at least 1, at most 14 days."""
+    return min(max(whole_minutes(timeout), 1), MAX_PAUSE_MINUTES)
 
 
 def humanize(value: timedelta) -> str:

@@ -43,6 +43,18 @@ ACTIVE_STATUSES = frozenset(
     }
 )
 
+# Outcomes ECS reached: their start and end are ECS's timestamps. Other ends (FAILED: ECS never started it) are
+# the bot's verdicts, timed by the bot's clock, so no duration is measured across the two.
+ECS_OUTCOMES = frozenset(
+    {
+        DeploymentStatus.SUCCEEDED,
+        DeploymentStatus.ROLLED_BACK,
+        DeploymentStatus.ROLLBACK_FAILED,
+        DeploymentStatus.STOPPED,
+        DeploymentStatus.SUPERSEDED,
+    }
+)
+
 
 class EcsStatus(StrEnum):
     """ServiceDeploymentStatus as ECS reports it."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.enums import (
+    ECS_OUTCOMES,
     ActorSource,
     DecisionKind,
     DeploymentStatus,
@@ -107,6 +108,17 @@ class DeploymentView:
         if self.strategy is Strategy.CANARY:
             return self.canary_percent
         return self.linear_step_percent if self.strategy is Strategy.LINEAR else None
+
+    @property
+    def took(self) -> timedelta | None:
+        """How long ECS ran it: ECS's end minus ECS's start, None while it runs or when ECS never ran it."""
+        if self.status not in ECS_OUTCOMES or self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def requested_ago(self, now: datetime) -> timedelta:
+        """How long ago the person asked for it, on the bot's clock (both ends are the bot's)."""
+        return now - self.created_at
 
     def decision_for(self, hook_id: str) -> DecisionView | None:
         """The decision already taken on `hook_id`, if any."""

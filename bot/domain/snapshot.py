@@ -197,6 +197,18 @@ class DescribeResult:
         return {s.arn: s for s in self.snapshots}
 
 
+def ecs_started(snapshot: Snapshot) -> datetime | None:
+    """When ECS started the deployment, on ECS's clock (startedAt, else createdAt)."""
+    return snapshot.started_at or snapshot.created_at
+
+
+def ecs_ended(snapshot: Snapshot) -> datetime | None:
+    """When ECS ended it, on ECS's clock (finishedAt, stoppedAt, else the last updatedAt); None while it runs."""
+    if not snapshot.status.is_terminal:
+        return None
+    return snapshot.finished_at or snapshot.stopped_at or snapshot.updated_at
+
+
 def task_definition_name(arn: str) -> str:
     """`family:revision` from a task definition ARN (or the name itself)."""
     return arn.rsplit("task-definition/", 1)[-1]

@@ -9,7 +9,7 @@ from typing import Any
 
 import botocore.session
 
-from bot.domain.durations import whole_minutes
+from bot.domain.durations import pause_minutes, whole_minutes
 from bot.domain.enums import Strategy
 from bot.domain.snapshot import StartSpec
 
@@ -17,7 +17,6 @@ from bot.domain.snapshot import StartSpec
 # (ECS allows 10 pause hooks per service, and PAUSE hooks have no ARN to recognise them by).
 HOOK_MARKER_KEY = "deploybot"
 HOOK_MARKER = {HOOK_MARKER_KEY: "approval"}
-MAX_PAUSE_MINUTES = 20160
 ADVANCED = frozenset({Strategy.BLUE_GREEN, Strategy.CANARY, Strategy.LINEAR})
 
 
@@ -80,7 +79,7 @@ def pause_hook(spec: StartSpec) -> dict[str, Any] | None:
     """Our PAUSE hook for the spec's approval stages, or None when nothing needs approval."""
     if spec.strategy not in ADVANCED or not spec.approval_stages:
         return None
-    minutes = min(max(whole_minutes(spec.approval_timeout), 1), MAX_PAUSE_MINUTES)
+    minutes = pause_minutes(spec.approval_timeout)
     return {
         "targetType": "PAUSE",
         "lifecycleStages": [str(s) for s in spec.approval_stages],

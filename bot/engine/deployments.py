@@ -212,8 +212,7 @@ class Deployments:
             if dep.ecs_deployment_arn:
                 return
             dep.ecs_deployment_arn = arn
-            dep.status = DeploymentStatus.IN_PROGRESS
-            dep.started_at = now
+            dep.status = DeploymentStatus.IN_PROGRESS  # started_at comes from ECS's own clock, on the next pass
             step = dep.canary_percent if dep.strategy is Strategy.CANARY else dep.linear_step_percent
             dep.tracked = {**dep.tracked, **Tracked.start(dep.strategy, step).to_json()}
             record(session, dep, EventKind.STARTED, "started", now, detail={"arn": arn, "taskdef": dep.taskdef_to})

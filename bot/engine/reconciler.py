@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot.db.sessions import is_postgres, transaction
 from bot.db.store import add_events, outbox_row, queue_many
+from bot.domain.durations import pause_minutes
 from bot.domain.enums import (
     ACTIVE_STATUSES,
     STOP_HOOK_ID,
@@ -29,6 +30,7 @@ from bot.domain.machine.state import Event, Tracked
 from bot.domain.outbox import event_key, incident_key, render_payload, root_update_key
 from bot.domain.readmodels import awaiting_hooks
 from bot.domain.reminders import due_reminders
+from bot.domain.snapshot import ecs_ended, ecs_started
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import CLOCK_SKEW, Deployments
@@ -222,7 +224,7 @@ class Reconciler:
         tracked = Tracked.from_json(dep.tracked)
         state, events = advance(tracked, snapshot, now, by_hook, stopped_by=stopped_by)
         before = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
-        _apply_state(dep, state, snapshot, now)
+        _apply_state(dep, state, snapshot)
         after = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
         return events + self._reminders(session, dep, now), before != after
 
@@ -296,6 +298,9 @@ class Reconciler:
         if dep.status is not DeploymentStatus.AWAITING_APPROVAL or service is None:
             return []
         reminders: list[Event] = []
+        # The pause lasts what we asked ECS for: its length, measured on our clock from when we saw it begin.
+        stored = dep.tracked.get("approval_timeout")
+        length = timedelta(minutes=pause_minutes(timedelta(seconds=stored))) if isinstance(stored, int) else None
         for hook in awaiting_hooks(dep.tracked):
             since = session.scalar(
                 select(DeploymentEvent.at).where(
@@ -305,7 +310,7 @@ class Reconciler:
             )
             reminders += [
                 Event(EventKind.REMINDER, r.key, stage=hook.stage, detail=r.detail)
-                for r in due_reminders(hook, since or now, service.reminder_interval, now)
+                for r in due_reminders(hook, since or now, service.reminder_interval, now, length)
             ]
         return reminders
 
@@ -318,7 +323,7 @@ def _applied_decisions(session: Session, ids: Sequence[int]) -> dict[int, list[D
     return by_deployment
 
 
-def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot, now: datetime) -> None:
+def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot) -> None:
     dep.tracked = {**dep.tracked, **state.to_json()}
     dep.status = state.status
     dep.ecs_status = state.ecs_status
@@ -326,5 +331,7 @@ def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot, now: datet
     dep.production_weight = state.production_weight
     dep.test_weight = state.test_weight
     dep.status_reason = snapshot.status_reason
+    # What ECS did is timed by ECS's clock, never ours (docs/ARCHITECTURE.md, "Clocks").
+    dep.started_at = ecs_started(snapshot) or dep.started_at
     if not state.status.is_active and dep.finished_at is None:
-        dep.finished_at = snapshot.finished_at or snapshot.stopped_at or now
+        dep.finished_at = ecs_ended(snapshot)

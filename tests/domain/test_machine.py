@@ -303,6 +303,43 @@ def test_finished_detail_with_duration() -> None:
     assert tracked.bake_until is None
 
 
+@pytest.mark.parametrize("bot_offset", [timedelta(0), timedelta(hours=5), -timedelta(days=2)])
+def test_times_of_what_ecs_did_come_from_ecs_whatever_the_bot_clock(bot_offset: timedelta) -> None:
+    # docs/ARCHITECTURE.md, "Clocks": ECS's timestamps for what ECS did; the bot's `now` never enters them.
+    tracked = Tracked.start(Strategy.CANARY, 10.0)
+    now = T0 + bot_offset
+    for s in (
+        snap(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, 10.0), strategy=Strategy.CANARY, step=10.0, at=20),
+        snap(S.BAKE_TIME, (100.0, 100.0), strategy=Strategy.CANARY, step=10.0, at=40),
+        snap(S.CLEAN_UP, (100.0, 100.0), strategy=Strategy.CANARY, step=10.0, status="SUCCESSFUL", at=72),
+    ):
+        tracked, events = advance(tracked, s, now, {})
+        for e in events:
+            if e.kind is EventKind.BAKE_STARTED:
+                assert s.updated_at is not None and e.detail["since"] == s.updated_at.isoformat()
+        now += timedelta(seconds=1)
+    assert tracked.bake_until is None
+    finished = by_key(events, "finished")
+    assert finished.detail["duration_seconds"] == 72 * 60
+    assert finished.detail["finished_at"] == (T0 + timedelta(minutes=72)).isoformat()
+
+
+def test_a_bake_without_ecs_updated_at_has_no_end() -> None:
+    no_time = replace(snap(S.BAKE_TIME, (100.0, 100.0), bake=10), updated_at=None)
+    state, events = advance(Tracked.start(Strategy.BLUE_GREEN), no_time, T0 + timedelta(hours=9), {})
+    bake = by_key(events, "bake:BAKE_TIME")
+    assert (bake.detail["since"], bake.detail["until"], state.bake_until) == (None, None, None)
+
+
+def test_the_outcome_of_a_rollback_names_who_asked() -> None:
+    snaps = [
+        snap(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, 0.0), hooks=(pause("h1"),)),
+        snap(S.PRODUCTION_TRAFFIC_SHIFT, (0.0, 0.0), status="ROLLBACK_SUCCESSFUL", hooks=(pause("h1", "FAILED"),)),
+    ]
+    _, events = run(snaps, decisions={"h1": (DecisionKind.ROLLBACK, "U0CAROL")})
+    assert by_key(events, "finished").detail["by"] == "U0CAROL"
+
+
 def test_headless_blue_green_moves_no_traffic() -> None:
     snaps = [snap(s) for s in (S.PRE_SCALE_UP, S.TEST_TRAFFIC_SHIFT, S.PRODUCTION_TRAFFIC_SHIFT, S.CLEAN_UP)]
     _, events = run([*snaps, snap(S.CLEAN_UP, status="SUCCESSFUL")])

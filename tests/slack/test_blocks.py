@@ -11,6 +11,7 @@ import pytest
 
 from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.enums import (
+    ECS_OUTCOMES,
     ActorSource,
     DecisionKind,
     DeploymentStatus,
@@ -290,7 +291,8 @@ def test_awaiting_root_says_who_may_approve_and_when_it_times_out() -> None:
     body = joined(msg)
     assert "<!subteam^S0APPROVERS> <@U0BOB> · not the requester" in body
     epoch = int((T0 + timedelta(hours=4)).timestamp())
-    assert f"<!date^{epoch}^" in body and "(in 3h 55m)" in body
+    # ECS's expiresAt as a date, never "in 3h 55m" measured against the bot's clock.
+    assert f"Times out <!date^{epoch}^" in body and "(in " not in body
     assert "catalog rolls back automatically" in body
     assert msg.text == "catalog canary 10 % — waiting for approval before production step 1 of 2 (green 10 %)"
 
@@ -366,7 +368,10 @@ def test_root_message_for_every_status_and_strategy(strategy: Strategy, status: 
     assert "<@U0ALICE>" in body and "`v1` → `v2`" in body and "`catalog:41` → `catalog:42`" in body
     if status in FINISHED:
         assert "history: `/deploy history catalog`" in body
+    if status in ECS_OUTCOMES:  # ECS's finish minus ECS's start
         assert "55m" in body and "55m" in msg.text
+    elif status is DeploymentStatus.FAILED:  # ECS never ran it: no duration across two clocks
+        assert "55m" not in body
 
 
 @pytest.mark.parametrize(
@@ -687,7 +692,7 @@ EVENT_CASES: list[tuple[EventView, str | None]] = [
     ),
     (
         ev(EventKind.REMINDER, {"hook_id": "ecs-pause-a", "reminder": "timeout", "seconds_left": 900}),
-        "⏰ 235 minutes left before catalog rolls back automatically",
+        "⏰ 15 minutes left before catalog rolls back automatically",
     ),
     (
         ev(EventKind.LOCKED, {"reason": "freeze <!channel>"}, "U0OPS"),
@@ -756,16 +761,17 @@ def test_timed_out_uses_the_action_announced_when_the_hook_waited() -> None:
 )
 def test_timeout_warning(action: TimeoutAction, left: float, expected: str) -> None:
     hook = replace(HOOK, timeout_action=action.value)
-    msg = valid(timeout_warning_message(dep(awaiting=(hook,)), hook, SVC, T0 + timedelta(hours=4, minutes=-left)))
+    msg = valid(timeout_warning_message(dep(awaiting=(hook,)), hook, SVC, left * 60))
     assert msg.text.startswith(f"catalog canary 10 %: {expected}")
     assert "<!subteam^S0APPROVERS>" in msg.text
 
 
 def test_reminder_mentions_approvers_and_timeout() -> None:
-    msg = valid(reminder_message(dep(), HOOK, SVC, NOW))
+    msg = valid(reminder_message(dep(), HOOK, SVC))
     assert "still waiting for approval before production step 1 of 2 (green 10 %)" in msg.text
     assert "<!subteam^S0APPROVERS> <@U0BOB>" in msg.text
-    assert "(in 3h 55m) → catalog rolls back automatically" in joined(msg)
+    epoch = int(HOOK.expires_at.timestamp()) if HOOK.expires_at else 0
+    assert f"Times out <!date^{epoch}^" in joined(msg) and "→ catalog rolls back automatically" in joined(msg)
 
 
 # --- events straight from the state machine ---------------------------------------------------------------------

@@ -40,7 +40,7 @@ from bot.domain.machine.rules import (
     tenths,
 )
 from bot.domain.machine.state import Event, Tracked
-from bot.domain.snapshot import HookDetail, Snapshot
+from bot.domain.snapshot import HookDetail, Snapshot, ecs_ended, ecs_started
 
 __all__ = ["Event", "Tracked", "advance", "production_steps"]
 
@@ -76,10 +76,10 @@ class _Pass:
         return self.strategy is not Strategy.ROLLING
 
     @property
-    def since(self) -> datetime:
-        # ECS bumps updatedAt when a stage or weight changes: the best estimate of when a bake began.
-        updated = self.snap.updated_at
-        return updated if updated is not None and updated <= self.now else self.now
+    def since(self) -> datetime | None:
+        # ECS bumps updatedAt when a stage or weight changes: its best estimate of when a bake began. ECS's clock
+        # only, never ours (docs/ARCHITECTURE.md, "Clocks"): without updatedAt the bake has no known end.
+        return self.snap.updated_at
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -232,9 +232,9 @@ def _with_traffic(stage_events: list[Event], traffic: Event | None) -> list[Even
     return [*stage_events[:cut], traffic, *stage_events[cut:]]
 
 
-def _bake(key: str, kind: str, minutes: int | None, since: datetime, *, extra: Mapping[str, Any]) -> Event:
-    until = since + timedelta(minutes=minutes) if minutes is not None else None
-    detail = {"kind": kind, "minutes": minutes, "since": since.isoformat(), "until": _iso(until), **extra}
+def _bake(key: str, kind: str, minutes: int | None, since: datetime | None, *, extra: Mapping[str, Any]) -> Event:
+    until = since + timedelta(minutes=minutes) if minutes is not None and since is not None else None
+    detail = {"kind": kind, "minutes": minutes, "since": _iso(since), "until": _iso(until), **extra}
     stage = "BAKE_TIME" if kind == "final" else "PRODUCTION_TRAFFIC_SHIFT"
     return Event(EventKind.BAKE_STARTED, key, stage, detail)
 
@@ -275,22 +275,22 @@ def _awaiting(p: _Pass) -> list[Event]:
     return events
 
 
-def _finished(p: _Pass, final: DeploymentStatus, cause: Mapping[str, Any]) -> Event:
+def _finished(p: _Pass, final: DeploymentStatus, cause: Mapping[str, Any], actor: str | None) -> Event:
     snap = p.snap
-    began = snap.started_at or snap.created_at
-    ended = snap.finished_at or snap.stopped_at or p.now
+    began, ended = ecs_started(snap), ecs_ended(snap)
     detail: dict[str, Any] = {
         "outcome": final.value,
         "ecs_status": snap.status.value,
         "reason": snap.status_reason,
         "started_at": _iso(began),
         "finished_at": _iso(ended),
-        "duration_seconds": round((ended - began).total_seconds()) if began else None,
+        # Both ends on ECS's clock, never ours: the same figure whatever our clock says.
+        "duration_seconds": int((ended - began).total_seconds()) if began and ended else None,
     }
     if final is DeploymentStatus.SUPERSEDED:
         detail.update(cause=RollbackCause.SUPERSEDED, superseded_by=p.superseded_by)
     elif final is not DeploymentStatus.SUCCEEDED:
-        detail.update(cause)
+        detail.update(cause, by=actor)
     stage = snap.lifecycle_stage or p.tracked.lifecycle_stage
     return Event(EventKind.FINISHED, "finished", stage.value if stage else None, detail)
 
@@ -329,7 +329,7 @@ def _propose(p: _Pass, stage_events: list[Event], traffic: Event | None, final: 
     proposed = [*_resolutions(p), *_with_traffic(stage_events, traffic), *_rollback_event(p, cause, actor)]
     proposed += [traffic] if traffic and traffic.detail["direction"] == "rb" else []
     proposed += [*_bake_events(p, traffic), *_awaiting(p)]
-    proposed += [_finished(p, final, cause)] if final else []
+    proposed += [_finished(p, final, cause, actor)] if final else []
     return proposed
 
 

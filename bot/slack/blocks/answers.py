@@ -26,6 +26,7 @@ from bot.slack.blocks.parts import (
     STATUS_WORDS,
     change_line,
     duration_of,
+    requested_line,
     requester,
     short_image,
     short_taskdef,
@@ -71,12 +72,10 @@ def with_more(blocks: list[Block], more: int, hint: str = "") -> list[Block]:
 
 
 def active_line(view: DeploymentView, now: datetime) -> str:
-    """One active deployment: status, requester, start time, traffic."""
+    """One active deployment: status, who asked and when (the bot's clock), traffic."""
     head = f"*{escape(view.service_key)}* · {strategy_text(view)} · #{view.id}"
-    since = view.started_at or view.created_at
-    who = f"by {requester(view)} · started {slack_date(since, '{time}')} ({duration_of(view, now)} ago)"
     bar = "" if view.strategy is Strategy.ROLLING else f"\n{traffic_bar(view.production_weight)}"
-    return f"{head}\n{status_line(view)}\n{who}{bar}"
+    return f"{head}\n{status_line(view)}\n{requested_line(view, now)}{bar}"
 
 
 def status_message(views: Sequence[DeploymentView], now: datetime) -> Message:
@@ -92,7 +91,7 @@ def status_message(views: Sequence[DeploymentView], now: datetime) -> Message:
 
 def history_line(view: DeploymentView, now: datetime) -> str:
     """One past deployment: outcome, when, who, what, duration, reason."""
-    took = duration_of(view, now)
+    took = duration_of(view)
     outcome = STATUS_WORDS[view.status]
     if took:
         outcome += f" {'in' if view.status is DeploymentStatus.SUCCEEDED else 'after'} {took}"

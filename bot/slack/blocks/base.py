@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -17,7 +17,6 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain.durations import humanize
 from bot.domain.text import clip, escape
 
 MAX_MESSAGE_BLOCKS = 50
@@ -94,12 +93,6 @@ def slack_date(value: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
     moment = as_utc(value)
     fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{fmt}|{fallback}>"
-
-
-def until(moment: datetime, now: datetime) -> str:
-    """`in 3h 10m` or `now` for a moment relative to `now`."""
-    left = as_utc(moment) - as_utc(now)
-    return f"in {humanize(left)}" if left > timedelta(0) else "now"
 
 
 def pct(value: float | None) -> str:

@@ -18,7 +18,6 @@ from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     FIELD_CHARS,
     Message,
-    as_utc,
     context,
     finish,
     md,
@@ -31,6 +30,7 @@ from bot.slack.blocks.parts import (
     STATUS_EMOJI,
     STATUS_WORDS,
     change_line,
+    duration_of,
     hook_phrase,
     requester,
     short_image,
@@ -126,7 +126,7 @@ def _awaiting_hook(view: DeploymentView, d: Mapping[str, Any]) -> AwaitingHook:
 def _hook_awaiting(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
     hook = _awaiting_hook(view, e.detail)
     line = f"✋ Approval needed {hook_phrase(view, hook.stage, e.detail)} — {who_may_approve(view, s)}"
-    return line, ["Approve or roll back with the buttons on the message above.", timeout_line(view, hook, s, now)]
+    return line, ["Approve or roll back with the buttons on the message above.", timeout_line(view, hook, s)]
 
 
 def _hook_resolved(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
@@ -172,12 +172,10 @@ def _rollback(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
 def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
     d = e.detail
     status = _status(d.get("outcome"), view.status)
+    # The view's ECS start and end, so the thread says exactly what the root message, history and App Home say.
     seconds = d.get("duration_seconds")
-    took = (
-        f" {'in' if status is DeploymentStatus.SUCCEEDED else 'after'} {humanize_seconds(seconds)}"
-        if isinstance(seconds, int | float)
-        else ""
-    )
+    took_text = duration_of(view) or (humanize_seconds(seconds) if isinstance(seconds, int | float) else None)
+    took = f" {'in' if status is DeploymentStatus.SUCCEEDED else 'after'} {took_text}" if took_text else ""
     line = f"{STATUS_EMOJI[status]} *{escape(view.service_key)}* {STATUS_WORDS[status]}{took}"
     if status is not DeploymentStatus.SUCCEEDED and RollbackCause.of(d.get("cause")) not in (
         None,
@@ -256,8 +254,10 @@ def event_message(
     if event.kind is EventKind.REMINDER:
         hook = _awaiting_hook(view, event.detail)
         warning = event.detail.get("reminder") == "timeout" or event.detail.get("kind") == "warning"
-        builder = timeout_warning_message if warning else reminder_message
-        return builder(view, hook, service, now)
+        if warning:
+            left = event.detail.get("seconds_left")
+            return timeout_warning_message(view, hook, service, float(left) if left is not None else 15 * 60.0)
+        return reminder_message(view, hook, service)
     renderer = RENDERERS.get(event.kind)
     if renderer is None:
         return None
@@ -265,25 +265,27 @@ def event_message(
     return _reply(view, line, extra)
 
 
-def reminder_message(view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None, now: datetime) -> Message:
+def reminder_message(view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None) -> Message:
     """A reminder in the thread that a pause still waits, mentioning the approvers."""
     line = (
         f"⏰ Reminder: *{escape(view.service_key)}* is still waiting for approval "
         f"{hook_phrase(view, hook.stage)} — {who_may_approve(view, service)}"
     )
-    return _reply(view, line, [timeout_line(view, hook, service, now)])
+    return _reply(view, line, [timeout_line(view, hook, service)])
 
 
 def timeout_warning_message(
-    view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None, now: datetime
+    view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None, seconds_left: float
 ) -> Message:
-    """`⏰ 15 minutes left before catalog rolls back automatically`, mentioning the approvers."""
-    left = (as_utc(hook.expires_at) - as_utc(now)).total_seconds() if hook.expires_at else 15 * 60
-    minutes = max(1, math.ceil(left / 60))
+    """`⏰ 15 minutes left before catalog rolls back automatically`, mentioning the approvers.
+
+    `seconds_left` was measured on the bot's clock when the warning fell due (see `bot.domain.reminders`).
+    """
+    minutes = max(1, math.ceil(seconds_left / 60))
     unit = "minute" if minutes == 1 else "minutes"
     consequence = timeout_consequence(timeout_action_of(hook, service), escape(view.service_key))
     line = f"⏰ {minutes} {unit} left before {consequence} — {who_may_approve(view, service)}"
-    return _reply(view, line, [timeout_line(view, hook, service, now)])
+    return _reply(view, line, [timeout_line(view, hook, service)])
 
 
 def incident_announcement(

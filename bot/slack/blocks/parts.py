@@ -14,7 +14,7 @@ from bot.domain.enums import DeploymentStatus, HookStage, LifecycleStage, Strate
 from bot.domain.machine.rules import STAGE_ORDER, next_step, production_steps, step_position, tenths
 from bot.domain.readmodels import AwaitingHook, DeploymentView
 from bot.domain.text import escape
-from bot.slack.blocks.base import as_utc, pct, principals, slack_date, until, user
+from bot.slack.blocks.base import pct, principals, slack_date, user
 
 STRATEGY_LABELS = {
     Strategy.ROLLING: "rolling",
@@ -256,12 +256,12 @@ def who_may_approve(view: DeploymentView, service: ServiceConfig | None) -> str:
     return names
 
 
-def timeout_line(view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None, now: datetime) -> str:
-    """`Times out <date> (in 3h 10m) → catalog rolls back automatically`."""
+def timeout_line(view: DeploymentView, hook: AwaitingHook, service: ServiceConfig | None) -> str:
+    """`Times out <date> → catalog rolls back automatically`: ECS's expiresAt, never measured on our clock."""
     action = timeout_consequence(timeout_action_of(hook, service), escape(view.service_key))
     if hook.expires_at is None:
         return f"If nobody decides in time → {action}"
-    return f"Times out {slack_date(hook.expires_at)} ({until(hook.expires_at, now)}) → {action}"
+    return f"Times out {slack_date(hook.expires_at)} → {action}"
 
 
 def requester(view: DeploymentView) -> str:
@@ -269,10 +269,13 @@ def requester(view: DeploymentView) -> str:
     return user(view.requested_by)
 
 
-def duration_of(view: DeploymentView, now: datetime) -> str | None:
-    """How long it ran (or has been running)."""
-    began = view.started_at or view.created_at
-    ended = view.finished_at or (now if view.is_active else None)
-    if ended is None:
-        return None
-    return humanize(as_utc(ended) - as_utc(began))
+def duration_of(view: DeploymentView) -> str | None:
+    """How long ECS ran it, by ECS's clock: `1m 12s`; None while it runs or when ECS never ran it."""
+    took = view.took
+    return humanize(took) if took is not None else None
+
+
+def requested_line(view: DeploymentView, now: datetime) -> str:
+    """`by <@U…> · 14:02 (3m ago)`: when the person asked, on the bot's clock at both ends."""
+    ago = humanize(view.requested_ago(now))
+    return f"by {requester(view)} · {slack_date(view.created_at, '{time}')} ({ago} ago)"

@@ -108,7 +108,7 @@ def summary_text(view: DeploymentView, now: datetime) -> str:
     line = status_line(view).split(" ", 1)[1]
     line = line[0].lower() + line[1:]
     if not view.is_active:
-        took = duration_of(view, now)
+        took = duration_of(view)
         line += f" in {took}" if took and view.status is DeploymentStatus.SUCCEEDED else ""
         line += f" after {took}" if took and view.status is not DeploymentStatus.SUCCEEDED else ""
     return f"{title(view)} — {line}"
@@ -170,13 +170,13 @@ def controls(view: DeploymentView, service: ServiceConfig | None, now: datetime)
     blocks.append(ActionsBlock(block_id=actions_block_id(view), elements=buttons))
     if hook is not None:
         may = f"✋ May approve: {who_may_approve(view, service)}"
-        blocks.append(context(may, timeout_line(view, hook, service, now)))
+        blocks.append(context(may, timeout_line(view, hook, service)))
     return blocks
 
 
 def outcome_line(view: DeploymentView, now: datetime) -> str:
     """`✅ Succeeded in 55m · finished <date> · history: /deploy history catalog`."""
-    took = duration_of(view, now)
+    took = duration_of(view)
     verb = "in" if view.status is DeploymentStatus.SUCCEEDED else "after"
     parts = [
         f"{STATUS_EMOJI[view.status]} *{STATUS_WORDS[view.status].capitalize()}*" + (f" {verb} {took}" if took else "")
