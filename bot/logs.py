@@ -21,7 +21,7 @@ from typing import IO, Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["LogFormat", "bound", "configure_logging", "get_logger", "redactor"]
+__all__ = ["LogFormat", "bind_fresh", "bound", "configure_logging", "get_logger", "redactor"]
 
 MASK = "[redacted]"
 MIN_SECRET_LENGTH = 8
@@ -31,7 +31,7 @@ SECRET_PATTERNS = (
     re.compile(r"\bxapp-[A-Za-z0-9-]+"),
     re.compile(r"(?<=://)([^:/@\s]+):[^@/\s]+(?=@)"),
 )
-# Libraries that log request bodies, headers or SQL parameters at DEBUG: never below INFO, whatever the level.
+# Libraries that log request bodies, headers or payloads at DEBUG: never below INFO, whatever the level.
 CHATTY_LIBRARIES = (
     "botocore",
     "boto3",
@@ -40,14 +40,14 @@ CHATTY_LIBRARIES = (
     "slack_sdk",
     "slack_bolt",
     "deploybot.bolt",
-    "sqlalchemy",
-    "alembic",
     "uvicorn",
     "asyncio",
     "websocket",
     "httpx",
     "httpcore",
 )
+# SQLAlchemy logs every statement and its parameters from INFO on: never below WARNING.
+QUIET_LIBRARIES = ("sqlalchemy",)
 # APScheduler's executor says "Running job…" and "…executed successfully" on every run (twice a second).
 SCHEDULER_CHATTER = "apscheduler.executors"
 _HANDLER_NAME = "deploybot"
@@ -74,6 +74,12 @@ def bound(**fields: object) -> Iterator[None]:
     known = {k: v for k, v in fields.items() if v is not None}
     with structlog.contextvars.bound_contextvars(**known):
         yield
+
+
+def bind_fresh(**fields: object) -> None:
+    """Replace this thread's log context with the known fields (a unit of work that has no scope to exit)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in fields.items() if v is not None})
 
 
 def redactor(secrets: Iterable[str] = ()) -> Processor:
@@ -208,4 +214,6 @@ def configure_logging(
     root.setLevel(numeric)
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     return handler

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
 from bot.logs import get_logger
 from bot.slack.blocks import ephemeral
 from bot.slack.context import BotContext
+from bot.slack.observe import request_id
 from handlers.replies import Respond, direct
 
 log = get_logger(__name__)
@@ -23,8 +22,8 @@ def register(app: App, ctx: BotContext) -> None:
 
 def on_error(error: Exception, request: BoltRequest, client: WebClient) -> None:
     """Log with a reference, tell the person with the same reference and nothing of the internals."""
-    ref = uuid.uuid4().hex[:8]
-    log.error("listener failed (ref %s): %s", ref, error, exc_info=error)
+    ref = request_id(request.context)  # the id every log line of this request carries
+    log.error("listener failed: %s", error, request_id=ref, exc_info=error)
     message = ephemeral(SORRY.format(ref=ref))
     respond: Respond | None = request.context.respond if request.context.response_url else None
     user = request.context.user_id
@@ -34,4 +33,4 @@ def on_error(error: Exception, request: BoltRequest, client: WebClient) -> None:
         elif user:
             direct(client, message, user)
     except Exception:  # the error handler itself must never raise
-        log.exception("could not tell the user about error %s", ref)
+        log.exception("could not tell the user about the error", request_id=ref)

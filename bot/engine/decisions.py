@@ -167,6 +167,7 @@ class Decisions:
             decision = session.query(Decision).filter_by(deployment_id=dep_id, hook_id=hook).one()
             arn, region, role = dep.ecs_deployment_arn or "", dep.region, dep.role_arn
             kind, user = decision.kind, decision.user_id
+            where = {"deployment_id": dep_id, "service": dep.service_key, "ecs_arn": arn or None}
         try:
             if hook == STOP_HOOK_ID:
                 self.d.ecs.stop(region, role, arn)
@@ -175,14 +176,18 @@ class Decisions:
                     region, role, arn, hook, "CONTINUE" if kind is DecisionKind.APPROVE else "ROLLBACK"
                 )
         except EcsUnavailable as exc:
-            log.warning("ECS busy applying %s on deployment %s: %s", kind, dep_id, exc)
+            log.warning(
+                "ECS busy: the decision waits for a retry", **where, decision=kind, hook_id=hook, error=str(exc)
+            )
             return Answer(
                 f"{_verb(kind)} recorded; ECS is busy, so I'll send it in a few seconds.", deployment_id=dep_id
             )
         except EcsError as exc:
+            log.warning("ECS refused the decision", **where, decision=kind, hook_id=hook, error=str(exc))
             self._applied(dep_id, hook, error=f"{exc.code}: {exc.message}")
             return refused(f"ECS refused the {_verb(kind).lower()}: {exc.message}", deployment_id=dep_id)
         self._applied(dep_id, hook, error=None)
+        log.info("decision sent to ECS", **where, decision=kind, hook_id=hook, decided_by=user)
         return Answer(f"{_verb(kind)} sent for #{dep_id} by {mention(user)}.", deployment_id=dep_id)
 
     def _applied(self, dep_id: int, hook: str, error: str | None) -> None:

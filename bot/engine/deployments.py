@@ -27,7 +27,7 @@ from bot.domain.readmodels import DeploymentView
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
 from bot.ecs.requests import replace_image
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
-from bot.logs import get_logger
+from bot.logs import bound, get_logger
 from models import Deployment, utcnow
 
 log = get_logger(__name__)
@@ -148,7 +148,9 @@ class Deployments:
         except IntegrityError:
             # Another request for the same service won the race: the partial unique index refused ours.
             return self.blocked_by(service.key) or refused(f"`{service.key}` already has a deployment starting.")
-        return self._start(dep.id, service, info, cmd)
+        with bound(deployment_id=dep.id, service=service.key):
+            log.info("deployment requested", strategy=dep.strategy.value, rollback_of=rollback_of)
+            return self._start(dep.id, service, info, cmd)
 
     def _start(self, dep_id: int, service: ServiceConfig, info: ServiceInfo, cmd: grammar.Deploy) -> Answer:
         sent = False
@@ -218,6 +220,7 @@ class Deployments:
             record(session, dep, EventKind.STARTED, "started", now, detail={"arn": arn, "taskdef": dep.taskdef_to})
             session.flush()
             queue_root_update(session, dep, now)
+        log.info("deployment started on ECS", deployment_id=dep_id, service=dep.service_key, ecs_arn=arn)
 
     def fail(self, dep_id: int, message: str) -> Answer:
         """Mark a deployment that ECS never started as failed, with the reason, and say so."""
@@ -230,6 +233,7 @@ class Deployments:
             record(session, dep, EventKind.START_FAILED, "start-failed", now, detail={"reason": message})
             session.flush()
             queue_root_update(session, dep, now)
+        log.warning("deployment not started", deployment_id=dep_id, service=dep.service_key, reason=message)
         return refused(message, deployment_id=dep_id)
 
     # Questions ------------------------------------------------------------------------------------------------

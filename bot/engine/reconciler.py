@@ -34,7 +34,7 @@ from bot.domain.snapshot import ecs_ended, ecs_started
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import CLOCK_SKEW, Deployments
-from bot.logs import get_logger
+from bot.logs import bound, get_logger
 from models import Decision, Deployment, DeploymentEvent
 
 log = get_logger(__name__)
@@ -143,7 +143,7 @@ class Reconciler:
                 else None
             )
         except EcsError as exc:
-            log.warning("cannot look up the ECS deployment of #%s yet: %s", claim.id, exc)
+            log.warning("cannot look up the ECS deployment yet", deployment_id=claim.id, error=str(exc))
             arn = None
         if arn:
             self.d.attach(claim.id, arn)
@@ -204,14 +204,17 @@ class Reconciler:
                     dep, snapshot = deps.get(claim.id), snapshots.get(claim.arn or "")
                     if dep is None or dep.lease_owner != self.owner or snapshot is None:
                         continue
-                    events, changed = self._advance(session, dep, snapshot, now, decisions.get(dep.id, []))
+                    with bound(deployment_id=dep.id, service=dep.service_key, ecs_arn=claim.arn):
+                        events, changed = self._advance(session, dep, snapshot, now, decisions.get(dep.id, []))
                     found += [(dep, e) for e in events]
                     if events or changed:
                         dep.updated_at = now
                         touched.append(dep)
                     dep.lease_owner, dep.lease_until = None, None
             session.flush()
-            return self._store(session, found, touched, now)
+            stored = self._store(session, found, touched, now)
+        _narrate(found)
+        return stored
 
     def _advance(
         self, session: Session, dep: Deployment, snapshot: Snapshot, now: datetime, decisions: Sequence[Decision]
@@ -313,6 +316,13 @@ class Reconciler:
                 for r in due_reminders(hook, since or now, service.reminder_interval, now, length)
             ]
         return reminders
+
+
+def _narrate(found: Sequence[tuple[Deployment, Event]]) -> None:
+    """One line per stored event (after the commit), with the deployment it is about."""
+    for dep, event in found:
+        with bound(deployment_id=dep.id, service=dep.service_key, ecs_arn=dep.ecs_deployment_arn):
+            log.info("deployment event", event_kind=event.kind, stage=event.stage, status=dep.status)
 
 
 def _applied_decisions(session: Session, ids: Sequence[int]) -> dict[int, list[Decision]]:

@@ -10,6 +10,7 @@ from typing import TypeAlias
 from slack_bolt import App
 
 from bot.slack.context import BotContext
+from bot.slack.observe import ContextCopyingExecutor
 
 BoltApp: TypeAlias = App
 Registrar = Callable[[App, BotContext], None]
@@ -33,6 +34,7 @@ def new_app(ctx: BotContext, registrars: Sequence[Registrar], *, token_verificat
         token_verification_enabled=token_verification and bool(ctx.client.token),
         process_before_response=False,
         logger=logging.getLogger("deploybot.bolt"),
+        listener_executor=ContextCopyingExecutor(max_workers=5),  # Bolt's default size; listeners keep the log context
     )
     for register in registrars:
         register(app, ctx)

@@ -25,7 +25,7 @@ from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind
 from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
-from bot.logs import get_logger
+from bot.logs import bound, get_logger
 from bot.slack.blocks import Message
 from bot.slack.clients import without_retries
 from bot.slack.render import render
@@ -161,8 +161,9 @@ class OutboxSender:
             if time.monotonic() - started > budget:
                 self._release(claims[i:], now)
                 break
-            outcome = self._attempt(claim, now)
-            self._record(claim, outcome, now)
+            with bound(deployment_id=claim.deployment_id, channel=claim.channel, outbox_key=claim.key):
+                outcome = self._attempt(claim, now)
+                self._record(claim, outcome, now)
             sent += outcome.state is SENT_STATE and outcome.ts is not None
         return sent
 
@@ -445,6 +446,7 @@ class OutboxSender:
         method = METHODS[claim.kind]
         if outcome.state is SENT_STATE and outcome.ts:
             SENT.labels(method).inc()
+            log.debug("outbox row sent", method=method)
         elif outcome.state is FAILED_STATE:
             FAILED.labels(method).inc()
             log.error("outbox %s failed for good (%s): %s", claim.key, method, outcome.error)
