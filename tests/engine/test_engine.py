@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.enums import DeploymentStatus, EventKind, LifecycleStage
 from bot.domain.grammar import parser as grammar
 from bot.domain.readmodels import DeploymentView
 from bot.engine.reconciler import Reconciler
 from models import Decision, Deployment, DeploymentEvent, Outbox
-from sandbox.ecs import SandboxHandle
-from tests.support import Control, Harness, actor, example_catalog, make_usecases
+from tests.support import Harness, actor, example_catalog, make_usecases
 
 CATALOG = example_catalog()
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxHandle]:
-    from sandbox.ecs.server import start
-
-    with start(port=0) as handle:
-        yield handle
-
-
-@pytest.fixture
-def harness(sandbox: SandboxHandle, sessions: sessionmaker[Session]) -> Harness:
-    control = Control(sandbox.url)
-    control.post("reset")
-    control.post("speed", {"speed": 0})
-    return Harness(make_usecases(sessions, sandbox.url, CATALOG), control, sessions)
 
 
 def deploy(h: Harness, text: str, user: str = "U0ALICE", channel: str = "C0DEPLOYS") -> int:
