@@ -22,8 +22,8 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 def answer_message(answer: Answer, now: datetime) -> Message:
     """The message for an Answer: status, history and help through their builders, the rest as one line."""
-    if answer.kind is AnswerKind.STATUS:
-        return status_message(answer.views, now)
+    if answer.kind is AnswerKind.STATUS and answer.report is not None:
+        return status_message(answer.report, now)
     if answer.kind is AnswerKind.HISTORY:
         return history_message(answer.views, now)
     if answer.kind is AnswerKind.HELP:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.enums import ACTIVE_STATUSES, DeploymentStatus, EventKind, LifecycleStage, OutboxKind, RenderKind
 from bot.domain.outbox import event_key, render_payload, root_key, root_update_key
-from bot.domain.readmodels import DecisionView, DeploymentView, EventView, awaiting_hooks, parse_time
+from bot.domain.readmodels import DecisionView, DeploymentView, EventView, LockView, awaiting_hooks, parse_time
 from models import Base, Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
 
 
@@ -185,6 +185,19 @@ def current_lock(session: Session, service_key: str, now: datetime) -> ServiceLo
     """The service's lock if it still holds."""
     lock = session.get(ServiceLock, service_key)
     return lock if lock is not None and (lock.until is None or lock.until > now) else None
+
+
+def locks_holding(session: Session, service_key: str | None, now: datetime) -> list[ServiceLock]:
+    """The locks that hold at `now`, of one service or all, by service."""
+    stmt = select(ServiceLock).order_by(ServiceLock.service_key)
+    if service_key is not None:
+        stmt = stmt.where(ServiceLock.service_key == service_key)
+    return [lock for lock in session.scalars(stmt) if lock.until is None or lock.until > now]
+
+
+def lock_view(row: ServiceLock) -> LockView:
+    """A LockView of a lock row."""
+    return LockView(row.service_key, row.locked_by, row.reason, row.locked_at, row.until)
 
 
 def decisions_of(session: Session, deployment_id: int) -> list[Decision]:

@@ -125,6 +125,36 @@ class DeploymentView:
         return next((d for d in self.decisions if d.hook_id == hook_id), None)
 
 
+@dataclass(frozen=True)
+class LockView:
+    """A service's freeze, while it holds."""
+
+    service_key: str
+    locked_by: str
+    reason: str | None
+    locked_at: datetime
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What `/deploy status [service]` shows, read at once: active deployments, their waiting approvals, locks.
+
+    `service_key` None means every service. `last` is the service's latest deployment when none is active (only
+    when one service was asked for), so the per-service view can say how it ended without calling it active.
+    """
+
+    service_key: str | None
+    active: tuple[DeploymentView, ...] = ()
+    locks: tuple[LockView, ...] = ()
+    last: DeploymentView | None = None
+
+    @property
+    def waiting(self) -> tuple[DeploymentView, ...]:
+        """The active deployments a person has to approve."""
+        return tuple(v for v in self.active if v.status is DeploymentStatus.AWAITING_APPROVAL)
+
+
 def awaiting_hooks(tracked: Mapping[str, Any]) -> tuple[AwaitingHook, ...]:
     """The PAUSE hooks the machine last saw AWAITING_ACTION, from a deployment's tracked state."""
     hooks: Mapping[str, str] = tracked.get("hooks", {})

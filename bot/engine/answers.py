@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.enums import ActorSource, AnswerKind
-from bot.domain.readmodels import DeploymentView
+from bot.domain.readmodels import DeploymentView, StatusReport
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Answer:
     rule: str | None = None  # the policy rule behind a refusal
     kind: AnswerKind = AnswerKind.TEXT
     views: tuple[DeploymentView, ...] = field(default=())
+    report: StatusReport | None = None  # AnswerKind.STATUS
 
 
 def refused(text: str, rule: str | None = None, deployment_id: int | None = None) -> Answer:

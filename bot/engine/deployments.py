@@ -10,8 +10,19 @@ from sqlalchemy import Executable, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.sessions import transaction
-from bot.db.store import active_deployment, add_event, current_lock, queue_root_post, queue_root_update, record, view_of
+from bot.db.sessions import is_postgres, transaction
+from bot.db.store import (
+    active_deployment,
+    add_event,
+    current_lock,
+    latest_deployment,
+    lock_view,
+    locks_holding,
+    queue_root_post,
+    queue_root_update,
+    record,
+    view_of,
+)
 from bot.domain import policy
 from bot.domain.catalog.loader import Catalog, ServiceConfig
 from bot.domain.catalog.schema import (
@@ -23,7 +34,7 @@ from bot.domain.catalog.schema import (
 from bot.domain.enums import DeploymentStatus, EventKind, Strategy, TimeoutAction
 from bot.domain.grammar import parser as grammar
 from bot.domain.machine.state import Tracked
-from bot.domain.readmodels import DeploymentView
+from bot.domain.readmodels import DeploymentView, StatusReport
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
 from bot.ecs.requests import replace_image
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
@@ -267,12 +278,23 @@ class Deployments:
         )
         return self._views(stmt)
 
-    def status(self, service_key: str | None) -> list[DeploymentView]:
-        """Active deployments (of one service), or the service's latest when none is active."""
-        if service_key is None:
-            return self.active()
-        active = [v for v in self.active() if v.service_key == service_key]
-        return active or self.history(service_key, 1)
+    def status_report(self, service_key: str | None) -> StatusReport:
+        """Active deployments, their waiting approvals and the locks, of one service or all, in one consistent read.
+
+        `/deploy status` and `/deploy status <service>` both come from here, so they cannot contradict each other.
+        """
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            if is_postgres(session):  # one snapshot for every statement below
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            stmt = select(Deployment).where(Deployment.status.in_(_ACTIVE)).order_by(Deployment.id)
+            if service_key is not None:
+                stmt = stmt.where(Deployment.service_key == service_key)
+            active = tuple(view_of(session, d) for d in session.scalars(stmt))
+            locks = tuple(lock_view(lock) for lock in locks_holding(session, service_key, now))
+            latest = latest_deployment(session, service_key) if service_key is not None and not active else None
+            last = view_of(session, latest) if latest is not None else None
+            return StatusReport(service_key, active, locks, last)
 
     def _views(self, stmt: Executable, *, with_events: bool = False) -> list[DeploymentView]:
         with transaction(self.sessions) as session:

@@ -54,8 +54,8 @@ class UseCases:
             case grammar.Unlock(service=key):
                 return self._with_service(key, lambda s: dec.unlock(actor, s))
             case grammar.Status(service=key):
-                views = tuple(d.status(key))
-                return Answer(f"{len(views)} deployment(s)", kind=AnswerKind.STATUS, views=views)
+                report = d.status_report(key)
+                return Answer(f"{len(report.active)} deployment(s)", kind=AnswerKind.STATUS, report=report)
             case grammar.History(service=key, limit=limit):
                 views = tuple(d.history(key, limit))
                 return Answer(f"{len(views)} deployment(s) of `{key}`", kind=AnswerKind.HISTORY, views=views)

@@ -22,7 +22,7 @@ from bot.domain.enums import (
     Strategy,
     TimeoutAction,
 )
-from bot.domain.readmodels import AwaitingHook, DecisionView, DeploymentView, EventView
+from bot.domain.readmodels import AwaitingHook, DecisionView, DeploymentView, EventView, LockView, StatusReport
 from bot.slack.blocks import (
     Message,
     app_home,
@@ -873,28 +873,49 @@ def test_ephemeral_is_one_line() -> None:
     assert valid(ephemeral("x" * 5000)).blocks[0]["text"]["text"].endswith("…")
 
 
-def test_status_message() -> None:
-    assert valid(status_message([], NOW)).text == "No deployment is in progress."
-    views = [
-        dep(),
-        dep(
-            id=43,
-            service_key="ui",
-            status=DeploymentStatus.IN_PROGRESS,
-            production_weight=10.0,
-            lifecycle_stage=S.PRODUCTION_TRAFFIC_SHIFT,
+LOCK = LockView("ui", "S0ONCALL", "freeze <!channel>", T0)
+IN_PROGRESS_UI = dict(
+    id=43, service_key="ui", status=DeploymentStatus.IN_PROGRESS, production_weight=10.0, lifecycle_stage=S.SCALE_UP
+)
+
+
+@pytest.mark.parametrize(
+    ("report", "summary"),
+    [
+        (StatusReport(None), "No deployment is in progress"),
+        (StatusReport("catalog"), "catalog: No deployment is in progress"),
+        (StatusReport(None, (dep(),)), "1 deployment in progress · 1 waiting for approval"),
+        (StatusReport(None, (dep(), dep(**IN_PROGRESS_UI))), "2 deployments in progress · 1 waiting for approval"),
+        (StatusReport(None, (dep(**IN_PROGRESS_UI),), (LOCK,)), "1 deployment in progress · 1 service locked"),
+        (StatusReport("ui", (), (LOCK,)), "ui: No deployment is in progress · locked"),
+        (
+            StatusReport("catalog", (), (), dep(status=DeploymentStatus.SUCCEEDED)),
+            "catalog: No deployment is in progress",
         ),
-    ]
-    msg = valid(status_message(views, NOW))
-    assert msg.text == "2 deployments in progress"
-    body = joined(msg)
+    ],
+)
+def test_status_summary(report: StatusReport, summary: str) -> None:
+    msg = valid(status_message(report, NOW))
+    assert msg.text == summary
+
+
+def test_status_message_lists_deployments_waiting_approvals_and_locks() -> None:
+    body = joined(status_message(StatusReport(None, (dep(), dep(**IN_PROGRESS_UI)), (LOCK,)), NOW))
     assert "*catalog* · canary 10 % · #42" in body and "✋ Waiting for approval" in body
     assert "blue ▰▰▰▰▰▰▰▰▰▱ 90 % · green 10 %" in body
+    assert "by <@U0ALICE> · <!date^" in body and "(5m ago)" in body  # the bot's clock at both ends
+    assert "🔒 *ui* locked by <!subteam^S0ONCALL> since <!date^" in body and "freeze &lt;!channel&gt;" in body
+
+
+def test_status_of_one_idle_service_says_how_its_last_deployment_ended() -> None:
+    body = joined(status_message(StatusReport("catalog", last=dep(status=DeploymentStatus.SUCCEEDED)), NOW))
+    assert "Last deployment: ✅ *#42*" in body and "succeeded in 55m" in body
+    assert "in progress ·" not in body
 
 
 def test_status_message_with_very_many() -> None:
-    views = [dep(id=i, reason="r" * 900) for i in range(1, 200)]
-    msg = valid(status_message(views, NOW))
+    views = tuple(dep(id=i, reason="r" * 900) for i in range(1, 200))
+    msg = valid(status_message(StatusReport(None, views), NOW))
     assert "…and " in joined(msg)
 
 

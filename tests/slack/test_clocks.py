@@ -38,6 +38,8 @@ def test_every_view_gives_ecs_figures_under_a_clock_offset(world: World) -> None
     finished = _text(w.thread(dep)[-1])
     w.command("U0ALICE", "history notifications")
     history = w.ephemeral_with("U0ALICE", "History of notifications")
+    w.command("U0ALICE", "status notifications")
+    status = w.ephemeral_with("U0ALICE", "notifications: No deployment is in progress")
     w.control("app_home_opened", {"user": "U0ALICE"})
     home = wait_for(lambda: w.snapshot()["views"]["U0ALICE"]["home"], what="Alice's Home tab")
 
@@ -45,6 +47,7 @@ def test_every_view_gives_ecs_figures_under_a_clock_offset(world: World) -> None
         "root": root,
         "thread": finished,
         "history": _text(history),
+        "status": _text(status),
         "app home": str(home["blocks"]),
     }.items():
         assert f"succeeded in {took}" in text.lower(), where

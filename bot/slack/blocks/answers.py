@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import Block, HeaderBlock
 
 from bot.domain.enums import DeploymentStatus, Strategy
 from bot.domain.grammar.parser import HELP_TEXT
-from bot.domain.readmodels import DeploymentView
+from bot.domain.readmodels import DeploymentView, LockView, StatusReport
 from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     SECTION_CHARS,
@@ -18,6 +18,7 @@ from bot.slack.blocks.base import (
     context,
     finish,
     plain,
+    principal,
     section,
     slack_date,
 )
@@ -78,15 +79,42 @@ def active_line(view: DeploymentView, now: datetime) -> str:
     return f"{head}\n{status_line(view)}\n{requested_line(view, now)}{bar}"
 
 
-def status_message(views: Sequence[DeploymentView], now: datetime) -> Message:
-    """`/deploy status`: the deployments in progress."""
-    if not views:
-        return finish("No deployment is in progress.", [section("No deployment is in progress. 😌")])
-    lines = [active_line(v, now) + "\n" for v in views]
+def lock_line(lock: LockView) -> str:
+    """`🔒 *catalog* locked by <@U…> since <date>: reason`."""
+    why = f": {clip(escape(lock.reason), REASON_PREVIEW)}" if lock.reason else ""
+    until = f" until {slack_date(lock.until)}" if lock.until is not None else ""
+    who = f"{principal(lock.locked_by)} since {slack_date(lock.locked_at)}{until}"
+    return f"🔒 *{escape(lock.service_key)}* locked by {who}{why}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def status_summary(report: StatusReport) -> str:
+    """`2 deployments in progress · 1 waiting for approval · 1 service locked` (per service: `catalog: …`)."""
+    count = len(report.active)
+    parts = [f"{_plural(count, 'deployment')} in progress" if count else "No deployment is in progress"]
+    if report.waiting:
+        parts.append(f"{len(report.waiting)} waiting for approval")
+    if report.locks:
+        parts.append("locked" if report.service_key else f"{_plural(len(report.locks), 'service')} locked")
+    return (f"{report.service_key}: " if report.service_key else "") + " · ".join(parts)
+
+
+def status_message(report: StatusReport, now: datetime) -> Message:
+    """`/deploy status [service]`: deployments in progress (waiting approvals say so), locks, and per service the last
+    deployment when none runs — all from one `StatusReport`, so the two views cannot contradict each other."""
+    text = status_summary(report)
+    lines = [active_line(v, now) + "\n" for v in report.active]
+    lines += [lock_line(lock) for lock in report.locks]
+    if report.last is not None:
+        lines.append(f"Last deployment: {history_line(report.last, now)}")
+    if not lines:
+        lines.append("Nothing is running and nothing is locked. 😌")
     body, more = packed(lines)
-    count = len(views)
-    text = f"{count} deployment{'s' if count != 1 else ''} in progress"
-    return finish(text, [HeaderBlock(text=plain(f"⏳ {text}", 150)), *with_more(body, more)])
+    emoji = "✋" if report.waiting else "⏳" if report.active else "😌"
+    return finish(text, [HeaderBlock(text=plain(f"{emoji} {text}", 150)), *with_more(body, more)])
 
 
 def history_line(view: DeploymentView, now: datetime) -> str:
