@@ -282,12 +282,14 @@ def test_root_updates_are_coalesced_into_one_chat_update_of_the_newest_state(
 def test_429_reschedules_by_retry_after_and_sends_once_later(
     sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
 ) -> None:
-    http("POST", f"{slack.url}/_sandbox/settings", {"rate_limit": True, "rate_interval": 0.3})
-    WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack.api_url).chat_postMessage(channel=CH, text="someone else")
+    # The stand-in's limiter runs on real time: the window is a whole second, and opens just before the first drain,
+    # so a loaded machine cannot close it before the drain's post arrives.
+    http("POST", f"{slack.url}/_sandbox/settings", {"rate_limit": True, "rate_interval": 1.0})
     first, second = add_deployment(sessions, "catalog"), add_deployment(sessions, "ui")
     root(sessions, first)
     root(sessions, second)
     n = sender(sessions, slack, catalog)
+    WebClient(token=DEFAULT_BOT_TOKEN, base_url=slack.api_url).chat_postMessage(channel=CH, text="someone else")
 
     assert n.drain_once(now=T0) == 0
     limited = row_of(sessions, f"dep:{first}:root")
@@ -297,9 +299,9 @@ def test_429_reschedules_by_retry_after_and_sends_once_later(
     assert n.drain_once(now=T0 + SECOND / 2) == 0
     assert len(calls(slack, "chat.postMessage")) == 2  # the direct post and the one 429
 
-    time.sleep(0.35)  # the stand-in's own limiter runs on real time
+    time.sleep(1.05)  # the stand-in's own limiter runs on real time
     assert n.drain_once(now=T0 + SECOND) == 1
-    time.sleep(0.35)
+    time.sleep(1.05)
     assert n.drain_once(now=T0 + 2 * SECOND) == 1
     assert posted_keys(slack) == [f"dep:{first}:root", f"dep:{second}:root"]
     assert [c["status"] for c in calls(slack, "chat.postMessage")] == [200, 429, 200, 200]
