@@ -12,6 +12,7 @@ from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 
 from bot.domain.snapshot import Credentials
+from bot.ecs.metrics import count_throttled_attempt
 
 if TYPE_CHECKING:  # boto3-stubs is a development dependency
     from mypy_boto3_ecs import ECSClient
@@ -107,6 +108,9 @@ class ClientCache:
             provider = _AssumeRoleProvider(assume, role_arn)
             session.register_component("credential_provider", CredentialResolver([provider]))
         # With endpoint_url None boto3 applies AWS_ENDPOINT_URL_ECS itself; an explicit one wins.
-        return boto3.Session(botocore_session=session).client(
+        client = boto3.Session(botocore_session=session).client(
             "ecs", region_name=region, endpoint_url=self._endpoint_url, config=self._config
         )
+        # Every attempt botocore makes, so throttles it retried away are counted too.
+        client.meta.events.register("needs-retry.ecs", count_throttled_attempt)
+        return client

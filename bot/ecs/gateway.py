@@ -1,11 +1,13 @@
 """The ECS gateway: the only module of the bot that talks to AWS (through boto3). Returns dataclasses, never dicts.
 
 Every call goes through `_call`, which turns botocore's exceptions into `EcsError`, or `EcsUnavailable` when
-ECS throttles or fails on its side (callers retry those later and never mark a deployment failed for them).
+ECS throttles or fails on its side (callers retry those later and never mark a deployment failed for them), and
+counts it in bot/ecs/metrics.py; tests/test_deploy_files.py reads the operations named here to check the IAM policy.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from bot.domain.snapshot import (
     snapshot_from_api,
     task_definition_name,
 )
+from bot.ecs import metrics
 from bot.ecs.clients import AssumeRole, ClientCache, client_config
 from bot.ecs.requests import container_image, deployment_configuration, register_params
 
@@ -110,12 +113,19 @@ class EcsGateway:
 
     def _call(self, region: str, role_arn: str | None, operation: str, **params: Any) -> dict[str, Any]:
         method = getattr(self.client(region, role_arn), xform_name(operation))
+        started = time.monotonic()
+        metrics.CALLS.labels(operation).inc()
         try:
             return dict(method(**params))
         except ClientError as exc:
-            raise _translate(exc, operation) from exc
+            error = _translate(exc, operation)
+            metrics.ERRORS.labels(operation, metrics.error_kind(error.code, isinstance(error, EcsUnavailable))).inc()
+            raise error from exc
         except (BotoConnectionError, HTTPClientError) as exc:
+            metrics.ERRORS.labels(operation, "connection").inc()
             raise EcsUnavailable("ConnectionError", str(exc), operation) from exc
+        finally:
+            metrics.SECONDS.labels(operation).observe(time.monotonic() - started)
 
     def _svc_call(self, cfg: ServiceConfig, operation: str, **params: Any) -> dict[str, Any]:
         return self._call(cfg.region, cfg.role_arn, operation, **params)
