@@ -1,10 +1,12 @@
-"""Every Slack Web API client the bot builds comes from here."""
+"""Every Slack Web API client the bot builds comes from here, counted by method in /metrics (bot/slack/metrics.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_sdk import WebClient
+
+from bot.slack.metrics import MeteredWebClient, metered
 
 TIMEOUT_SECONDS = 10
 
@@ -15,19 +17,9 @@ def web_client(token: str | None, base_url: str | None = None, *, timeout: int =
     Callers that may retry (the outbox sender) do so themselves, honouring Retry-After and looking up before re-posting.
     """
     kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
-    return WebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
+    return MeteredWebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
 
 
 def without_retries(client: WebClient) -> WebClient:
-    """The same client without retry handlers (a copy if it had any)."""
-    if not client.retry_handlers:
-        return client
-    return WebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        ssl=client.ssl,
-        proxy=client.proxy,
-        headers=client.headers,
-        retry_handlers=[],
-    )
+    """The same client without retry handlers (a copy if it had any), counted in /metrics."""
+    return metered(client, retry_handlers=[])

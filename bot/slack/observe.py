@@ -18,6 +18,7 @@ from slack_bolt import App, BoltContext, BoltResponse
 
 from bot.logs import bind_fresh, get_logger
 from bot.slack.context import BotContext
+from bot.slack.metrics import metered
 
 log = get_logger(__name__)
 P = ParamSpec("P")
@@ -27,7 +28,8 @@ REQUEST_ID = "deploybot_request_id"  # the key in Bolt's request context
 INTERACTIVE_KINDS = frozenset(
     {"block_actions", "view_submission", "view_closed", "block_suggestion", "shortcut", "message_action"}
 )
-KINDS = ("command", *sorted(INTERACTIVE_KINDS), "event", "url_verification", "other")
+UNVERIFIED = "unverified"  # refused before Bolt's checks passed: its body says nothing we may believe
+KINDS = ("command", *sorted(INTERACTIVE_KINDS), "event", "url_verification", "other", UNVERIFIED)
 
 
 def request_kind(body: Mapping[str, Any] | None) -> str:
@@ -44,6 +46,11 @@ def request_kind(body: Mapping[str, Any] | None) -> str:
     return "url_verification" if kind == "url_verification" else "other"
 
 
+def ack_kind(context: Mapping[str, Any], body: Mapping[str, Any] | None) -> str:
+    """The kind of a request that reached `bind_request` (so passed Bolt's checks), else `unverified`."""
+    return request_kind(body) if REQUEST_ID in context else UNVERIFIED
+
+
 def new_request_id() -> str:
     """A short reference for one request (also what the person is told when something fails)."""
     return uuid.uuid4().hex[:8]
@@ -58,6 +65,8 @@ def bind_request(context: BoltContext, body: dict[str, Any], next: Callable[[], 
     """Give the request an id and bind it, with the request's kind, user, channel and team, to every log line."""
     rid = new_request_id()
     context[REQUEST_ID] = rid
+    # Bolt builds a plain WebClient for each request; the listeners get a counted copy of it.
+    context["client"] = metered(context.client)
     # Bolt calls the middleware and then the listener in turn (not nested), so the fields are bound without a scope:
     # the thread's context is a copy per request over HTTP, and is replaced at the next request in Socket Mode.
     bind_fresh(

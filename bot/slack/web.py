@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -13,16 +15,22 @@ from starlette.routing import Route
 
 from bot.db.sessions import DatabaseUnavailable, check_connection
 from bot.slack.context import BotContext
+from bot.slack.metrics import ACK_SECONDS
+from bot.slack.observe import ack_kind
 
 
 def build_asgi(ctx: BotContext, app: App) -> Starlette:
     """Routes: POST /slack/events, GET /healthz, GET /readyz, GET /metrics."""
 
     async def slack_events(request: Request) -> Response:
+        arrived = time.monotonic()  # the ack latency Slack sees starts here, before the body is even read
         body = await request.body()
+        bolt_request = to_bolt_request(request, body)
         # Bolt's dispatch waits for the listener's ack: run it off the event loop so requests never queue.
-        response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(response)
+        response = await run_in_threadpool(app.dispatch, bolt_request)
+        answer = to_starlette_response(response)
+        ACK_SECONDS.labels(ack_kind(bolt_request.context, bolt_request.body)).observe(time.monotonic() - arrived)
+        return answer
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
