@@ -159,7 +159,8 @@ def _renderer(fmt: LogFormat, stream: IO[str]) -> list[Processor]:
 
 
 def _leading_keys(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
-    """When, how bad, where and what first; the context fields after."""
+    """When, how bad, where and what first; the context fields after (uvicorn's ANSI-coloured copy dropped)."""
+    event.pop("color_message", None)
     first = {k: event.pop(k) for k in ("timestamp", "level", "logger", "message") if k in event}
     return {**first, **event}
 
