@@ -37,6 +37,7 @@ from bot.domain.machine.state import Tracked
 from bot.domain.readmodels import DeploymentView, StatusReport
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
 from bot.ecs.requests import replace_image
+from bot.engine import metrics
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.logs import bound, get_logger
 from models import Deployment, utcnow
@@ -244,6 +245,7 @@ class Deployments:
             record(session, dep, EventKind.START_FAILED, "start-failed", now, detail={"reason": message})
             session.flush()
             queue_root_update(session, dep, now)
+        metrics.count_outcome(DeploymentStatus.FAILED, dep.strategy)
         log.warning("deployment not started", deployment_id=dep_id, service=dep.service_key, reason=message)
         return refused(message, deployment_id=dep_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from bot.domain.readmodels import awaiting_hooks
 from bot.domain.reminders import due_reminders
 from bot.domain.snapshot import ecs_ended, ecs_started
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
+from bot.engine import metrics
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import CLOCK_SKEW, Deployments
 from bot.logs import bound, get_logger
@@ -83,6 +85,7 @@ class Reconciler:
 
     def reconcile_once(self) -> PassReport:
         """Claim, describe in batches of 20, and write each batch in one transaction."""
+        started = time.monotonic()
         report = PassReport()
         claims = self._claim(self.d.clock())
         report.claimed = len(claims)
@@ -96,6 +99,7 @@ class Reconciler:
         for (region, role), members in groups.items():
             for batch in chunks([str(c.id) for c in members]):
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
+        metrics.count_pass(report.claimed, report.delayed, len(report.errors), time.monotonic() - started)
         return report
 
     # Claiming -------------------------------------------------------------------------------------------------
@@ -213,7 +217,7 @@ class Reconciler:
                     dep.lease_owner, dep.lease_until = None, None
             session.flush()
             stored = self._store(session, found, touched, now)
-        _narrate(found)
+        _narrate(found, touched)
         return stored
 
     def _advance(
@@ -318,11 +322,16 @@ class Reconciler:
         return reminders
 
 
-def _narrate(found: Sequence[tuple[Deployment, Event]]) -> None:
-    """One line per stored event (after the commit), with the deployment it is about."""
+def _narrate(found: Sequence[tuple[Deployment, Event]], touched: Sequence[Deployment]) -> None:
+    """After the commit: a line per stored event, and a line and the outcome metric per deployment that ended."""
     for dep, event in found:
         with bound(deployment_id=dep.id, service=dep.service_key, ecs_arn=dep.ecs_deployment_arn):
             log.info("deployment event", event_kind=event.kind, stage=event.stage, status=dep.status)
+    for dep in touched:
+        if not dep.status.is_active:  # every claimed deployment was active: this one just ended
+            metrics.count_outcome(dep.status, dep.strategy)
+            where = {"deployment_id": dep.id, "service": dep.service_key, "ecs_arn": dep.ecs_deployment_arn}
+            log.info("deployment finished", **where, status=dep.status, strategy=dep.strategy)
 
 
 def _applied_decisions(session: Session, ids: Sequence[int]) -> dict[int, list[Decision]]:

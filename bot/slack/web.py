@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.db.gauges import scrape_registry
 from bot.db.sessions import DatabaseUnavailable, check_connection
 from bot.slack.context import BotContext
 from bot.slack.metrics import ACK_SECONDS
@@ -21,6 +22,8 @@ from bot.slack.observe import ack_kind
 
 def build_asgi(ctx: BotContext, app: App) -> Starlette:
     """Routes: POST /slack/events, GET /healthz, GET /readyz, GET /metrics."""
+
+    registry = scrape_registry(ctx.sessions, ctx.clock)
 
     async def slack_events(request: Request) -> Response:
         arrived = time.monotonic()  # the ack latency Slack sees starts here, before the body is even read
@@ -43,7 +46,8 @@ def build_asgi(ctx: BotContext, app: App) -> Starlette:
         return JSONResponse({"ok": True, "database": "reachable"})
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # The database's gauges are read at scrape time: off the event loop, like every database call.
+        return Response(await run_in_threadpool(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[

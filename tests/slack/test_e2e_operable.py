@@ -8,11 +8,16 @@ import json
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from slack_sdk.errors import SlackApiError
 
 from bot.logs import MASK, LogFormat, configure_logging
 from bot.slack.blocks import APPROVE_ACTION
+from bot.slack.clients import web_client
+from sandbox.slack.delivery import sign
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET
-from tests.e2e_support import World, awaiting
+from tests.e2e_support import World, awaiting, http_json
+from tests.test_deploy_files import granted
 
 SECRETS = (DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET)
 # Fragments of the stand-in's raw request bodies (form-encoded commands, interactivity payloads).
@@ -108,3 +113,90 @@ def test_a_failing_listener_logs_the_reference_the_person_is_given(
     assert (failed[0]["user"], failed[0]["channel"]) == ("U0ALICE", "C0DEPLOYS")
     same_request = [line for line in lines(logs) if line.get("request_id") == ref]
     assert {line["message"] for line in same_request} >= {"slack request"}
+
+
+# /metrics ------------------------------------------------------------------------------------------------------
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(w: World) -> Samples:
+    status, text = http_json(f"{w.bot.url}/metrics")
+    assert status == 200
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_metrics_follow_a_deployment_from_request_to_outcome(world: World) -> None:
+    w = world
+    before = scrape(w)
+    assert value(before, "deploybot_metrics_database_up") == 1
+    assert value(before, "deploybot_deployments_active", status="IN_PROGRESS", strategy="CANARY") == 0
+
+    w.command("U0ALICE", "catalog canary 10%")
+    dep = w.started()
+    queued = scrape(w)  # the root message is queued, not sent yet
+    assert value(queued, "deploybot_deployments_active", status="IN_PROGRESS", strategy="CANARY") == 1
+    assert value(queued, "deploybot_outbox_depth", state="pending") >= 1
+    assert value(queued, "deploybot_outbox_oldest_unsent_age_seconds") >= 0
+
+    w.run_until(dep, awaiting)
+    paused = scrape(w)
+    assert value(paused, "deploybot_deployments_active", status="AWAITING_APPROVAL", strategy="CANARY") == 1
+    assert value(paused, "deploybot_approvals_waiting") == 1
+    assert value(paused, "deploybot_approval_oldest_wait_seconds") >= 0
+    assert value(paused, "deploybot_outbox_depth", state="pending") == 0
+
+    approve_until_done(w, dep)
+    w.drain()
+    forged = {"Content-Type": "application/x-www-form-urlencoded", **sign("not-the-secret", b"command=%2Fdeploy")}
+    status, _ = http_json(f"{w.bot.url}/slack/events", raw=b"command=%2Fdeploy", headers=forged)
+    assert status == 401
+    after = scrape(w)
+
+    assert grew(before, after, "deploybot_deployment_outcomes_total", outcome="SUCCEEDED", strategy="CANARY") == 1
+    assert value(after, "deploybot_approvals_waiting") == 0
+    assert sum(v for (name, _), v in after.items() if name == "deploybot_deployments_active") == 0
+    assert value(after, "deploybot_outbox_depth", state="pending") == 0
+    assert value(after, "deploybot_outbox_oldest_unsent_age_seconds") == 0
+    for operation in ("DescribeServices", "UpdateService", "DescribeServiceDeployments"):
+        assert grew(before, after, "deploybot_ecs_calls_total", operation=operation) >= 1, operation
+    assert grew(before, after, "deploybot_ecs_calls_total", operation="ContinueServiceDeployment") == len(
+        w.ecs.calls("ContinueServiceDeployment")
+    )
+    for method in ("chat.postMessage", "chat.update", "usergroups.users.list"):
+        assert grew(before, after, "deploybot_slack_api_calls_total", method=method) >= 1, method
+    assert grew(before, after, "deploybot_slack_ack_seconds_count", kind="command") == 1
+    assert grew(before, after, "deploybot_slack_ack_seconds_count", kind="block_actions") >= 2
+    assert grew(before, after, "deploybot_slack_ack_seconds_count", kind="unverified") == 1
+    assert grew(before, after, "deploybot_reconcile_pass_seconds_count") >= 1
+    assert grew(before, after, "deploybot_reconcile_pass_deployments_sum") >= 1
+
+    # ECS's signature, not only our own: every operation the sandbox saw is one the IAM policy grants.
+    seen = {f"ecs:{c['operation']}" for c in w.ecs.get("calls")["calls"]}
+    assert seen <= granted()
+
+
+def test_slack_429s_are_counted_by_method(world: World) -> None:
+    w = world
+    w.control("settings", {"rate_limit": True, "rate_interval": 60})
+    client = web_client(DEFAULT_BOT_TOKEN, w.slack.api_url)
+    before = scrape(w)
+    client.chat_postMessage(channel="C0DEPLOYS", text="first")
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C0DEPLOYS", text="second, too soon")
+    w.control("settings", {"rate_limit": False})
+    after = scrape(w)
+    assert grew(before, after, "deploybot_slack_api_calls_total", method="chat.postMessage") == 2
+    assert grew(before, after, "deploybot_slack_api_errors_total", method="chat.postMessage", kind="ratelimited") == 1
