@@ -15,7 +15,8 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.domain.catalog.loader import load_catalog
-from bot.logs import LogFormat, configure_logging
+from bot.domain.enums import LogFormat
+from bot.logs import configure_logging
 
 DEMO_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a local stand-in's secret, not a real one
 DEMO_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - the stand-in only accepts this made-up token

@@ -15,11 +15,12 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import IO, Any
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from bot.domain.enums import LogFormat
 
 __all__ = ["LogFormat", "bind_fresh", "bound", "configure_logging", "get_logger", "redactor"]
 
@@ -53,14 +54,6 @@ SCHEDULER_CHATTER = "apscheduler.executors"
 _HANDLER_NAME = "deploybot"
 # Secrets that come from the environment rather than from Settings; they are masked like the settings' ones.
 ENVIRONMENT_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-
-
-class LogFormat(StrEnum):
-    """How lines are rendered: `auto` is JSON unless the stream is a terminal."""
-
-    AUTO = "auto"
-    JSON = "json"
-    CONSOLE = "console"
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bot.config import load_settings
-from bot.logs import MASK, LogFormat, bound, configure_logging, get_logger, redactor
+from bot.domain.enums import LogFormat
+from bot.logs import MASK, bound, configure_logging, get_logger, redactor
 
 log = get_logger("bot.tests.logs")
 

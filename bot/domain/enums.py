@@ -253,3 +253,11 @@ class EventKind(StrEnum):
     REMINDER = "REMINDER"
     LOCKED = "LOCKED"
     UNLOCKED = "UNLOCKED"
+
+
+class LogFormat(StrEnum):
+    """How log lines are rendered (DEPLOYBOT_LOG_FORMAT): `auto` is JSON unless stderr is a terminal."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"

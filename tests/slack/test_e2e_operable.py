@@ -11,7 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
 
-from bot.logs import MASK, LogFormat, configure_logging
+from bot.domain.enums import LogFormat
+from bot.logs import MASK, configure_logging
 from bot.slack.blocks import APPROVE_ACTION
 from bot.slack.clients import web_client
 from sandbox.slack.delivery import sign
