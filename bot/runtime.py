@@ -52,7 +52,7 @@ def build_context(
 def build_sender(ctx: BotContext) -> OutboxSender:
     """The outbox drainer for this process."""
     client = web_client(ctx.client.token, ctx.settings.slack_api_url)
-    return OutboxSender(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name())
+    return OutboxSender(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name(), health=ctx.health)
 
 
 @dataclass

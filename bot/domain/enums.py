@@ -204,6 +204,15 @@ class OutboxKind(StrEnum):
     EPHEMERAL = "EPHEMERAL"
 
 
+class SlackFailureKind(StrEnum):
+    """What a failed Slack call means for the caller (the table is `bot/slack/errors.py`)."""
+
+    RETRY = "retry"  # not processed: try again after a back-off (Retry-After on a 429)
+    LOOKUP = "lookup"  # may have partly succeeded: look for the message before sending it again
+    MESSAGE = "message"  # this message or its target is wrong: sending it again cannot help
+    BOT = "bot"  # the token or installation is broken: nothing will work until a person fixes it
+
+
 class RenderKind(StrEnum):
     """What an outbox row's message is rendered from at send time (`payload["render"]`)."""
 

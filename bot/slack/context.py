@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.domain.catalog.loader import Catalog
 from bot.domain.policy import CachedMembership
 from bot.engine.usecases import UseCases
+from bot.slack.health import SlackHealth
 from models import utcnow
 
 MEMBERSHIP_TTL = timedelta(minutes=5)
@@ -32,6 +33,7 @@ class BotContext:
     usecases: UseCases
     membership: CachedMembership
     clock: Callable[[], datetime] = utcnow
+    health: SlackHealth = field(default_factory=SlackHealth)  # a bot-level Slack error fails /readyz
 
 
 def slack_membership(client: WebClient, clock: Callable[[], datetime] = utcnow) -> CachedMembership:

@@ -16,18 +16,20 @@ from typing import Any
 
 from prometheus_client import Counter
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 from slack_sdk.web import SlackResponse
 from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
-from bot.domain.enums import OutboxKind, OutboxState, RenderKind
+from bot.domain.enums import OutboxKind, OutboxState, RenderKind, SlackFailureKind
 from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
 from bot.logs import bound, get_logger
-from bot.slack.blocks import Message
+from bot.slack.blocks import Message, plain_fallback
 from bot.slack.clients import without_retries
+from bot.slack.errors import SlackFailure, classify, header
+from bot.slack.health import SlackHealth
 from bot.slack.render import render
 from models import Deployment, Outbox
 from models.base import utcnow
@@ -52,32 +54,6 @@ METHODS = {
     OutboxKind.UPDATE_ROOT: "chat.update",
     OutboxKind.EPHEMERAL: "chat.postEphemeral",
 }
-# Slack answers these when the message itself (or where it goes) is wrong: sending it again cannot help.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "channel_is_archived",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "msg_too_long",
-        "msg_blocks_too_long",
-        "no_text",
-        "too_many_attachments",
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "user_not_in_channel",
-        "restricted_action",
-        "invalid_metadata_format",
-        "invalid_metadata_schema",
-        "invalid_arguments",
-        "thread_not_found",
-        "cannot_reply_to_message",
-        "user_not_found",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -111,6 +87,7 @@ class Outcome:
     retry_at: datetime | None = None
     counts: bool = True  # False: a 429 is Slack's pacing, not a failed attempt
     rate_limited: bool = False
+    bot_level: bool = False  # Slack refuses the bot itself: stop this pass, hold everything
 
 
 class OutboxSender:
@@ -131,6 +108,8 @@ class OutboxSender:
         update_interval: float = 1.0,
         lookup_margin: timedelta = timedelta(minutes=5),
         backoff_cap: float = 300.0,
+        health: SlackHealth | None = None,
+        bot_hold: timedelta = timedelta(seconds=60),
     ) -> None:
         # Never sleep on the drain thread, never re-post blindly: this sender handles 429 and errors itself.
         client = without_retries(client)
@@ -142,6 +121,10 @@ class OutboxSender:
         self.post_interval = timedelta(seconds=post_interval)
         self.update_interval = timedelta(seconds=update_interval)
         self.backoff_cap = backoff_cap
+        self.health = health or SlackHealth()
+        self.bot_hold = bot_hold
+        self._scopes: frozenset[str] | None = None  # the token's scopes, from x-oauth-scopes
+        self._lookups: dict[str, bool] = {}  # channel → can the bot read its history?
         self._next_post: dict[str, datetime] = {}  # channel → earliest next chat.postMessage from this process
         self._next_update: dict[int, datetime] = {}  # deployment → earliest next chat.update of its root
         self._method_hold: dict[str, datetime] = {}  # method → after a 429 on a per-method limit
@@ -165,6 +148,10 @@ class OutboxSender:
                 outcome = self._attempt(claim, now)
                 self._record(claim, outcome, now)
             sent += outcome.state is SENT_STATE and outcome.ts is not None
+            if outcome.bot_level:
+                # Every other call would fail the same way: hand the rest back untouched, probe again later.
+                self._release(claims[i + 1 :], now)
+                break
         return sent
 
     # Claiming ----------------------------------------------------------------------------------------------------
@@ -265,10 +252,14 @@ class OutboxSender:
         """Find a message an earlier attempt may have posted, else render and send it."""
         if claim.in_doubt and claim.kind is OutboxKind.POST:
             try:
-                found = self._find_posted(claim)
+                found = self._find_posted(claim) if self._can_look_up(claim.channel) else None
             except Exception as exc:  # any failure leaves the question open: ask again later
-                outcome = self._failure(claim, exc, now, in_doubt=True)
-                return replace(outcome, error=f"lookup failed, the message may be in Slack: {outcome.error}")
+                if classify(exc).kind in (SlackFailureKind.MESSAGE, SlackFailureKind.BOT):
+                    self._lookups[claim.channel] = False  # not allowed to read there: post again below
+                    found = None
+                else:
+                    outcome = self._failure(claim, exc, now, in_doubt=True)
+                    return replace(outcome, error=f"lookup failed, the message may be in Slack: {outcome.error}")
             if found is not None:
                 RECOVERED.inc()
                 log.info("outbox %s was already in Slack (ts %s): recorded, not posted again", claim.key, found)
@@ -283,9 +274,30 @@ class OutboxSender:
         if message is None:
             return Outcome(SENT_STATE, error="nothing to say for this event")
         try:
-            return self._call(claim, message, now)
+            return self._sent(self._call(claim, message, now))
         except Exception as exc:  # classified below; the row is never lost
-            return self._failure(claim, exc, now, in_doubt=claim.kind is OutboxKind.POST and _ambiguous(exc))
+            failure = classify(exc)
+            if failure.kind is SlackFailureKind.MESSAGE and failure.content and claim.kind is not OutboxKind.EPHEMERAL:
+                return self._fallback(claim, message, failure, now)
+            return self._failure(claim, exc, now, in_doubt=self._maybe_posted(claim, failure))
+
+    def _fallback(self, claim: Claim, message: Message, failure: SlackFailure, now: datetime) -> Outcome:
+        """Slack refused the blocks: send the same text as plain text, so the thread (and its root) still exist."""
+        log.warning("outbox %s: Slack refused the message (%s); sending it as plain text", claim.key, failure.code)
+        try:
+            outcome = self._sent(self._call(claim, plain_fallback(message), now))
+        except Exception as exc:
+            return self._failure(claim, exc, now, in_doubt=self._maybe_posted(claim, classify(exc)))
+        return replace(outcome, error=f"plain-text fallback after {failure.code}")
+
+    @staticmethod
+    def _maybe_posted(claim: Claim, failure: SlackFailure) -> bool:
+        """A post that failed ambiguously (5xx, fatal_error, timeout) may be in Slack: look before re-posting."""
+        return claim.kind is OutboxKind.POST and failure.kind is SlackFailureKind.LOOKUP
+
+    def _sent(self, outcome: Outcome) -> Outcome:
+        self.health.ok()
+        return outcome
 
     def _render(self, claim: Claim, now: datetime) -> Message | None:
         """The message from the database's current state (the session closes before Slack is called)."""
@@ -327,6 +339,34 @@ class OutboxSender:
         )
         return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
 
+    def _can_look_up(self, channel: str) -> bool:
+        """True when the bot may read the channel's history: a member, with the matching *:history scope."""
+        if channel not in self._lookups:
+            try:
+                resp = self.client.conversations_info(channel=channel)
+            except SlackClientError as exc:
+                if classify(exc).kind is SlackFailureKind.RETRY or classify(exc).kind is SlackFailureKind.LOOKUP:
+                    raise  # ask again later; the row stays in doubt
+                self._lookups[channel] = False
+                return False
+            self._note_scopes(resp)
+            info = resp.get("channel") or {}
+            scope = "groups:history" if info.get("is_private") else "channels:history"
+            if info.get("is_im") or info.get("is_mpim"):
+                scope = "im:history" if info.get("is_im") else "mpim:history"
+            member = bool(info.get("is_member"))
+            self._lookups[channel] = member and (self._scopes is None or scope in self._scopes)
+            if not self._lookups[channel]:
+                log.warning(
+                    "cannot read %s's history (member: %s, needs %s): in-doubt posts go again", channel, member, scope
+                )
+        return self._lookups[channel]
+
+    def _note_scopes(self, resp: SlackResponse) -> None:
+        granted = header(resp.headers or {}, "x-oauth-scopes")
+        if granted is not None:
+            self._scopes = frozenset(s.strip() for s in granted.split(",") if s.strip())
+
     def _find_posted(self, claim: Claim, max_pages: int = 20) -> str | None:
         """The ts of a message carrying this claim's key, looked up from shortly before the row was queued."""
         args: dict[str, Any] = {
@@ -358,27 +398,27 @@ class OutboxSender:
         return self._links[(channel, ts)]
 
     def _failure(self, claim: Claim, exc: Exception, now: datetime, *, in_doubt: bool) -> Outcome:
-        """Classify a failed call: 429 waits Retry-After, permanent errors fail, the rest back off."""
-        state = SENDING if in_doubt else PENDING
+        """Classify a failed call (bot/slack/errors.py): wait Retry-After, look up, fail the row, or hold it all."""
+        failure = classify(exc)
         method = METHODS[claim.kind]
-        if isinstance(exc, SlackApiError):
-            status, error = exc.response.status_code, str(exc.response.get("error") or "")
-            if status == 429 or error == "ratelimited":
-                RATE_LIMITED.labels(method).inc()
-                wait = _retry_after(exc.response.headers)
-                return Outcome(
-                    state, error="ratelimited", retry_at=now + timedelta(seconds=wait), counts=False, rate_limited=True
-                )
-            if error in PERMANENT_ERRORS:
-                return Outcome(FAILED_STATE, error=error)
-            reason = error or f"HTTP {status}"
-        else:
-            if not isinstance(exc, (SlackClientError, OSError)):
-                log.exception("unexpected error sending outbox %s", claim.key)
-            reason = f"{type(exc).__name__}: {exc}"[:500]
+        doubt = in_doubt
+        state = SENDING if doubt else PENDING
+        if failure.retry_after is not None:
+            RATE_LIMITED.labels(method).inc()
+            retry_at = now + timedelta(seconds=failure.retry_after)
+            return Outcome(state, error="ratelimited", retry_at=retry_at, counts=False, rate_limited=True)
+        if failure.kind is SlackFailureKind.BOT:
+            self.health.bot_error(failure.code, method)
+            # Not the message's fault: it waits (uncounted) until the token works again, never dropped.
+            return Outcome(state, error=failure.code, retry_at=now + self.bot_hold, counts=False, bot_level=True)
+        if failure.kind is SlackFailureKind.MESSAGE:
+            return Outcome(FAILED_STATE, error=failure.code)
+        if not isinstance(exc, (SlackClientError, OSError)):
+            log.exception("unexpected error sending outbox %s", claim.key)
+        reason = failure.code
         if claim.attempts >= self.max_attempts:
-            doubt = " (it may have been posted)" if in_doubt else ""
-            return Outcome(FAILED_STATE, error=f"{reason} after {claim.attempts} attempts{doubt}")
+            maybe = " (it may have been posted)" if doubt else ""
+            return Outcome(FAILED_STATE, error=f"{reason} after {claim.attempts} attempts{maybe}")
         delay = min(self.backoff_cap, 2.0 * 2 ** (claim.attempts - 1))
         return Outcome(state, error=reason, retry_at=now + timedelta(seconds=delay))
 
@@ -423,6 +463,9 @@ class OutboxSender:
             )
         if outcome.rate_limited and outcome.retry_at is not None:
             self._hold(session, claim, outcome.retry_at)
+        if outcome.bot_level and outcome.retry_at is not None:
+            for method in METHODS.values():
+                self._method_hold[method] = outcome.retry_at
 
     def _hold(self, session: Session, claim: Claim, until: datetime) -> None:
         """After a 429, nothing more for that channel (or method) until Retry-After, here and in other replicas."""
@@ -495,22 +538,3 @@ def _carries(message: Mapping[str, Any], key: str) -> bool:
     """True if a Slack message was posted for this outbox key."""
     meta = message.get("metadata") or {}
     return meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key
-
-
-def _ambiguous(exc: Exception) -> bool:
-    """True when a failed post may still have gone through (timeouts, resets, 5xx); Slack's ok=false did not."""
-    if isinstance(exc, SlackApiError):
-        response: SlackResponse = exc.response  # slack_sdk leaves SlackApiError.response unannotated
-        return response.status_code >= 500
-    return True
-
-
-def _retry_after(headers: Mapping[str, Any]) -> float:
-    """Seconds from a 429's Retry-After header (1 if missing or odd)."""
-    raw = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
-    if isinstance(raw, list):
-        raw = raw[0] if raw else None
-    try:
-        return max(1.0, float(raw)) if raw is not None else 1.0
-    except (TypeError, ValueError):
-        return 1.0

@@ -43,7 +43,11 @@ def build_asgi(ctx: BotContext, app: App) -> Starlette:
             await run_in_threadpool(check_connection, ctx.db)
         except DatabaseUnavailable as exc:
             return JSONResponse({"ok": False, "database": str(exc)}, status_code=503)
-        return JSONResponse({"ok": True, "database": "reachable"})
+        refused = ctx.health.blocked
+        if refused is not None:
+            # The token or installation is broken: this replica cannot do its job until a person fixes it.
+            return JSONResponse({"ok": False, "database": "reachable", "slack": refused}, status_code=503)
+        return JSONResponse({"ok": True, "database": "reachable", "slack": "ok"})
 
     async def metrics(_: Request) -> Response:
         # The database's gauges are read at scrape time: off the event loop, like every database call.

@@ -12,6 +12,7 @@ from sandbox.slack import payloads
 from sandbox.slack import workspace as ws
 from sandbox.slack.blockkit import BlockError, check_view
 from sandbox.slack.delivery import FORM, JSON, Delivery, deliver, form_body, payload_body
+from sandbox.slack.faults import Fault
 from sandbox.slack.state import Message, Store
 from sandbox.slack.webapi import WebApi, bot_message, message_content
 
@@ -51,6 +52,8 @@ def need_channel(body: dict[str, Any]) -> ws.Channel:
     channel = ws.find_channel(str(body.get("channel") or ws.DEPLOYS_CHANNEL))
     if channel is None:
         raise BadRequest("channel_not_found")
+    if channel.is_archived:
+        raise BadRequest("is_archived")  # nobody can type in an archived channel
     return channel
 
 
@@ -244,18 +247,27 @@ class Control:
         return 200, {"ok": True, "channel": channel.id, "ts": stored["ts"]}
 
     def settings(self, body: dict[str, Any]) -> Result:
-        """Switch rate limiting, the ack timeout, or move the expiry clock forward."""
+        """Switch rate limiting, the ack timeout, scopes, token errors, latency, size limits, faults; age the clock."""
         settings = self.store.settings
         with self.store.lock:
             if "rate_limit" in body:
                 settings.rate_limit = bool(body["rate_limit"])
                 self.store.last_post.clear()
-            for key in ("rate_interval", "ack_timeout"):
+            for key in ("rate_interval", "ack_timeout", "latency"):
                 if key in body:
                     setattr(settings, key, float(body[key]))
+            for key in ("blocks_char_limit", "update_text_limit"):
+                if key in body:
+                    setattr(settings, key, int(body[key]))
+            if "scopes" in body:
+                settings.scopes = frozenset(str(s) for s in body["scopes"])
+            if "token_error" in body:
+                settings.token_error = str(body["token_error"]) if body["token_error"] else None
+            if "faults" in body:
+                self.store.faults.set([Fault.of(dict(f)) for f in body["faults"] or []])
             settings.clock_offset += float(body.get("advance_clock", 0))
             self.store.touch()
-        return 200, {"ok": True, "settings": settings.as_dict()}
+        return 200, {"ok": True, "settings": settings.as_dict(), "faults": self.store.faults.as_list()}
 
     def panel(self, index: str) -> Result:
         """Press a sandbox panel button: the stand-in posts its body to its URL (no CORS for the page)."""

@@ -189,7 +189,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, data, f"{kind}; charset=utf-8", {"Cache-Control": "no-store"})
 
     def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        """Answer with JSON."""
+        """Answer with JSON (or, for an injected 5xx, the HTML page Slack's edge would send)."""
+        if "_html" in body:
+            self._send(status, str(body["_html"]).encode(), "text/html; charset=utf-8", headers or {})
+            return
         data = json.dumps(body).encode()
         self._send(status, data, "application/json; charset=utf-8", headers or {})
 

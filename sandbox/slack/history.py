@@ -142,7 +142,7 @@ class History:
     def _channel(self, params: Params) -> ws.Channel:
         """The channel asked about, which the bot must be in."""
         channel = ws.ALL_CHANNELS.get(str(params.get("channel", "")))
-        if channel is None:
+        if channel is None or not channel.visible_to_bot:
             raise _Refused("channel_not_found")
         if ws.BOT_USER_ID not in channel.members:
             raise _Refused("not_in_channel")

@@ -26,8 +26,13 @@ def team_ref() -> dict[str, str]:
 
 
 def channel_name(channel: ws.Channel) -> str:
-    """What Slack puts in `channel_name`: the name, or "directmessage" for a DM."""
-    return "directmessage" if channel.is_im else channel.name
+    """What Slack puts in `channel_name`: the name; "directmessage" for a DM; "privategroup" for a private channel
+    the app is not in (community reports; Slack does not document it)."""
+    if channel.is_im:
+        return "directmessage"
+    if channel.is_private and not channel.is_mpim and not channel.bot_is_member:
+        return "privategroup"
+    return channel.name
 
 
 def command_fields(

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.slack import workspace as ws
+from sandbox.slack.access import DEFAULT_BOT_SCOPES
+from sandbox.slack.faults import Faults
 
 TRIGGER_TTL = 3.0  # seconds: Slack's trigger_id lifetime, and it works once
 RESPONSE_URL_TTL = 30 * 60.0
@@ -26,10 +28,18 @@ class Settings:
     rate_interval: float = 1.0  # seconds between chat.postMessage calls per channel
     ack_timeout: float = 3.0  # Slack gives an app 3 s to answer a request
     clock_offset: float = 0.0  # lets tests age trigger ids and response URLs without sleeping
+    scopes: frozenset[str] = DEFAULT_BOT_SCOPES  # what the bot token was granted
+    token_error: str | None = None  # e.g. token_revoked: every call with the bot token answers it
+    latency: float = 0.0  # seconds added to every Web API call
+    # Slack refuses blocks "too long" near 13 k characters (observed 13,172–13,297; undocumented): the limit on
+    # the blocks' JSON length, adjustable to test the bot on either side of it.
+    blocks_char_limit: int = 13_000
+    # chat.update documents `msg_too_long` at 4,000 characters of `text` (postMessage truncates at 40,000).
+    update_text_limit: int = 4_000
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly copy."""
-        return dict(self.__dict__)
+        return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -73,6 +83,7 @@ class Store:
     calls: list[dict[str, Any]] = field(default_factory=list)
     last_post: dict[str, float] = field(default_factory=dict)
     notices: list[dict[str, Any]] = field(default_factory=list)
+    faults: Faults = field(default_factory=Faults)
     closed: bool = False
     _last_ts_us: int = 0
 

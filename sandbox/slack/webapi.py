@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.slack import workspace as ws
+from sandbox.slack.access import member_refusal, missing_scope, post_refusal
 from sandbox.slack.blockkit import MAX_TEXT_CHARS, BlockError, check_blocks, check_view
 from sandbox.slack.history import History, message_metadata
 from sandbox.slack.state import Message, Store
@@ -56,15 +58,15 @@ def bot_message(text: str, blocks: list[dict[str, Any]] | None, thread_ts: str |
     return msg
 
 
-def message_content(params: Params) -> tuple[str, list[dict[str, Any]] | None]:
-    """Text and checked blocks of a post; raises BlockError with `no_text`/`msg_too_long` too."""
+def message_content(params: Params, blocks_char_limit: int = 13_000) -> tuple[str, list[dict[str, Any]] | None]:
+    """Text and checked blocks of a post; raises BlockError with `no_text`/`msg_blocks_too_long` too."""
     text = str(params.get("text") or "")
     blocks = check_blocks(params["blocks"]) if params.get("blocks") not in (None, "") else None
     if not text and not blocks and not params.get("attachments"):
         raise BlockError("no_text", [])
-    if len(text) > MAX_TEXT_CHARS:
-        raise BlockError("msg_too_long", [])
-    return text, blocks
+    if blocks and len(json.dumps(blocks, ensure_ascii=False)) > blocks_char_limit:
+        raise BlockError("msg_blocks_too_long", [])
+    return text[:MAX_TEXT_CHARS], blocks  # Slack truncates `text` beyond 40,000 characters
 
 
 class WebApi:
@@ -90,19 +92,39 @@ class WebApi:
         }
 
     def call(self, method: str, params: Params, bearer: str | None) -> Reply:
-        """Authenticate, run the method, and log the call."""
+        """Authenticate, check scopes, apply injected faults and latency, run the method, and log the call."""
         token = bearer or params.pop("token", None)
         params.pop("token", None)
+        settings = self.store.settings
+        if settings.latency > 0:
+            time.sleep(settings.latency)
         if not token:
             reply = fail("not_authed")
         elif token != self.bot_token:
             reply = fail("invalid_auth")
+        elif settings.token_error:
+            reply = fail(settings.token_error)
         elif method not in self.methods:
             reply = fail("unknown_method")
         else:
-            reply = self.methods[method](params)
-        self.store.log_call(method, params, reply[0], reply[1])
-        return reply
+            reply = self._run(method, params, settings.scopes)
+        status, body, headers = reply
+        if token == self.bot_token:
+            # Every Web API response names the token's scopes (what `deploybot check` compares with its needs).
+            headers = {**headers, "x-oauth-scopes": ",".join(sorted(settings.scopes))}
+        self.store.log_call(method, params, status, body)
+        return status, body, headers
+
+    def _run(self, method: str, params: Params, granted: frozenset[str]) -> Reply:
+        channel = ws.bot_channel(str(params.get("channel", ""))) if params.get("channel") else None
+        lacking = missing_scope(method, channel, granted)
+        if lacking is not None:
+            return fail("missing_scope", needed=lacking, provided=",".join(sorted(granted)))
+        fault = self.store.faults.take(method)
+        if fault is not None and not fault.after_store:
+            return fault.reply()
+        reply = self.methods[method](params)
+        return fault.reply() if fault is not None else reply
 
     def auth_test(self, params: Params) -> Reply:
         """Who the token belongs to."""
@@ -128,12 +150,13 @@ class WebApi:
         return None
 
     def post_message(self, params: Params) -> Reply:
-        """chat.postMessage: a root message or a thread reply."""
-        channel = ws.find_channel(str(params.get("channel", "")))
-        if channel is None:
-            return fail("channel_not_found")
+        """chat.postMessage: a root message or a thread reply, where the bot may post."""
+        channel = ws.bot_channel(str(params.get("channel", "")))
+        refusal = post_refusal(channel, self.store.settings.scopes)
+        if channel is None or refusal is not None:
+            return fail(refusal or "channel_not_found")
         try:
-            text, blocks = message_content(params)
+            text, blocks = message_content(params, self.store.settings.blocks_char_limit)
             metadata = message_metadata(params)
         except BlockError as exc:
             return block_fail(exc)
@@ -150,15 +173,20 @@ class WebApi:
         return ok(channel=channel.id, ts=msg["ts"], message=_public(msg))
 
     def update(self, params: Params) -> Reply:
-        """chat.update: text without blocks removes the blocks, as Slack does."""
-        channel = ws.find_channel(str(params.get("channel", "")))
+        """chat.update: text without blocks keeps the old blocks (python-slack-sdk#523), so send both."""
+        channel = ws.bot_channel(str(params.get("channel", "")))
         if channel is None:
             return fail("channel_not_found")
+        if channel.is_archived:
+            return fail("is_inactive")  # chat.update's word for a frozen, archived or deleted channel
         ts = str(params.get("ts", ""))
+        settings = self.store.settings
         try:
-            text, blocks = message_content({**params, "text": params.get("text") or ""})
+            text, blocks = message_content({**params, "text": params.get("text") or ""}, settings.blocks_char_limit)
         except BlockError as exc:
             return block_fail(exc)
+        if len(text) > settings.update_text_limit:
+            return fail("msg_too_long")
         with self.store.lock:
             msg = self.store.find_message(channel.id, ts)
             if msg is None:
@@ -171,15 +199,16 @@ class WebApi:
         return ok(channel=channel.id, ts=ts, text=public["text"], message=public)
 
     def post_ephemeral(self, params: Params) -> Reply:
-        """chat.postEphemeral: only to a member of the channel."""
-        channel = ws.find_channel(str(params.get("channel", "")))
-        if channel is None:
-            return fail("channel_not_found")
+        """chat.postEphemeral: only in a channel the bot is in, only to a member of it."""
+        channel = ws.bot_channel(str(params.get("channel", "")))
+        refusal = "is_archived" if channel is not None and channel.is_archived else member_refusal(channel)
+        if channel is None or refusal is not None:
+            return fail(refusal or "channel_not_found")
         user = str(params.get("user", ""))
         if user not in channel.members or user == ws.BOT_USER_ID:
             return fail("user_not_in_channel")
         try:
-            text, blocks = message_content(params)
+            text, blocks = message_content(params, self.store.settings.blocks_char_limit)
         except BlockError as exc:
             return block_fail(exc)
         msg = self.store.add_ephemeral(user, channel.id, bot_message(text, blocks, params.get("thread_ts")))
@@ -187,7 +216,7 @@ class WebApi:
 
     def permalink(self, params: Params) -> Reply:
         """chat.getPermalink: a link into the page, shaped like Slack's archive links."""
-        channel = ws.find_channel(str(params.get("channel", "")))
+        channel = ws.bot_channel(str(params.get("channel", "")))
         if channel is None:
             return fail("channel_not_found")
         msg = self.store.find_message(channel.id, str(params.get("message_ts", "")))
@@ -294,8 +323,9 @@ class WebApi:
         return ok(users=list(group.users)) if group else fail("no_such_subteam")
 
     def conversations_info(self, params: Params) -> Reply:
-        """conversations.info (by id only, as Slack)."""
-        channel = ws.ALL_CHANNELS.get(str(params.get("channel", "")))
+        """conversations.info (by id only, as Slack; invisible conversations do not exist for the bot)."""
+        found = ws.ALL_CHANNELS.get(str(params.get("channel", "")))
+        channel = found if found is not None and found.visible_to_bot else None
         return ok(channel=ws.channel_json(channel)) if channel else fail("channel_not_found")
 
 

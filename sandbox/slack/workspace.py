@@ -48,14 +48,27 @@ class UserGroup:
 
 @dataclass(frozen=True)
 class Channel:
-    """A public channel or a bot DM (the App Home's Messages tab)."""
+    """A conversation: public or private channel, a DM (with the bot, or between people), or a group DM."""
 
     id: str
     name: str
     members: tuple[str, ...]
     is_im: bool = False
-    im_user: str | None = None
+    im_user: str | None = None  # the person in a DM with the bot
     topic: str = ""
+    is_private: bool = False
+    is_mpim: bool = False
+    is_archived: bool = False
+
+    @property
+    def bot_is_member(self) -> bool:
+        """True when the bot is in the conversation."""
+        return BOT_USER_ID in self.members
+
+    @property
+    def visible_to_bot(self) -> bool:
+        """Public channels are visible to every app; private ones, DMs and group DMs only to their members."""
+        return self.bot_is_member or not (self.is_private or self.is_im or self.is_mpim)
 
 
 BOT = User(BOT_USER_ID, BOT_NAME, "DeployBot", "Deploys to Amazon ECS", "#4a154b", is_bot=True)
@@ -81,6 +94,25 @@ CHANNELS: tuple[Channel, ...] = (
 )
 
 
+RANDOM_CHANNEL = "C0RANDOM"  # public, the bot was never invited
+HIDDEN_CHANNEL = "C0HIDDEN"  # private, without the bot
+PRIVATE_DEPLOYS_CHANNEL = "C0PRIVDEPLOY"  # private, with the bot
+ARCHIVED_CHANNEL = "C0OLDDEPLOYS"  # archived, the bot was a member
+PEOPLE_DM = "D0ALICEBOB"  # a DM between two people: no app can see it
+GROUP_DM = "C0MPDMABC"  # a group DM between three people
+
+# Conversations the page does not list (it shows what every seeded person can open); tests use them to be
+# strict about where the bot can and cannot post.
+OTHER_CHANNELS: tuple[Channel, ...] = (
+    Channel(RANDOM_CHANNEL, "random", HUMAN_IDS, topic="Anything goes"),
+    Channel(HIDDEN_CHANNEL, "hidden-project", (ALICE, BOB, CAROL), is_private=True),
+    Channel(PRIVATE_DEPLOYS_CHANNEL, "private-deploys", (ALICE, BOB, CAROL, BOT_USER_ID), is_private=True),
+    Channel(ARCHIVED_CHANNEL, "old-deploys", (*HUMAN_IDS, BOT_USER_ID), is_archived=True),
+    Channel(PEOPLE_DM, "directmessage", (ALICE, BOB), is_im=True, is_private=True),
+    Channel(GROUP_DM, "mpdm-alice--bob--carol-1", (ALICE, BOB, CAROL), is_mpim=True, is_private=True),
+)
+
+
 def dm_channel_id(user_id: str) -> str:
     """The id of the DM between a user and the bot (`U0ALICE` → `D0ALICE`)."""
     return "D" + user_id[1:]
@@ -91,7 +123,7 @@ DM_CHANNELS: tuple[Channel, ...] = tuple(
 )
 
 ALL_USERS: dict[str, User] = {u.id: u for u in (*USERS, BOT)}
-ALL_CHANNELS: dict[str, Channel] = {c.id: c for c in (*CHANNELS, *DM_CHANNELS)}
+ALL_CHANNELS: dict[str, Channel] = {c.id: c for c in (*CHANNELS, *DM_CHANNELS, *OTHER_CHANNELS)}
 GROUPS_BY_ID: dict[str, UserGroup] = {g.id: g for g in USER_GROUPS}
 
 
@@ -102,7 +134,13 @@ def find_channel(ref: str) -> Channel | None:
     if ref in ALL_USERS and not ALL_USERS[ref].is_bot:
         return ALL_CHANNELS[dm_channel_id(ref)]
     name = ref.removeprefix("#")
-    return next((c for c in CHANNELS if c.name == name), None)
+    return next((c for c in (*CHANNELS, *OTHER_CHANNELS) if c.name == name and not c.is_im), None)
+
+
+def bot_channel(ref: str) -> Channel | None:
+    """The conversation a Web API call names, as the bot sees it: None where Slack says `channel_not_found`."""
+    channel = find_channel(ref)
+    return channel if channel is not None and channel.visible_to_bot else None
 
 
 def user_json(user: User) -> dict[str, object]:
@@ -134,20 +172,20 @@ def user_json(user: User) -> dict[str, object]:
 
 def channel_json(channel: Channel) -> dict[str, object]:
     """A conversation object shaped like `conversations.info` returns it."""
-    base: dict[str, object] = {"id": channel.id, "created": 1700000000, "is_archived": False}
+    base: dict[str, object] = {"id": channel.id, "created": 1700000000, "is_archived": channel.is_archived}
     if channel.is_im:
-        return {**base, "is_im": True, "user": channel.im_user, "is_user_deleted": False}
+        return {**base, "is_im": True, "user": channel.im_user, "is_user_deleted": False, "is_org_shared": False}
     return {
         **base,
         "name": channel.name,
         "name_normalized": channel.name,
-        "is_channel": True,
-        "is_group": False,
+        "is_channel": not (channel.is_private or channel.is_mpim),
+        "is_group": channel.is_private and not channel.is_mpim,
         "is_im": False,
-        "is_mpim": False,
-        "is_private": False,
+        "is_mpim": channel.is_mpim,
+        "is_private": channel.is_private,
         "is_general": False,
-        "is_member": BOT_USER_ID in channel.members,
+        "is_member": channel.bot_is_member,
         "is_shared": False,
         "is_ext_shared": False,
         "is_org_shared": False,

@@ -12,31 +12,14 @@ import pytest
 import yaml
 from slack_sdk import WebClient
 
+from bot.slack.scopes import METHOD_SCOPES, REQUIRED_BOT_SCOPES
+
 ROOT = Path(__file__).resolve().parents[2]
 # A copy of Slack's manifest schema from the shared folder, kept in the repository so any clone can validate.
 SCHEMA = ROOT / "tests" / "data" / "slack-app-manifest.schema.1.0.0.json"
 SOURCES = [p for d in ("bot", "handlers") for p in sorted((ROOT / d).rglob("*.py")) if "sandbox" not in p.parts]
 EVENTS_URL = "https://deploybot.example.com/slack/events"
 
-# Web API method → the bot scopes it needs (Slack's method docs). A method the code calls that is missing here
-# fails the test: add it with its scopes, and the manifest with them.
-METHOD_SCOPES: dict[str, frozenset[str]] = {
-    "auth.test": frozenset(),
-    # chat:write.public: the bot posts in channels it was never invited to (incident channels, the modal's channel).
-    "chat.postMessage": frozenset({"chat:write", "chat:write.public"}),
-    "chat.update": frozenset({"chat:write"}),
-    "chat.postEphemeral": frozenset({"chat:write"}),
-    "chat.getPermalink": frozenset(),
-    "views.open": frozenset(),
-    "views.publish": frozenset(),
-    "views.update": frozenset(),
-    "usergroups.users.list": frozenset({"usergroups:read"}),
-    "users.info": frozenset({"users:read"}),
-    "conversations.info": frozenset({"channels:read", "groups:read"}),
-    # The sender's recovery reads public and private channels' history to find a message it may have posted.
-    "conversations.history": frozenset({"channels:history", "groups:history"}),
-    "conversations.replies": frozenset({"channels:history", "groups:history"}),
-}
 CLIENT_METHODS = {name for name in dir(WebClient) if not name.startswith("_") and callable(getattr(WebClient, name))}
 GENERIC = {"api_call"}
 
@@ -108,6 +91,7 @@ def test_bot_scopes_are_exactly_what_the_code_uses() -> None:
     if registered("command"):
         needed.add("commands")
     declared = manifest()["oauth_config"]["scopes"]["bot"]
+    assert needed == REQUIRED_BOT_SCOPES, "bot/slack/scopes.REQUIRED_BOT_SCOPES is what `deploybot check` asks for"
     assert len(declared) == len(set(declared))
     assert set(declared) == needed, (
         f"missing from the manifest: {sorted(needed - set(declared))}; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bot.domain.text import clip, escape
 from bot.slack.blocks.answers import ephemeral, help_message, history_message, status_message
-from bot.slack.blocks.base import Message, slack_date
+from bot.slack.blocks.base import Message, plain_fallback, slack_date
 from bot.slack.blocks.events import (
     event_message,
     incident_announcement,
@@ -50,6 +50,7 @@ __all__ = [
     "incident_announcement",
     "modal_errors",
     "parse_button_value",
+    "plain_fallback",
     "reminder_message",
     "root_message",
     "slack_date",

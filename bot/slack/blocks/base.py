@@ -107,6 +107,15 @@ def finish(text: str, blocks: Sequence[Block], *, limit: int = MAX_MESSAGE_BLOCK
     return Message(text=clip(text.strip() or "DeployBot", TEXT_CHARS), blocks=dicts)
 
 
+def plain_fallback(message: Message) -> Message:
+    """The message as its text alone, for when Slack refuses its blocks.
+
+    One section replaces the blocks (a chat.update with no blocks would leave the old ones, buttons and all).
+    """
+    text = clip(message.text.strip() or "DeployBot", TEXT_CHARS)
+    return Message(text=text, blocks=[section(text).to_dict()])
+
+
 def fit_blocks(dicts: list[dict[str, Any]], limit: int, max_chars: int) -> list[dict[str, Any]]:
     """Drop trailing blocks (replaced by one "…and N more" context) until both limits hold."""
     if len(dicts) <= limit and _size(dicts) <= max_chars:

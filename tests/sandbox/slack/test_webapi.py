@@ -16,6 +16,7 @@ from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import TOKEN, http
 
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}
+LONG_SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}}
 
 
 def error_of(call: Callable[[], object]) -> str:
@@ -74,7 +75,24 @@ ERROR_CASES: list[tuple[str, str, dict[str, Any]]] = [
             ],
         },
     ),
-    ("msg_too_long", "chat_postMessage", {"channel": ws.DEPLOYS_CHANNEL, "text": "x" * 40_001}),
+    ("msg_too_long", "chat_update", {"channel": ws.DEPLOYS_CHANNEL, "ts": "1.000001", "text": "x" * 4_001}),
+    (
+        "msg_blocks_too_long",
+        "chat_postMessage",
+        {"channel": ws.DEPLOYS_CHANNEL, "text": "t", "blocks": [LONG_SECTION] * 5},
+    ),
+    # Conversations the bot cannot see do not exist for it; archived ones refuse posts.
+    ("channel_not_found", "chat_postMessage", {"channel": ws.HIDDEN_CHANNEL, "text": "x"}),
+    ("channel_not_found", "chat_postMessage", {"channel": ws.PEOPLE_DM, "text": "x"}),
+    ("channel_not_found", "chat_postMessage", {"channel": ws.GROUP_DM, "text": "x"}),
+    ("is_archived", "chat_postMessage", {"channel": ws.ARCHIVED_CHANNEL, "text": "x"}),
+    ("is_inactive", "chat_update", {"channel": ws.ARCHIVED_CHANNEL, "ts": "1.000001", "text": "x"}),
+    ("not_in_channel", "chat_postEphemeral", {"channel": ws.RANDOM_CHANNEL, "user": ws.ALICE, "text": "x"}),
+    ("channel_not_found", "conversations_info", {"channel": ws.HIDDEN_CHANNEL}),
+    ("channel_not_found", "conversations_history", {"channel": ws.PEOPLE_DM}),
+    ("not_in_channel", "conversations_history", {"channel": ws.RANDOM_CHANNEL}),
+    ("missing_scope", "conversations_history", {"channel": ws.dm_channel_id(ws.ALICE)}),  # im:history not granted
+    ("missing_scope", "users_info", {"user": ws.ALICE}),  # users:read not granted
     ("message_not_found", "chat_update", {"channel": ws.DEPLOYS_CHANNEL, "ts": "1.000001", "text": "x"}),
     ("channel_not_found", "chat_update", {"channel": "C0NOPE", "ts": "1.000001", "text": "x"}),
     ("user_not_in_channel", "chat_postEphemeral", {"channel": ws.INCIDENT_CHANNEL, "user": ws.DAVE, "text": "x"}),
@@ -87,7 +105,6 @@ ERROR_CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("invalid_arguments", "views_publish", {"user_id": ws.ALICE, "view": MODAL}),
     ("not_found", "views_update", {"view_id": "V0NOPE", "view": MODAL}),
     ("not_found", "views_update", {"external_id": "nope", "view": MODAL}),
-    ("user_not_found", "users_info", {"user": "U0NOBODY"}),
     ("no_such_subteam", "usergroups_users_list", {"usergroup": "S0NOPE"}),
     ("channel_not_found", "conversations_info", {"channel": "C0NOPE"}),
 ]
@@ -122,8 +139,14 @@ def test_form_encoded_token_param_is_accepted(sandbox: SlackSandboxHandle) -> No
     assert data["ok"] is True and data["message"]["blocks"] == [SECTION]
 
 
-def test_read_methods(client: WebClient) -> None:
+def test_read_methods(client: WebClient, sandbox: SlackSandboxHandle) -> None:
+    http(
+        "POST",
+        f"{sandbox.url}/_sandbox/settings",
+        {"scopes": [*sandbox.store.settings.scopes, "users:read", "im:read"]},
+    )
     auth = client.auth_test()
+    assert "users:read" in auth.headers["x-oauth-scopes"].split(",")
     assert (auth["team_id"], auth["user_id"], auth["bot_id"]) == (ws.TEAM_ID, ws.BOT_USER_ID, ws.BOT_ID)
     assert client.users_info(user=ws.BOB)["user"]["name"] == "bob"
     assert client.usergroups_users_list(usergroup=ws.APPROVERS_GROUP)["users"] == [ws.BOB, ws.CAROL]
@@ -231,7 +254,8 @@ def test_rate_limit_emulation(client: WebClient, sandbox: SlackSandboxHandle) ->
 
 
 def test_calls_log_and_reset(client: WebClient, sandbox: SlackSandboxHandle) -> None:
-    client.users_info(user=ws.ALICE)
+    with pytest.raises(SlackApiError):
+        client.users_info(user=ws.ALICE)  # users:read is not granted
     client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="hello")
     _, body, _ = http("GET", f"{sandbox.url}/_sandbox/calls")
     assert [c["method"] for c in body["calls"]] == ["users.info", "chat.postMessage"]

@@ -1,0 +1,76 @@
+"""Injected faults: Slack answering 429 with Retry-After, 5xx, or an error after it already did the work."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+Reply = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@dataclass
+class Fault:
+    """One rule: calls of `method` ("*" for any) fail this way, `times` times (-1: until cleared), at `rate`."""
+
+    method: str = "*"
+    status: int = 200  # 429 → `ratelimited` with Retry-After; 5xx → an HTML error page, like Slack's edge
+    error: str | None = None  # a Web API error code answered with ok=false (e.g. fatal_error)
+    retry_after: int = 1
+    times: int = 1
+    rate: float = 1.0
+    after_store: bool = False  # do the work first, then answer the error ("some aspect may have succeeded")
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> Fault:
+        """A fault from the control API's JSON."""
+        fields = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        fault = cls(**fields)
+        if fault.status == 200 and not fault.error:
+            raise ValueError("a fault needs an HTTP status other than 200, or an error code")
+        return fault
+
+    def reply(self) -> Reply:
+        """What Slack answers for this fault."""
+        if self.status == 429:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(self.retry_after)}
+        if self.status >= 500:
+            # The edge answers with a page, not JSON (slack_sdk: "Received a response in a non-JSON format").
+            return self.status, {"_html": f"<html><body>{self.status} Server Error</body></html>"}, {}
+        return self.status, {"ok": False, "error": self.error}, {}
+
+
+class Faults:
+    """The rules in force, consumed as calls match them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[Fault] = []
+
+    def set(self, rules: list[Fault]) -> None:
+        """Replace every rule."""
+        with self._lock:
+            self._rules = list(rules)
+
+    def clear(self) -> None:
+        """No more faults."""
+        self.set([])
+
+    def take(self, method: str) -> Fault | None:
+        """The fault this call hits, if any (spending one of its `times`)."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.method not in ("*", method) or rule.times == 0:
+                    continue
+                if rule.rate < 1.0 and random.random() >= rule.rate:
+                    continue
+                if rule.times > 0:
+                    rule.times -= 1
+                return rule
+        return None
+
+    def as_list(self) -> list[dict[str, Any]]:
+        """JSON-friendly copy."""
+        with self._lock:
+            return [dict(r.__dict__) for r in self._rules]
