@@ -23,6 +23,7 @@ from bot.logs import configure_logging, get_logger
 from bot.scheduler import build_scheduler
 from bot.slack.clients import web_client
 from bot.slack.context import BotContext, slack_membership
+from bot.slack.health import SlackHealth
 from bot.slack.sender import OutboxSender
 from bot.slack.web import build_asgi
 from models import utcnow
@@ -43,10 +44,11 @@ def build_context(
     sessions = session_factory(db)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = web_client(token, settings.slack_api_url)
-    membership = slack_membership(client, clock)
+    health = SlackHealth()
+    membership = slack_membership(client, clock, health)
     gateway = EcsGateway(endpoint_url=ecs_endpoint or settings.aws_endpoint_url_ecs)
     usecases = UseCases(sessions, catalog, gateway, membership, clock=clock, owner=owner_name())
-    return BotContext(settings, catalog, db, sessions, client, usecases, membership, clock)
+    return BotContext(settings, catalog, db, sessions, client, usecases, membership, clock, health)
 
 
 def build_sender(ctx: BotContext) -> OutboxSender:
@@ -76,7 +78,7 @@ class RunningBot:
             self.scheduler.shutdown(wait=True)
         self.server.should_exit = True
         self.thread.join(timeout=10)
-        self.ctx.db.dispose()
+        self.ctx.stop()
 
 
 def start_http(ctx: BotContext, port: int = 0, *, run_jobs: bool = True, host: str = "127.0.0.1") -> RunningBot:

@@ -9,13 +9,15 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.domain.enums import ActorSource, DecisionKind
+from bot.domain.policy import MEMBERSHIP_UNAVAILABLE, MembershipUnavailable
 from bot.domain.readmodels import DeploymentView
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.logs import get_logger
-from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION, parse_button_value
+from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION, Message, parse_button_value
 from bot.slack.context import BotContext
 from handlers.events import publish_home
-from handlers.replies import Respond, answer_message, channel_from, reply
+from handlers.replies import Respond, answer_message, channel_from, reply, trusted
+from handlers.work import busy, queue
 
 log = get_logger(__name__)
 BLOCK_ID = re.compile(r"^dep-([1-9][0-9]{0,17})-v[0-9]{1,18}$")
@@ -32,15 +34,37 @@ def register(app: App, ctx: BotContext) -> None:
     def approve_clicked(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond | None
     ) -> None:
-        ack()
-        decide(ctx, body, action, client, respond, approve=True)
+        clicked(ctx, ack, body, action, client, respond, approve=True)
 
     @app.action(ROLLBACK_ACTION)
     def rollback_clicked(
         ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond | None
     ) -> None:
-        ack()
-        decide(ctx, body, action, client, respond, approve=False)
+        clicked(ctx, ack, body, action, client, respond, approve=False)
+
+
+def clicked(
+    ctx: BotContext,
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    *,
+    approve: bool,
+) -> None:
+    """Ack at once; the decision runs on the worker pool (or the person hears "busy, try again")."""
+    ack()
+    usable = trusted(ctx, respond, body.get("response_url"))
+    user = str(body["user"]["id"])
+    channel = channel_from((body.get("channel") or {}).get("id"))
+
+    def tell(message: Message) -> None:
+        reply(usable, client, message, user=user, channel=channel)
+
+    name = "approve" if approve else "rollback"
+    if not queue(ctx, name, lambda: decide(ctx, body, action, client, usable, approve=approve), tell):
+        busy(ctx, name, tell)
 
 
 def button_target(action: dict[str, Any]) -> tuple[int, str | None] | None:
@@ -66,10 +90,13 @@ def decide(
     user = str(body["user"]["id"])
     in_home = (body.get("container") or {}).get("type") == "view"
     channel = channel_from((body.get("channel") or {}).get("id"))
-    answer = _decision(ctx, body, action, user, channel, in_home, approve)
-    # Bolt always passes a `respond`; it only works when the payload has a response_url (not in the Home tab).
-    usable = respond if body.get("response_url") else None
-    reply(usable, client, answer_message(answer, ctx.clock()), user=user, channel=channel)
+    try:
+        answer = _decision(ctx, body, action, user, channel, in_home, approve)
+    except MembershipUnavailable:
+        # Slack failed on the approver-group lookup (after retries) and nothing usable was cached: say so.
+        answer = refused(MEMBERSHIP_UNAVAILABLE)
+    # `respond` is None when the payload has no (trusted) response_url, e.g. in the Home tab.
+    reply(respond, client, answer_message(answer, ctx.clock()), user=user, channel=channel)
     if in_home:
         publish_home(ctx, client, user)  # the Home tab is not re-rendered by the sender
 

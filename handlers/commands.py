@@ -1,4 +1,4 @@
-"""`/deploy`: ack at once, then parse, run one use case and answer (ephemerally, or in the channel)."""
+"""`/deploy`: parse in memory, ack at once (with the grammar's error, "Working on it…" or "busy"), queue the rest."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
 from bot.logs import get_logger
-from bot.slack.blocks import deploy_modal, ephemeral
+from bot.slack.blocks import Message, deploy_modal, ephemeral
 from bot.slack.context import BotContext
-from handlers.replies import Respond, answer_message, reply
+from handlers.replies import Respond, answer_message, reply, trusted
+from handlers.work import BUSY, queue
 
 log = get_logger(__name__)
 COMMAND = "/deploy"
@@ -43,29 +44,37 @@ def register(app: App, ctx: BotContext) -> None:
         except grammar.GrammarError as exc:
             ack(text=exc.message)
             return
-        if isinstance(parsed, grammar.Deploy):
+        answer = trusted(ctx, respond, command.get("response_url"))
+
+        def tell(message: Message) -> None:
+            reply(answer, client, message, user=command["user_id"], channel=command["channel_id"])
+
+        if isinstance(parsed, grammar.OpenForm):
+            work = lambda: open_form(ctx, client, command)  # noqa: E731
+        else:
+            work = lambda: run(ctx, client, answer, command, parsed)  # noqa: E731
+        if not queue(ctx, f"/deploy {parsed.__class__.__name__}", work, tell):
+            ack(text=BUSY)
+        elif isinstance(parsed, grammar.Deploy):
             ack(text=WORKING)
         else:
             ack()
-        if isinstance(parsed, grammar.OpenForm):
-            open_form(ctx, client, command)  # the trigger_id lasts 3 s: nothing may come before it
-            return
-        run(ctx, client, respond, command, parsed)
 
 
 def open_form(ctx: BotContext, client: WebClient, command: dict[str, Any]) -> None:
-    """`/deploy` alone: the phone-friendly form."""
+    """`/deploy` alone: the phone-friendly form (the trigger_id lasts 3 s: queued first, it goes first)."""
     view = deploy_modal(ctx.catalog.names(), private_metadata=form_metadata(command["channel_id"]))
     try:
         client.views_open(trigger_id=command["trigger_id"], view=view)
     except SlackClientError as exc:
         log.warning("views.open failed for %s: %s", command.get("user_id"), exc)
         text = "I couldn't open the deploy form in time; try again, or type `/deploy help`."
-        message = ephemeral(text)
-        client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], **message.as_kwargs())
+        reply(None, client, ephemeral(text), user=command["user_id"], channel=command["channel_id"])
 
 
-def run(ctx: BotContext, client: WebClient, respond: Respond, command: dict[str, Any], parsed: grammar.Command) -> None:
+def run(
+    ctx: BotContext, client: WebClient, respond: Respond | None, command: dict[str, Any], parsed: grammar.Command
+) -> None:
     """Run the command for the person and tell them (or the channel) how it went."""
     actor = Actor(
         user_id=command["user_id"],

@@ -7,7 +7,9 @@ from slack_sdk import WebClient
 
 from bot.logs import get_logger
 from bot.slack.blocks import ephemeral
+from bot.slack.bolt import VERIFIED
 from bot.slack.context import BotContext
+from bot.slack.inbound import trusted_response_url
 from bot.slack.observe import request_id
 from handlers.replies import Respond, direct
 
@@ -17,15 +19,22 @@ SORRY = "Sorry, something went wrong on my side (ref `{ref}`). Check `/deploy st
 
 def register(app: App, ctx: BotContext) -> None:
     """Install the error handler."""
-    app.error(on_error)
+
+    @app.error
+    def on_error(error: Exception, request: BoltRequest, client: WebClient) -> None:
+        report(ctx, error, request, client)
 
 
-def on_error(error: Exception, request: BoltRequest, client: WebClient) -> None:
-    """Log with a reference, tell the person with the same reference and nothing of the internals."""
+def report(ctx: BotContext, error: Exception, request: BoltRequest, client: WebClient) -> None:
+    """Log with a reference; tell the person the same reference, only when the request was verified."""
     ref = request_id(request.context)  # the id every log line of this request carries
     log.error("listener failed: %s", error, request_id=ref, exc_info=error)
+    if not request.context.get(VERIFIED):
+        return  # raised before verification: the body's user and response_url are an attacker's to choose
     message = ephemeral(SORRY.format(ref=ref))
-    respond: Respond | None = request.context.respond if request.context.response_url else None
+    url = request.context.response_url
+    trusted = trusted_response_url(url, ctx.settings.slack_api_url)
+    respond: Respond | None = request.context.respond if url and trusted else None
     user = request.context.user_id
     try:
         if respond is not None:

@@ -15,9 +15,10 @@ from bot.domain.grammar import parser as grammar
 from bot.domain.grammar.options import quote_reason
 from bot.engine.answers import Actor
 from bot.logs import get_logger
-from bot.slack.blocks import FORM_CALLBACK, form_values, modal_errors
+from bot.slack.blocks import FORM_CALLBACK, Message, form_values, modal_errors
 from bot.slack.context import BotContext
 from handlers.replies import answer_message, channel_from, post
+from handlers.work import BUSY, queue
 
 log = get_logger(__name__)
 Fields = Mapping[str, str | None]
@@ -33,7 +34,6 @@ def register(app: App, ctx: BotContext) -> None:
         if isinstance(checked, dict):
             ack(**modal_errors(checked))  # the modal stays open, each message under its field
             return
-        ack()
         user = str(body["user"]["id"])
         channel = metadata_channel(view.get("private_metadata"))
         actor = Actor(
@@ -42,8 +42,18 @@ def register(app: App, ctx: BotContext) -> None:
             team_id=(body.get("team") or {}).get("id"),
             source=ActorSource.MODAL,
         )
-        answer = ctx.usecases.handle(actor, checked)
-        post(client, answer_message(answer, ctx.clock()), user=user, channel=channel, public=answer.public)
+
+        def tell(message: Message) -> None:
+            post(client, message, user=user, channel=channel)
+
+        def work() -> None:
+            answer = ctx.usecases.handle(actor, checked)
+            post(client, answer_message(answer, ctx.clock()), user=user, channel=channel, public=answer.public)
+
+        if queue(ctx, "deploy form", work, tell):
+            ack()
+        else:
+            ack(response_action="errors", errors={"service": BUSY})  # the form stays open, nothing lost
 
 
 def tokens(values: Fields) -> list[tuple[str, str]]:

@@ -14,6 +14,9 @@ from bot.domain.enums import AnswerKind
 from bot.engine.answers import Answer
 from bot.logs import get_logger
 from bot.slack.blocks import Message, ephemeral, help_message, history_message, status_message
+from bot.slack.context import BotContext
+from bot.slack.inbound import trusted_response_url
+from bot.slack.retry import SlackRetry, with_retries
 
 log = get_logger(__name__)
 Respond = Callable[..., Any]
@@ -40,6 +43,16 @@ def answer_line(answer: Answer) -> str:
     return f"⚠️ {answer.text}"
 
 
+def trusted(ctx: BotContext, respond: Respond | None, response_url: object) -> Respond | None:
+    """Bolt's `respond`, only when the payload's response_url is Slack's (or the configured stand-in's)."""
+    if respond is None or not response_url:
+        return None
+    if trusted_response_url(response_url, ctx.settings.slack_api_url):
+        return respond
+    log.warning("ignored a response_url that is not Slack's: %.80s", response_url)
+    return None
+
+
 def reply(
     respond: Respond | None,
     client: WebClient,
@@ -52,27 +65,42 @@ def reply(
     """Answer through `response_url` when there is one, else the Web API; a public answer goes to everyone."""
     if respond is not None:
         try:
-            respond(
-                **message.as_kwargs(),
-                replace_original=False,
-                response_type="in_channel" if public else "ephemeral",
-            )
-            return True
+            sent = with_retries(lambda: _respond(respond, message, public), "response_url", idempotent=False)
+            if sent:
+                return True
         except Exception as exc:  # an expired or used-up response_url: fall back to the Web API
             log.warning("response_url failed (%s); answering through the Web API", exc)
     return post(client, message, user=user, channel=channel, public=public)
+
+
+def _respond(respond: Respond, message: Message, public: bool) -> bool:
+    """POST to the response_url; True when Slack took it (Bolt's `respond` returns the status, never raises)."""
+    kind = "in_channel" if public else "ephemeral"
+    result = respond(**message.as_kwargs(), replace_original=False, response_type=kind)
+    status = getattr(result, "status_code", 200)
+    if status == 429 or status >= 500:
+        raise SlackRetry(f"response_url answered HTTP {status}")
+    return bool(200 <= status < 300)
 
 
 def post(client: WebClient, message: Message, *, user: str, channel: str | None, public: bool = False) -> bool:
     """`chat.postMessage` (public) or `chat.postEphemeral`; if the channel refuses, a DM to the person."""
     try:
         if channel and public:
-            client.chat_postMessage(channel=channel, **message.as_kwargs())
+            with_retries(
+                lambda: client.chat_postMessage(channel=channel, **message.as_kwargs()),
+                "chat.postMessage",
+                idempotent=False,
+            )
             return True
         if channel and not channel.startswith("D"):
-            client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs())
+            with_retries(
+                lambda: client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs()),
+                "chat.postEphemeral",
+                idempotent=False,
+            )
             return True
-    except SlackClientError as exc:
+    except (SlackClientError, OSError) as exc:
         log.warning("could not answer %s in %s (%s); sending a DM", user, channel, exc)
     return direct(client, message, user)
 
@@ -80,9 +108,11 @@ def post(client: WebClient, message: Message, *, user: str, channel: str | None,
 def direct(client: WebClient, message: Message, user: str) -> bool:
     """A message in the bot's DM with the person (the App Home's Messages tab)."""
     try:
-        client.chat_postMessage(channel=user, **message.as_kwargs())
+        with_retries(
+            lambda: client.chat_postMessage(channel=user, **message.as_kwargs()), "chat.postMessage", idempotent=False
+        )
         return True
-    except SlackClientError as exc:
+    except (SlackClientError, OSError) as exc:
         log.error("could not reach %s at all: %s", user, exc)
         return False
 

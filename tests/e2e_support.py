@@ -114,10 +114,11 @@ class World:
             f"an ephemeral to {user} saying {needle!r}",
         )
 
-    def told(self, user: str, needle: str, count: int = 1) -> None:
+    def told(self, user: str, needle: str, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until `user` has had `count` ephemerals containing `needle` (the listener has finished)."""
         wait_for(
             lambda: len([m for m in self.ephemerals(user) if needle in m["text"]]) >= count,
+            timeout,
             what=f"{count} ephemeral(s) to {user} saying {needle!r}",
         )
 

@@ -14,6 +14,7 @@ from bot.domain.enums import HookStage, Strategy
 __all__ = [
     "CachedMembership",
     "Membership",
+    "MembershipUnavailable",
     "Verdict",
     "check_approvals",
     "check_strategy",
@@ -30,6 +31,19 @@ class Membership(Protocol):
     """The user ids in a Slack user group (the Slack layer backs it with `usergroups.users.list`)."""
 
     def __call__(self, group_id: str, /) -> frozenset[str]: ...
+
+
+class MembershipUnavailable(Exception):
+    """Slack could not say who is in a user group (and nothing usable was cached): decide nothing, say so."""
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"user group {group_id} could not be read from Slack")
+        self.group_id = group_id
+
+
+MEMBERSHIP_UNAVAILABLE = (
+    "I couldn't check your user-group membership with Slack just now, so I did nothing. Try again in a minute."
+)
 
 
 @dataclass(frozen=True)
@@ -147,15 +161,24 @@ class _Entry:
 
 
 class CachedMembership:
-    """A Membership that remembers each group for `ttl`; failures are not cached, so they surface (fail closed)."""
+    """A Membership that remembers each group for `ttl`, and serves the last good copy (up to `stale_for`) while
+    Slack fails; with nothing cached it raises MembershipUnavailable (fail closed). `invalidate` drops a group, so
+    a member removed in Slack loses the right at once, even while Slack is failing."""
 
-    def __init__(self, fetch: Callable[[str], Iterable[str]], ttl: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str], Iterable[str]],
+        ttl: timedelta,
+        clock: Callable[[], datetime],
+        stale_for: timedelta = timedelta(hours=1),
+    ) -> None:
         self._fetch = fetch
         self._ttl = ttl
+        self._stale_for = stale_for
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
-        # Bolt runs listeners on a thread pool; the lock guards the dict, not the fetch (a rare double fetch
-        # is cheaper than serialising every Slack call).
+        # Listeners run on a worker pool; the lock guards the dict, not the fetch (a rare double fetch is cheaper
+        # than serialising every Slack call).
         self._lock = threading.Lock()
 
     def __call__(self, group_id: str, /) -> frozenset[str]:
@@ -164,9 +187,15 @@ class CachedMembership:
         with self._lock:
             entry = self._entries.get(group_id)
         # A clock that went backwards makes the age negative: refetch rather than trust the entry indefinitely.
-        if entry is not None and timedelta(0) <= now - entry.fetched_at < self._ttl:
+        age = now - entry.fetched_at if entry is not None else None
+        if entry is not None and age is not None and timedelta(0) <= age < self._ttl:
             return entry.members
-        members = frozenset(self._fetch(group_id))
+        try:
+            members = frozenset(self._fetch(group_id))
+        except Exception as exc:
+            if entry is not None and age is not None and timedelta(0) <= age < self._stale_for:
+                return entry.members  # Slack is failing: the last good answer, still young enough
+            raise MembershipUnavailable(group_id) from exc
         with self._lock:
             self._entries[group_id] = _Entry(members, now)
         return members

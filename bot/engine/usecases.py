@@ -18,7 +18,10 @@ from bot.engine.answers import Actor, Answer, refused
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import Deployments
 from bot.engine.reconciler import Reconciler
+from bot.logs import get_logger
 from models import utcnow
+
+log = get_logger(__name__)
 
 
 class UseCases:
@@ -41,6 +44,17 @@ class UseCases:
 
     def handle(self, actor: Actor, command: grammar.Command) -> Answer:
         """Run a parsed `/deploy` command for `actor` (OpenForm is the Slack layer's job)."""
+        try:
+            return self._handle(actor, command)
+        except policy.MembershipUnavailable as exc:
+            # Slack could not say who is in a group: nothing was decided, and the attempt is on record.
+            service = getattr(command, "service", None) or "-"
+            verdict = policy.Verdict.refuse("membership_unavailable", policy.MEMBERSHIP_UNAVAILABLE)
+            answer = self.deployments.refuse(actor, str(service), type(command).__name__.lower(), verdict)
+            log.warning("%s: %s", actor.user_id, exc)
+            return Answer(answer.text, ok=False)
+
+    def _handle(self, actor: Actor, command: grammar.Command) -> Answer:
         d, dec = self.deployments, self.decisions
         match command:
             case grammar.Deploy():

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge
 
+from bot.logs import get_logger
 from models import utcnow
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 BOT_ERRORS = Counter(
     "deploybot_slack_bot_errors_total", "Slack answers that concern the whole bot (token, scopes)", ["error"]
 )

@@ -15,21 +15,37 @@ from starlette.routing import Route
 
 from bot.db.gauges import scrape_registry
 from bot.db.sessions import DatabaseUnavailable, check_connection
+from bot.logs import get_logger
+from bot.slack.bolt import signing_secret
 from bot.slack.context import BotContext
+from bot.slack.inbound import decode, shape_problem, signature_ok
 from bot.slack.metrics import ACK_SECONDS
 from bot.slack.observe import ack_kind
+
+log = get_logger(__name__)
 
 
 def build_asgi(ctx: BotContext, app: App) -> Starlette:
     """Routes: POST /slack/events, GET /healthz, GET /readyz, GET /metrics."""
 
     registry = scrape_registry(ctx.sessions, ctx.clock)
+    secret = signing_secret(ctx)
 
     async def slack_events(request: Request) -> Response:
         arrived = time.monotonic()  # the ack latency Slack sees starts here, before the body is even read
         body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        # Nothing in the request is trusted, or even parsed, before its signature checks out (Bolt's own check
+        # raises on a non-numeric timestamp and then hands the unverified body to the error handler).
+        if not signature_ok(secret, headers, body):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        decoded = decode(body, headers.get("content-type", ""))
+        problem = "the body is not a form, a payload or a JSON object" if decoded is None else shape_problem(decoded)
+        if problem is not None:
+            log.warning("refused a signed but malformed request: %s", problem)
+            return JSONResponse({"error": "bad request", "problem": problem}, status_code=400)
         bolt_request = to_bolt_request(request, body)
-        # Bolt's dispatch waits for the listener's ack: run it off the event loop so requests never queue.
+        # The listeners only ack and queue the work, so this returns in milliseconds (off the event loop anyway).
         response = await run_in_threadpool(app.dispatch, bolt_request)
         answer = to_starlette_response(response)
         ACK_SECONDS.labels(ack_kind(bolt_request.context, bolt_request.body)).observe(time.monotonic() - arrived)

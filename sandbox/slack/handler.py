@@ -24,6 +24,7 @@ class SandboxServer(ThreadingHTTPServer):
     """The HTTP server, holding the parts every request needs."""
 
     daemon_threads = True  # a hanging long poll must not keep the process alive
+    request_queue_size = 256  # Slack sends many requests at once; the default backlog of 5 would reset them
 
     def __init__(self, address: tuple[str, int], store: Store, api: WebApi, control: Control) -> None:
         super().__init__(address, Handler)

@@ -92,7 +92,8 @@ class Store:
         return time.time() + self.settings.clock_offset
 
     def reset(self) -> None:
-        """Forget all messages, views and calls; keep the settings."""
+        """Forget all messages, views, calls and injected faults; keep the settings."""
+        self.faults.clear()
         with self.lock:
             for part in (
                 self.channels,

@@ -77,7 +77,15 @@ def test_manifest_declares_command_interactivity_events_and_home() -> None:
     settings = data["settings"]
     assert settings["interactivity"] == {"is_enabled": True, "request_url": EVENTS_URL}
     assert settings["event_subscriptions"]["request_url"] == EVENTS_URL
-    assert set(settings["event_subscriptions"]["bot_events"]) == registered("event") == {"app_home_opened"}
+    assert (
+        set(settings["event_subscriptions"]["bot_events"])
+        == registered("event")
+        == {
+            "app_home_opened",
+            "subteam_members_changed",
+            "subteam_updated",
+        }
+    )
     assert data["features"]["app_home"]["home_tab_enabled"] is True
     assert settings["socket_mode_enabled"] is False
     assert data["features"]["bot_user"]["display_name"]

@@ -1,0 +1,225 @@
+"""End to end against the strict stand-in: hostile and malformed requests, concurrency under ECS throttling,
+Slack failing on the approver-group lookup, user-group changes (issue 11 items 1, 3 and 6; issue 13 items 3, 5)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.slack.blocks import APPROVE_ACTION
+from models import Decision, Deployment, DeploymentEvent
+from sandbox.slack import workspace as ws
+from sandbox.slack.delivery import sign
+from sandbox.slack.server import DEFAULT_SIGNING_SECRET
+from tests.e2e_support import World, awaiting, http_json
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class Trap:
+    """An HTTP server standing for an attacker's URL: it records every request that reaches it."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        trap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                trap.hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def trap() -> Iterator[Trap]:
+    t = Trap()
+    yield t
+    t.server.shutdown()
+    t.server.server_close()
+
+
+def command_body(text: str, response_url: str, user: str = ws.ALICE) -> bytes:
+    fields = {
+        "command": "/deploy",
+        "text": text,
+        "user_id": user,
+        "channel_id": ws.DEPLOYS_CHANNEL,
+        "team_id": ws.TEAM_ID,
+        "trigger_id": "1.2.abc",
+        "response_url": response_url,
+    }
+    return urlencode(fields).encode()
+
+
+def nothing_happened(w: World, trap: Trap) -> None:
+    time.sleep(0.3)  # what a listener would have done runs within this, on the worker pool
+    assert trap.hits == []
+    # Not even a DM: no outbound Slack call at all (the app's own auth.test at start-up is not the request's).
+    assert [c["method"] for c in w.slack.store.calls_for(None)] in ([], ["auth.test"])
+    with w.ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Deployment)) == 0
+        assert session.scalar(select(func.count()).select_from(DeploymentEvent)) == 0
+    assert w.ecs.calls("DescribeServices") == []
+
+
+@pytest.mark.parametrize("stamp", ["abc", "", "1e9", "1700000000.5", "-1"])
+def test_a_non_numeric_timestamp_is_401_and_causes_no_outbound_call(world: World, trap: Trap, stamp: str) -> None:
+    body = command_body("status", trap.url)
+    headers = {**FORM, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + "0" * 64}
+    status, _ = http_json(f"{world.bot.url}/slack/events", raw=body, headers=headers)
+    assert status == 401
+    nothing_happened(world, trap)
+
+
+def signed(body: bytes) -> dict[str, str]:
+    """Slack's signature headers over raw bytes (slack_sdk's signer only takes UTF-8 text)."""
+    stamp = str(int(time.time()))
+    digest = hmac.new(DEFAULT_SIGNING_SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+    return {**FORM, "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + digest.hexdigest()}
+
+
+MALFORMED = [
+    ("payload=%7Bnot-json", FORM),
+    ("payload=%5B1%2C2%5D", FORM),  # JSON, but not an object
+    ("payload=" + json.dumps({"type": "block_actions", "actions": [{"action_id": APPROVE_ACTION}]}), FORM),  # no user
+    ("payload=" + json.dumps({"type": "block_actions", "user": {"id": "U0BOB"}, "actions": "x"}), FORM),
+    ("payload=" + json.dumps({"type": "view_submission", "user": {"id": "U0BOB"}, "view": {}}), FORM),
+    ("command=%2Fdeploy&text=status&channel_id=C0DEPLOYS", FORM),  # no user_id
+    ("command=%2Fdeploy&text=status&user_id=%3Cnot%3E&channel_id=C0DEPLOYS", FORM),
+    ('{"type": "event_callback", "event": "x"}', {"Content-Type": "application/json"}),
+    ("[1, 2]", {"Content-Type": "application/json"}),
+    ("\xff\xfe", FORM),
+    ("hello", {"Content-Type": "text/plain"}),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type"), MALFORMED)
+def test_signed_but_malformed_bodies_are_400_with_no_side_effect(
+    world: World, trap: Trap, raw: str, content_type: dict[str, str]
+) -> None:
+    body = raw.encode("latin-1")
+    status, answer = http_json(f"{world.bot.url}/slack/events", raw=body, headers={**signed(body), **content_type})
+    assert status == 400, answer
+    assert answer["error"] == "bad request"
+    nothing_happened(world, trap)
+
+
+def test_the_same_malformed_body_unsigned_is_401(world: World, trap: Trap) -> None:
+    body = b"payload=%7Bnot-json"
+    status, _ = http_json(f"{world.bot.url}/slack/events", raw=body, headers=FORM)
+    assert status == 401
+    nothing_happened(world, trap)
+
+
+def test_a_response_url_that_is_not_slacks_is_never_posted_to(world: World, trap: Trap) -> None:
+    w = world
+    body = command_body("status", trap.url)
+    status, _ = http_json(f"{w.bot.url}/slack/events", raw=body, headers=signed(body))
+    assert status == 200
+    w.ephemeral_with(ws.ALICE, "deployment")  # answered, through the Web API instead
+    assert trap.hits == []
+    assert w.calls("chat.postEphemeral")
+
+
+def test_100_concurrent_commands_and_clicks_while_ecs_throttles_are_all_acked_in_time(world: World) -> None:
+    w = world
+    dep = _deploy_to_approval(w)
+    root_ts = w.root(dep)["ts"]
+    w.ecs.post("fault", {"operation": "*", "code": "ThrottlingException", "rate": 1.0})
+    jobs = [("command", ws.ALICE, "orders")] * 10 + [("command", ws.CAROL, "status")] * 45
+    jobs += [("click", ws.DAVE, root_ts)] * 45  # Dave may not approve: each click is refused, after the ack
+
+    def send(job: tuple[str, str, str]) -> tuple[float, dict[str, Any]]:
+        started = time.monotonic()
+        kind, user, arg = job
+        result = w.command(user, arg) if kind == "command" else w.click(user, arg, APPROVE_ACTION)
+        return time.monotonic() - started, result
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(send, jobs))
+    assert [r["status"] for _, r in results] == [200] * len(jobs)
+    assert [r["error"] for _, r in results] == [None] * len(jobs)
+    assert max(t for t, _ in results) < 3.0
+    # …and every one is answered later through its response_url.
+    w.told(ws.ALICE, "ECS", 10, timeout=120)
+    w.told(ws.CAROL, "deployment", 45, timeout=60)
+    w.told(ws.DAVE, "rule `not_approver`", 45, timeout=60)
+    w.ecs.post("fault", {"operation": "*", "code": "ThrottlingException", "rate": 0})
+
+
+def _deploy_to_approval(w: World) -> int:
+    w.command(ws.ALICE, "catalog canary 10%")
+    dep = w.started()
+    w.run_until(dep, awaiting)
+    return dep
+
+
+def test_a_slack_429_on_the_approver_lookup_is_retried_and_the_click_recorded(world: World) -> None:
+    w = world
+    dep = _deploy_to_approval(w)
+    w.slack.store.settings.scopes = w.slack.store.settings.scopes  # unchanged: usergroups:read granted
+    fault = {"method": "usergroups.users.list", "status": 429, "retry_after": 1, "times": 2}
+    w.control("settings", {"faults": [fault]})
+    w.ctx.membership.invalidate()
+    answer = w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)
+    assert answer["status"] == 200 and answer["error"] is None
+    w.ephemeral_with(ws.BOB, "Approval sent", timeout=15)
+    with w.ctx.sessions() as session:
+        assert session.scalars(select(Decision.user_id).where(Decision.deployment_id == dep)).all() == [ws.BOB]
+    assert [c["status"] for c in w.calls("usergroups.users.list")][-3:] == [429, 429, 200]
+
+
+def test_slack_down_on_the_approver_lookup_says_so_and_records_the_attempt(world: World) -> None:
+    w = world
+    dep = _deploy_to_approval(w)
+    w.control("settings", {"faults": [{"method": "usergroups.users.list", "status": 503, "times": -1}]})
+    w.ctx.membership.invalidate()
+    w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)
+    w.ephemeral_with(ws.BOB, "couldn't check your user-group membership", timeout=15)
+    assert w.ecs.calls("ContinueServiceDeployment") == []
+    with w.ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Decision)) == 0
+    w.control("settings", {"faults": []})
+    w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)  # a minute later it just works
+    w.ephemeral_with(ws.BOB, "Approval sent", timeout=15)
+
+
+def test_a_member_removed_from_the_group_loses_the_right_at_once(world: World) -> None:
+    w = world
+    dep = _deploy_to_approval(w)
+    assert ws.BOB in w.ctx.membership(ws.APPROVERS_GROUP)  # cached for five minutes
+    removed = ws.UserGroup(ws.APPROVERS_GROUP, "platform-approvers", "Platform approvers", (ws.CAROL,))
+    original = ws.GROUPS_BY_ID[ws.APPROVERS_GROUP]
+    ws.GROUPS_BY_ID[ws.APPROVERS_GROUP] = removed
+    try:
+        event = {"type": "subteam_members_changed", "subteam_id": ws.APPROVERS_GROUP, "team_id": ws.TEAM_ID,
+                 "added_users": [], "removed_users": [ws.BOB], "removed_users_count": 1}  # fmt: skip
+        envelope = {"type": "event_callback", "team_id": ws.TEAM_ID, "api_app_id": ws.APP_ID, "event": event,
+                    "event_id": "Ev0SUBTEAM", "event_time": int(time.time())}  # fmt: skip
+        raw = json.dumps(envelope).encode()
+        headers = {"Content-Type": "application/json", **sign(DEFAULT_SIGNING_SECRET, raw)}
+        assert http_json(f"{w.bot.url}/slack/events", raw=raw, headers=headers)[0] == 200
+        w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)
+        w.ephemeral_with(ws.BOB, "rule `not_approver`")
+    finally:
+        ws.GROUPS_BY_ID[ws.APPROVERS_GROUP] = original
+    assert w.ecs.calls("ContinueServiceDeployment") == []
