@@ -162,14 +162,14 @@ class World:
 
         return drive_until(self.ecs, step, lambda: self.view(dep_id), done, limit)
 
-    def started(self, user: str = "U0ALICE") -> int:
+    def started(self, user: str = "U0ALICE", timeout: float = 10.0) -> int:
         """The deployment a command just asked for, once the listener has started it on ECS."""
 
         def probe() -> int | None:
             views = [v for v in self.ctx.usecases.deployments.history_for_user(user, 1) if v.ecs_deployment_arn]
             return views[0].id if views else None
 
-        return wait_for(probe, what=f"a deployment started by {user}")
+        return wait_for(probe, timeout, what=f"a deployment started by {user}")
 
 
 def awaiting(view: DeploymentView) -> bool:

@@ -156,3 +156,29 @@ def test_check_online_reports_a_wrong_slack_token(sqlite_env: dict[str, str]) ->
     assert result.returncode == 1
     assert "SLACK_BOT_TOKEN: Slack auth.test failed: invalid_auth" in result.stdout
     assert "ECS: not checked (no AWS credentials found)" not in result.stdout  # problems only, when any
+
+
+def test_check_lists_granted_scopes_against_needed_and_verifies_the_app_token(sqlite_env: dict[str, str]) -> None:
+    from sandbox.slack.server import DEFAULT_APP_TOKEN
+    from sandbox.slack.server import start as start_slack
+
+    with start_slack(port=0) as slack:
+        env = {
+            **sqlite_env,
+            "SLACK_BOT_TOKEN": "xoxb-sandbox-token",
+            "SLACK_APP_TOKEN": DEFAULT_APP_TOKEN,
+            "SLACK_API_URL": slack.api_url,
+        }
+        good = _deploybot("check", "--catalog", "services.example.yml", env=env)
+        slack.store.settings.scopes = frozenset({"commands", "chat:write"})
+        missing = _deploybot("check", "--catalog", "services.example.yml", env=env)
+        wrong_app = _deploybot(
+            "check", "--catalog", "services.example.yml", env={**env, "SLACK_APP_TOKEN": "xapp-1-wrong"}
+        )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "ok: Slack: scopes needed: channels:history, channels:read, chat:write" in good.stdout
+    assert "ok: Slack: the app-level token opens a Socket Mode connection" in good.stdout
+    assert missing.returncode == 1
+    assert "SLACK_BOT_TOKEN: the bot token lacks channels:history, channels:read, chat:write.public" in missing.stdout
+    assert wrong_app.returncode == 1
+    assert "SLACK_APP_TOKEN: apps.connections.open refused the app-level token: invalid_auth" in wrong_app.stdout

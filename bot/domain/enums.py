@@ -185,6 +185,7 @@ class ActorSource(StrEnum):
     BUTTON = "button"  # a button on a deployment's message
     MODAL = "modal"  # the /deploy form
     APP_HOME = "app_home"  # a button on the App Home tab
+    SYSTEM = "system"  # the bot itself, e.g. rolling back a pause whose approval request could not be shown
 
 
 class OutboxState(StrEnum):
@@ -202,6 +203,16 @@ class OutboxKind(StrEnum):
     POST = "POST"  # chat.postMessage (root or thread reply)
     UPDATE_ROOT = "UPDATE_ROOT"  # chat.update of the deployment's root message (coalesced)
     EPHEMERAL = "EPHEMERAL"
+
+
+class ChannelAccess(StrEnum):
+    """Whether the bot can tell a deployment's story in a conversation (the Slack layer asks conversations.info)."""
+
+    POSTABLE = "postable"  # a channel the bot is in, or a public one it may post to (chat:write.public)
+    DIRECT = "direct"  # a DM: only its two people would ever see the thread and its buttons
+    ARCHIVED = "archived"
+    HIDDEN = "hidden"  # a private channel without the bot, a DM or group DM between people: channel_not_found
+    UNKNOWN = "unknown"  # Slack did not answer (after retries): nothing can be promised
 
 
 class SlackFailureKind(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +13,15 @@ from bot.db.sessions import transaction
 from bot.db.store import add_event, latest_deployment, queue, queue_root_update, record
 from bot.domain import policy
 from bot.domain.catalog.loader import ServiceConfig
-from bot.domain.enums import STOP_HOOK_ID, DecisionKind, DeploymentStatus, EventKind, RenderKind
+from bot.domain.enums import STOP_HOOK_ID, ActorSource, DecisionKind, DeploymentStatus, EventKind, RenderKind
+from bot.domain.narration import narration
 from bot.domain.outbox import crosspost_key, render_payload
 from bot.domain.readmodels import DecisionView, DeploymentView
 from bot.domain.text import escape
 from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.engine.deployments import Deployments, rollback_command
+from bot.engine.failsafe import SYSTEM_USER, UNSEEN_REASON, tell_requester
 from bot.logs import get_logger
 from models import Decision, Deployment, ServiceLock
 
@@ -102,6 +104,17 @@ class Decisions:
         hook = hook_id if hook_id in awaiting else next(iter(sorted(awaiting)), STOP_HOOK_ID)
         return self._decide(actor, view, hook, DecisionKind.ROLLBACK, reason)
 
+    def roll_back_unseen(self, dep_id: int, hook: str) -> Answer:
+        """The bot's own rollback of a CONTINUE-on-timeout pause nobody could see (bot/engine/failsafe.py)."""
+        view = self.d.view(dep_id)
+        if view is None:
+            return refused(f"I can't find deployment #{dep_id}.")
+        actor = Actor(user_id=SYSTEM_USER, channel_id=view.channel_id, source=ActorSource.SYSTEM)
+        answer = self._decide(actor, view, hook, DecisionKind.ROLLBACK, UNSEEN_REASON)
+        with transaction(self.d.sessions) as session:
+            tell_requester(session, session.get_one(Deployment, dep_id), hook, self.d.clock())
+        return answer
+
     def rollback_by_service(self, actor: Actor, service_key: str, reason: str | None) -> Answer:
         """`/deploy rollback <service>`: from any channel, for everyone to see."""
         found = self._for_service(service_key)
@@ -125,8 +138,12 @@ class Decisions:
         blocked = self.d.blocked_by(service.key)
         if blocked:
             return blocked
+        where = narration(service, actor.channel_id, self.d.channels)
+        if where.channel is None:
+            return refused(where.text)
         info = self.d.ecs.read_service(service)
-        answer = self.d.create_and_start(actor, service, info, rollback_command(view), (), rollback_of=view.id)
+        here = replace(actor, channel_id=where.channel)
+        answer = self.d.create_and_start(here, service, info, rollback_command(view), (), rollback_of=view.id)
         if answer.ok:
             return Answer(
                 f"Rolling `{view.service_key}` back to {view.taskdef_from.rsplit('/', 1)[-1]} with deployment "

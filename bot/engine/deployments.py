@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Executable, select
@@ -31,9 +32,10 @@ from bot.domain.catalog.schema import (
     DEFAULT_LINEAR_STEP_PERCENT,
     DEFAULT_TIMEOUT_ACTION,
 )
-from bot.domain.enums import DeploymentStatus, EventKind, Strategy, TimeoutAction
+from bot.domain.enums import ChannelAccess, DeploymentStatus, EventKind, Strategy, TimeoutAction
 from bot.domain.grammar import parser as grammar
 from bot.domain.machine.state import Tracked
+from bot.domain.narration import AccessOf, narration
 from bot.domain.readmodels import DeploymentView, StatusReport
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
 from bot.ecs.requests import replace_image
@@ -58,12 +60,14 @@ class Deployments:
         ecs: EcsGateway,
         membership: policy.Membership,
         clock: Clock = utcnow,
+        channels: AccessOf = lambda _channel: ChannelAccess.POSTABLE,
     ) -> None:
         self.sessions = sessions
         self.catalog = catalog
         self.ecs = ecs
         self.membership = membership
         self.clock = clock
+        self.channels = channels  # can the bot post there? (the Slack layer asks conversations.info)
 
     # Refusals are part of the audit trail ---------------------------------------------------------------------
     def refuse(self, actor: Actor, service_key: str, action: str, verdict: policy.Verdict) -> Answer:
@@ -103,6 +107,9 @@ class Deployments:
         blocked = self.blocked_by(service.key)
         if blocked:
             return blocked
+        where = narration(service, actor.channel_id, self.channels)
+        if where.channel is None:
+            return refused(where.text)  # before any ECS call: nobody could follow or approve it
         try:
             info = self.ecs.read_service(service)
         except EcsError as exc:
@@ -112,7 +119,8 @@ class Deployments:
                 f"`{service.key}` has no load balancer or Service Connect, so ECS can only switch it all at once. "
                 f"Try: `/deploy {service.key} bluegreen`"
             )
-        return self.create_and_start(actor, service, info, cmd, stages)
+        answer = self.create_and_start(replace(actor, channel_id=where.channel), service, info, cmd, stages)
+        return replace(answer, text=f"{where.text} {answer.text}") if where.text and answer.ok else answer
 
     def blocked_by(self, service_key: str) -> Answer | None:
         """The refusal to give while the service is locked or busy, else None."""

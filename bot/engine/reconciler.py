@@ -36,6 +36,7 @@ from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine import metrics
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import CLOCK_SKEW, Deployments
+from bot.engine.failsafe import unseen_pauses
 from bot.logs import bound, get_logger
 from models import Decision, Deployment, DeploymentEvent
 
@@ -99,8 +100,19 @@ class Reconciler:
         for (region, role), members in groups.items():
             for batch in chunks([str(c.id) for c in members]):
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
+        self._roll_back_unseen([c.id for c in claims])
         metrics.count_pass(report.claimed, report.delayed, len(report.errors), time.monotonic() - started)
         return report
+
+    def _roll_back_unseen(self, ids: Sequence[int]) -> None:
+        """A pause set to CONTINUE at its timeout whose approval request never reached Slack is rolled back."""
+        if not ids:
+            return
+        with transaction(self.d.sessions) as session:
+            unseen = unseen_pauses(session, self.d.catalog, ids, self.d.clock())
+        for dep_id, hook in unseen:
+            log.warning("deployment %s: approval request for %s never shown; rolling back", dep_id, hook)
+            self.decisions.roll_back_unseen(dep_id, hook)
 
     # Claiming -------------------------------------------------------------------------------------------------
     def _claim(self, now: datetime) -> list[_Claim]:

@@ -13,6 +13,7 @@ from bot.domain import policy
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import AnswerKind
 from bot.domain.grammar import parser as grammar
+from bot.domain.narration import AccessOf
 from bot.ecs.gateway import EcsGateway
 from bot.engine.answers import Actor, Answer, refused
 from bot.engine.decisions import Decisions
@@ -36,9 +37,12 @@ class UseCases:
         *,
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
+        channels: AccessOf | None = None,
     ) -> None:
         self.catalog = catalog
         self.deployments = Deployments(sessions, catalog, ecs, membership, clock)
+        if channels is not None:
+            self.deployments.channels = channels
         self.decisions = Decisions(self.deployments)
         self.reconciler = Reconciler(self.decisions, owner=owner or f"{socket.gethostname()}:{os.getpid()}")
 

@@ -13,6 +13,7 @@ from sandbox.slack import workspace as ws
 from sandbox.slack.blockkit import BlockError, check_view
 from sandbox.slack.delivery import FORM, JSON, Delivery, deliver, form_body, payload_body
 from sandbox.slack.faults import Fault
+from sandbox.slack.socket import SocketHub
 from sandbox.slack.state import Message, Store
 from sandbox.slack.webapi import WebApi, bot_message, message_content
 
@@ -60,16 +61,24 @@ def need_channel(body: dict[str, Any]) -> ws.Channel:
 class Control:
     """Implements `/_sandbox/*` actions on top of the store and the Web API."""
 
-    def __init__(self, store: Store, api: WebApi, config: Config) -> None:
+    def __init__(self, store: Store, api: WebApi, config: Config, hub: SocketHub) -> None:
         self.store = store
         self.api = api
         self.config = config
+        self.hub = hub
 
-    def _send(self, body: bytes, content_type: str) -> Delivery:
-        """Deliver a signed request to the bot within Slack's time limit."""
-        return deliver(
-            self.config.bot_url, self.config.signing_secret, body, content_type, self.store.settings.ack_timeout
-        )
+    def _send(self, kind: str, payload: dict[str, Any]) -> Delivery:
+        """Deliver a request within Slack's time limit: over the app's socket if it has one, else signed HTTP."""
+        timeout = self.store.settings.ack_timeout
+        if self.hub.connected:
+            return self.hub.deliver(kind, payload, timeout)
+        if kind == "slash_commands":
+            body, content_type = form_body(payload), FORM
+        elif kind == "interactive":
+            body, content_type = payload_body(payload), FORM
+        else:
+            body, content_type = json.dumps(payload).encode(), JSON
+        return deliver(self.config.bot_url, self.config.signing_secret, body, content_type, timeout)
 
     def _response_url(self, user: str, channel: str, message_ts: str | None, ephemeral: bool) -> str:
         """A fresh response URL pointing back at this stand-in."""
@@ -101,7 +110,7 @@ class Control:
             response_url=self._response_url(user, channel.id, None, False),
             trigger_id=self.store.issue_trigger(user),
         )
-        delivery = self._send(form_body(fields), FORM)
+        delivery = self._send("slash_commands", fields)
         shown = self._show_ack(user, channel.id, command, delivery)
         return 200, {"ok": True, **delivery.as_dict(), "shown": shown, "request": fields}
 
@@ -141,7 +150,7 @@ class Control:
             response_url=self._response_url(user, channel.id, ts, ephemeral),
             trigger_id=self.store.issue_trigger(user),
         )
-        delivery = self._send(payload_body(payload), FORM)
+        delivery = self._send("interactive", payload)
         return 200, {"ok": True, **delivery.as_dict(), "request": payload}
 
     def _click_in_view(self, user: str, body: dict[str, Any]) -> Result:
@@ -151,7 +160,7 @@ class Control:
             raise BadRequest("view_not_found", 404)
         action = self._action(view.get("blocks", []), body)
         payload = payloads.view_actions(user, view, action, self.store.issue_trigger(user))
-        delivery = self._send(payload_body(payload), FORM)
+        delivery = self._send("interactive", payload)
         return 200, {"ok": True, **delivery.as_dict(), "request": payload}
 
     @staticmethod
@@ -171,7 +180,7 @@ class Control:
         payload = payloads.view_submission(user, view, dict(body.get("values") or {}), self.store.issue_trigger(user))
         with self.store.lock:
             view["state"] = payload["view"]["state"]  # keeps what was typed if the modal stays open
-        delivery = self._send(payload_body(payload), FORM)
+        delivery = self._send("interactive", payload)
         outcome = self._apply_submission(user, view_id, delivery)
         return 200, {"ok": True, **delivery.as_dict(), "outcome": outcome, "request": payload}
 
@@ -223,7 +232,7 @@ class Control:
             self.store.touch()
         if not view.get("notify_on_close"):
             return 200, {"ok": True, "status": None}
-        delivery = self._send(payload_body(payloads.view_closed(user, view)), FORM)
+        delivery = self._send("interactive", payloads.view_closed(user, view))
         return 200, {"ok": True, **delivery.as_dict()}
 
     def app_home_opened(self, body: dict[str, Any]) -> Result:
@@ -231,7 +240,7 @@ class Control:
         user = need_user(body)
         home = self.store.user_views(user)["home"]
         payload = payloads.app_home_opened(user, home)
-        delivery = self._send(json.dumps(payload).encode(), JSON)
+        delivery = self._send("events_api", payload)
         return 200, {"ok": True, **delivery.as_dict(), "request": payload}
 
     def post(self, body: dict[str, Any]) -> Result:

@@ -31,6 +31,7 @@ class SandboxServer(ThreadingHTTPServer):
         self.store = store
         self.api = api
         self.control = control
+        self.hub = control.hub
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A browser that leaves mid long poll is normal; anything else still gets reported."""
@@ -56,7 +57,11 @@ class Handler(BaseHTTPRequestHandler):
         """Pages, static files, Web API calls by query string, and control reads."""
         url = urlsplit(self.path)
         query = single_values(parse_qs(url.query, keep_blank_values=True))
-        if url.path.startswith("/api/"):
+        if url.path == "/link":
+            # Socket Mode: this GET becomes the app's websocket for as long as it stays open.
+            self.close_connection = True
+            self.server.hub.serve(self.headers, self.rfile, self.wfile, str(query.get("ticket", "")))
+        elif url.path.startswith("/api/"):
             self._web_api(url.path[5:], query)
         elif url.path.startswith("/_sandbox/"):
             self._control_get(url.path[10:], query)

@@ -8,11 +8,13 @@ from typing import Any
 
 from sandbox.slack.control import Config, Control
 from sandbox.slack.handler import SandboxServer
+from sandbox.slack.socket import SocketHub
 from sandbox.slack.state import Store
 from sandbox.slack.webapi import WebApi
 
 DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a loopback-only test value
 DEFAULT_BOT_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - a loopback-only test value
+DEFAULT_APP_TOKEN = "xapp-1-A0DEPLOYBOT-1-sandbox"  # noqa: S105 - Socket Mode's app-level token, loopback only
 
 
 def _build(
@@ -27,8 +29,9 @@ def _build(
     """Wire store, Web API, control API and HTTP server together."""
     config = Config(bot_url=bot_url, signing_secret=signing_secret, panel=list(panel or []))
     store = Store()
-    api = WebApi(store, bot_token, lambda: config.base_url)
-    server = SandboxServer((host, port), store, api, Control(store, api, config))
+    hub = SocketHub()
+    api = WebApi(store, bot_token, lambda: config.base_url, hub=hub)
+    server = SandboxServer((host, port), store, api, Control(store, api, config, hub))
     config.base_url = f"http://{host}:{server.server_address[1]}"
     return server
 
@@ -75,8 +78,14 @@ class SlackSandboxHandle:
         """The page's sandbox panel: buttons that POST a body to a URL (known only once the other parts run)."""
         self._server.control.config.panel = list(panel)
 
+    @property
+    def hub(self) -> SocketHub:
+        """Socket Mode connections (apps that opened a websocket with the app-level token)."""
+        return self._server.hub
+
     def stop(self) -> None:
         """Stop serving and release the port and any long polls."""
+        self._server.hub.close()
         self._server.store.close()
         self._server.shutdown()
         self._server.server_close()

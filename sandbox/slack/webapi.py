@@ -13,6 +13,7 @@ from sandbox.slack import workspace as ws
 from sandbox.slack.access import member_refusal, missing_scope, post_refusal
 from sandbox.slack.blockkit import MAX_TEXT_CHARS, BlockError, check_blocks, check_view
 from sandbox.slack.history import History, message_metadata
+from sandbox.slack.socket import SocketHub
 from sandbox.slack.state import Message, Store
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
@@ -72,9 +73,19 @@ def message_content(params: Params, blocks_char_limit: int = 13_000) -> tuple[st
 class WebApi:
     """Dispatches `POST /api/<method>` calls onto the store."""
 
-    def __init__(self, store: Store, bot_token: str, base_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bot_token: str,
+        base_url: Callable[[], str],
+        *,
+        app_token: str = "xapp-1-A0DEPLOYBOT-1-sandbox",  # noqa: S107 - a loopback-only test value
+        hub: SocketHub | None = None,
+    ) -> None:
         self.store = store
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.hub = hub
         self.base_url = base_url
         self.methods: dict[str, Callable[[Params], Reply]] = {
             "auth.test": self.auth_test,
@@ -100,6 +111,10 @@ class WebApi:
             time.sleep(settings.latency)
         if not token:
             reply = fail("not_authed")
+        elif method == "apps.connections.open":
+            reply = self.connections_open(token)
+        elif token == self.app_token:
+            reply = fail("not_allowed_token_type")  # an app-level token opens sockets and nothing else
         elif token != self.bot_token:
             reply = fail("invalid_auth")
         elif settings.token_error:
@@ -125,6 +140,15 @@ class WebApi:
             return fault.reply()
         reply = self.methods[method](params)
         return fault.reply() if fault is not None else reply
+
+    def connections_open(self, token: str) -> Reply:
+        """apps.connections.open: only with the app-level token, which is good for nothing else."""
+        if token != self.app_token:
+            return fail("not_allowed_token_type" if token == self.bot_token else "invalid_auth")
+        if self.hub is None:
+            return fail("not_allowed_token_type")
+        host = self.base_url().split("://", 1)[-1]
+        return ok(url=f"ws://{host}/link?ticket={self.hub.ticket()}&app_id={ws.APP_ID}")
 
     def auth_test(self, params: Params) -> Reply:
         """Who the token belongs to."""

@@ -12,6 +12,7 @@ from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.enums import HookStage, Strategy
 from bot.domain.policy import (
     CachedMembership,
+    MembershipUnavailable,
     Verdict,
     check_approvals,
     check_strategy,
@@ -286,10 +287,32 @@ def test_cache_refetches_when_the_clock_goes_back(cache: CachedMembership, slack
 
 def test_cache_does_not_keep_failures(cache: CachedMembership, slack: FakeSlack) -> None:
     slack.failing = True
-    with pytest.raises(ConnectionError):
+    with pytest.raises(MembershipUnavailable):  # nothing cached: fail closed, and say it was Slack
         cache("S0APPROVERS")
     slack.failing = False
     assert cache("S0APPROVERS") == frozenset({"U0BOB"})
+
+
+@pytest.mark.parametrize(("age_minutes", "served"), [(6, True), (59, True), (61, False)])
+def test_while_slack_fails_the_last_good_copy_serves_for_an_hour(
+    cache: CachedMembership, slack: FakeSlack, clock: FakeClock, age_minutes: int, served: bool
+) -> None:
+    cache("S0APPROVERS")
+    clock.advance(minutes=age_minutes)
+    slack.failing = True
+    if served:
+        assert cache("S0APPROVERS") == frozenset({"U0BOB"})
+    else:
+        with pytest.raises(MembershipUnavailable):
+            cache("S0APPROVERS")
+
+
+def test_an_invalidated_group_is_not_served_stale(cache: CachedMembership, slack: FakeSlack) -> None:
+    cache("S0APPROVERS")
+    cache.invalidate("S0APPROVERS")  # subteam_members_changed: someone may have been removed
+    slack.failing = True
+    with pytest.raises(MembershipUnavailable):
+        cache("S0APPROVERS")
 
 
 def test_cache_invalidate(cache: CachedMembership, slack: FakeSlack) -> None:

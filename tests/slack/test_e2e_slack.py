@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from bot.domain.enums import ActorSource, DecisionKind, DeploymentStatus, TimeoutAction
 from bot.slack.blocks import APPROVE_ACTION
 from models import Decision, Deployment, DeploymentEvent
 from sandbox.slack import workspace as ws
@@ -166,9 +168,18 @@ def test_100_concurrent_commands_and_clicks_while_ecs_throttles_are_all_acked_in
     w.ecs.post("fault", {"operation": "*", "code": "ThrottlingException", "rate": 0})
 
 
+def catch_up_ecs(w: World) -> None:
+    """Move the frozen ECS clock up to real time: the module's sandbox started minutes ago, and the bot finds its
+    new service deployment by creation time (ListServiceDeployments' createdAt filter, 30 s of skew allowed)."""
+    behind = time.time() - w.ecs.now().timestamp()
+    if behind > 0:
+        w.ecs.advance(behind)
+
+
 def _deploy_to_approval(w: World) -> int:
+    catch_up_ecs(w)
     w.command(ws.ALICE, "catalog canary 10%")
-    dep = w.started()
+    dep = w.started(timeout=60)  # a loaded CI machine: the deadline is generous, the condition exact
     w.run_until(dep, awaiting)
     return dep
 
@@ -223,3 +234,76 @@ def test_a_member_removed_from_the_group_loses_the_right_at_once(world: World) -
     finally:
         ws.GROUPS_BY_ID[ws.APPROVERS_GROUP] = original
     assert w.ecs.calls("ContinueServiceDeployment") == []
+
+
+# Pre-flight: the bot must be able to post where a deployment is narrated (issue 11, item 2) -------------------
+def _nothing_started(w: World) -> None:
+    with w.ctx.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Deployment)) == 0
+    assert w.ecs.calls("DescribeServices") == [] and w.ecs.calls("UpdateService") == []
+
+
+@pytest.mark.parametrize(
+    ("channel", "words"),
+    [
+        (ws.HIDDEN_CHANNEL, "`/invite @DeployBot` to this channel"),  # private, the bot never invited
+        (ws.PEOPLE_DM, "A DM is no place for a deployment"),  # a DM between Alice and Bob
+        (ws.GROUP_DM, "`/invite @DeployBot`"),
+    ],
+)
+def test_a_deployment_nobody_could_follow_is_never_started(world: World, channel: str, words: str) -> None:
+    w = world
+    answer = w.command(ws.ALICE, "orders", channel=channel)
+    assert answer["status"] == 200
+    told = w.ephemeral_with(ws.ALICE, "started nothing")
+    assert words in told["text"] and told["channel"] == channel  # said where it was asked, via its response_url
+    _nothing_started(w)
+
+
+def test_a_hidden_channel_narrates_in_the_services_home_channel_and_says_so(world: World) -> None:
+    w = world
+    services = w.ctx.catalog.services
+    assert isinstance(services, dict)
+    original = services["orders"]
+    services["orders"] = replace(original, channels=(ws.DEPLOYS_CHANNEL, ws.HIDDEN_CHANNEL))
+    try:
+        catch_up_ecs(w)
+        w.command(ws.ALICE, "orders", channel=ws.HIDDEN_CHANNEL)
+        dep = w.started()
+        told = w.ephemeral_with(ws.ALICE, f"Deployment #{dep}")
+        assert "so I'm narrating it in <#C0DEPLOYS>" in told["text"]
+        assert w.view(dep).channel_id == ws.DEPLOYS_CHANNEL
+        w.drain()
+        assert w.root(dep)["ts"] and w.messages(ws.HIDDEN_CHANNEL) == []
+    finally:
+        services["orders"] = original
+
+
+def test_an_approval_request_slack_refused_never_times_out_into_continue(world: World) -> None:
+    w = world
+    services = w.ctx.catalog.services
+    assert isinstance(services, dict)
+    original, channel = services["catalog"], ws.ALL_CHANNELS[ws.DEPLOYS_CHANNEL]
+    services["catalog"] = replace(original, timeout_action=TimeoutAction.CONTINUE)
+    try:
+        catch_up_ecs(w)
+        w.command(ws.ALICE, "catalog canary 10%")
+        dep = w.started(timeout=60)
+        w.drain()  # the root message is up
+        ws.ALL_CHANNELS[ws.DEPLOYS_CHANNEL] = replace(channel, is_archived=True)  # …then the channel is archived
+        w.run_until(dep, awaiting, limit=50)
+        w.ctx.usecases.reconciler.reconcile_once()  # sees the approval request failed: rolls back, not CONTINUE
+        assert [c["parameters"]["action"] for c in _continues(w)] == ["ROLLBACK"]
+        done = w.run_until(dep, lambda v: not v.is_active)
+    finally:
+        services["catalog"], ws.ALL_CHANNELS[ws.DEPLOYS_CHANNEL] = original, channel
+    assert done.status is DeploymentStatus.ROLLED_BACK
+    with w.ctx.sessions() as session:
+        decision = session.scalars(select(Decision).where(Decision.deployment_id == dep)).one()
+    assert (decision.kind, decision.source) == (DecisionKind.ROLLBACK, ActorSource.SYSTEM)
+    w.drain()
+    assert any("couldn't show the approval request" in m["text"] for m in w.messages(ws.dm_channel_id(ws.ALICE)))
+
+
+def _continues(w: World) -> list[dict[str, Any]]:
+    return w.ecs.calls("ContinueServiceDeployment")
