@@ -8,6 +8,7 @@ the queue is full the listener says "busy, try again" in the ack instead of drop
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -61,7 +62,9 @@ class WorkPool:
             if not self._accepting:
                 return False
             try:
-                self._queue.put_nowait(Job(name, run, abandon))
+                # The job keeps the request's log context (request id, user, channel) on the worker thread.
+                context = contextvars.copy_context()
+                self._queue.put_nowait(Job(name, lambda: context.run(run), abandon))
             except queue.Full:
                 REJECTED.labels(self.name).inc()
                 log.warning("%s pool full (%d queued): answered busy to %s", self.name, self.capacity, name)
