@@ -69,6 +69,11 @@ def bound(**fields: object) -> Iterator[None]:
         yield
 
 
+def context_field(name: str) -> object | None:
+    """A field of this thread's log context (e.g. the request id a worker job inherited), None when unbound."""
+    return structlog.contextvars.get_contextvars().get(name)
+
+
 def bind_fresh(**fields: object) -> None:
     """Replace this thread's log context with the known fields (a unit of work that has no scope to exit)."""
     structlog.contextvars.clear_contextvars()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from bot.logs import get_logger
+from bot.logs import context_field, get_logger
 from bot.slack.blocks import Message, ephemeral
 from bot.slack.context import BotContext
 
@@ -23,7 +23,8 @@ def queue(ctx: BotContext, name: str, run: Callable[[], None], tell: Tell) -> bo
         try:
             run()
         except Exception as exc:
-            ref = uuid.uuid4().hex[:8]
+            # The request's id when the job inherited it: the person, the logs and the error handler share one ref.
+            ref = str(context_field("request_id") or uuid.uuid4().hex[:8])
             log.error("%s failed (ref %s): %s", name, ref, exc, exc_info=exc)
             tell(ephemeral(SORRY.format(ref=ref)))
 
