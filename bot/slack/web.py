@@ -20,7 +20,7 @@ from bot.slack.bolt import signing_secret
 from bot.slack.context import BotContext
 from bot.slack.inbound import decode, shape_problem, signature_ok
 from bot.slack.metrics import ACK_SECONDS
-from bot.slack.observe import ack_kind
+from bot.slack.observe import UNVERIFIED, ack_kind
 
 log = get_logger(__name__)
 
@@ -38,11 +38,13 @@ def build_asgi(ctx: BotContext, app: App) -> Starlette:
         # Nothing in the request is trusted, or even parsed, before its signature checks out (Bolt's own check
         # raises on a non-numeric timestamp and then hands the unverified body to the error handler).
         if not signature_ok(secret, headers, body):
+            ACK_SECONDS.labels(UNVERIFIED).observe(time.monotonic() - arrived)
             return JSONResponse({"error": "invalid request"}, status_code=401)
         decoded = decode(body, headers.get("content-type", ""))
         problem = "the body is not a form, a payload or a JSON object" if decoded is None else shape_problem(decoded)
         if problem is not None:
             log.warning("refused a signed but malformed request: %s", problem)
+            ACK_SECONDS.labels("malformed").observe(time.monotonic() - arrived)
             return JSONResponse({"error": "bad request", "problem": problem}, status_code=400)
         bolt_request = to_bolt_request(request, body)
         # The listeners only ack and queue the work, so this returns in milliseconds (off the event loop anyway).
