@@ -13,9 +13,18 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.domain.enums import ACTIVE_STATUSES, DeploymentStatus, EventKind, LifecycleStage, OutboxKind, RenderKind
+from bot.domain.enums import (
+    ACTIVE_STATUSES,
+    DeploymentStatus,
+    EventKind,
+    LifecycleStage,
+    OutboxKind,
+    RenderKind,
+    Telling,
+)
 from bot.domain.outbox import event_key, render_payload, root_key, root_update_key
 from bot.domain.readmodels import DecisionView, DeploymentView, EventView, LockView, awaiting_hooks, parse_time
+from bot.domain.telling import telling
 from models import Base, Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
 
 
@@ -160,11 +169,11 @@ def queue_event_reply(session: Session, dep: Deployment, event_id: int, at: date
 
 
 def record(session: Session, dep: Deployment, kind: EventKind, key: str, at: datetime, **fields: Any) -> int | None:
-    """Store an event of `dep` and queue its thread reply and a root update; None if it was already stored."""
+    """Store an event of `dep` and queue its thread reply if the narrative tells it there; None if already stored."""
     event_id = add_event(
         session, service_key=dep.service_key, deployment_id=dep.id, kind=kind, key=key, at=at, **fields
     )
-    if event_id is not None:
+    if event_id is not None and telling(kind, fields.get("detail") or {}) is Telling.REPLY:
         queue_event_reply(session, dep, event_id, at)
     return event_id
 

@@ -245,6 +245,14 @@ class Verb(StrEnum):
     HELP = "help"
 
 
+class Telling(StrEnum):
+    """Where a timeline event is told (bot/domain/telling.py decides)."""
+
+    REPLY = "reply"  # a thread reply under the root message
+    ROOT = "root"  # only the root message shows it (checklist, traffic bar, decision lines)
+    AUDIT = "audit"  # kept in the history only
+
+
 class AnswerKind(StrEnum):
     """How the Slack layer renders a use case's answer."""
 

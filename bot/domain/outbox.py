@@ -34,11 +34,6 @@ def incident_key(deployment_id: int, event_key_: str) -> str:
     return f"dep:{deployment_id}:incident:{event_key_}"
 
 
-def crosspost_key(deployment_id: int, hook_id: str) -> str:
-    """The thread note of a decision taken from another channel."""
-    return f"dep:{deployment_id}:xpost:{hook_id}"
-
-
 def render_payload(kind: RenderKind, **fields: Any) -> dict[str, Any]:
     """An outbox payload: what to render at send time, and what with."""
     return {"render": kind.value, **fields}

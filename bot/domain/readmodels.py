@@ -53,6 +53,7 @@ class AwaitingHook:
     stage: str | None
     expires_at: datetime | None
     timeout_action: str | None
+    next_step: Mapping[str, Any] | None = None  # {k, n, percent}: the production step a pre-production pause guards
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def awaiting_hooks(tracked: Mapping[str, Any]) -> tuple[AwaitingHook, ...]:
             stage=info.get(hook_id, {}).get("stage"),
             expires_at=parse_time(info.get(hook_id, {}).get("expires_at")),
             timeout_action=info.get(hook_id, {}).get("timeout_action"),
+            next_step=info.get(hook_id, {}).get("next_step"),
         )
         for hook_id, status in hooks.items()
         if status == HookStatus.AWAITING_ACTION

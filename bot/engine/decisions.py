@@ -7,15 +7,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from bot.db.sessions import transaction
-from bot.db.store import add_event, latest_deployment, queue, queue_root_update, record
+from bot.db.store import add_event, latest_deployment, queue_root_update, record
 from bot.domain import policy
 from bot.domain.catalog.loader import ServiceConfig
-from bot.domain.enums import STOP_HOOK_ID, ActorSource, DecisionKind, DeploymentStatus, EventKind, RenderKind
+from bot.domain.enums import STOP_HOOK_ID, ActorSource, DecisionKind, DeploymentStatus, EventKind
 from bot.domain.narration import narration
-from bot.domain.outbox import crosspost_key, render_payload
 from bot.domain.readmodels import DecisionView, DeploymentView
 from bot.domain.text import escape
 from bot.ecs.gateway import EcsError, EcsUnavailable
@@ -234,26 +232,9 @@ class Decisions:
                         "channel": decision.channel_id,
                     },
                 )
-                self._cross_post(session, dep, decision)
             dep.updated_at = now  # bumps the version: the root message shows the decision at once
             session.flush()
             queue_root_update(session, dep, now)
-
-    def _cross_post(self, session: Session, dep: Deployment, decision: Decision) -> None:
-        if decision.source != "command" or decision.channel_id in (None, dep.channel_id):
-            return
-        text = f"↩️ {mention(decision.user_id)} asked for a rollback from <#{decision.channel_id}>" + (
-            f": {escape(decision.reason)}" if decision.reason else "."
-        )
-        queue(
-            session,
-            key=crosspost_key(dep.id, decision.hook_id),
-            channel_id=dep.channel_id,
-            in_thread=True,
-            payload=render_payload(RenderKind.MESSAGE, text=text),
-            deployment_id=dep.id,
-            at=self.d.clock(),
-        )
 
     def _refuse(self, actor: Actor, view: DeploymentView, action: str, verdict: policy.Verdict) -> Answer:
         answer = self.d.refuse(actor, view.service_key, action, verdict)

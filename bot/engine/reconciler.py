@@ -25,6 +25,7 @@ from bot.domain.enums import (
     OutboxKind,
     RenderKind,
     RollbackCause,
+    Telling,
 )
 from bot.domain.machine.advance import advance
 from bot.domain.machine.state import Event, Tracked
@@ -32,6 +33,7 @@ from bot.domain.outbox import event_key, incident_key, render_payload, root_upda
 from bot.domain.readmodels import awaiting_hooks
 from bot.domain.reminders import due_reminders
 from bot.domain.snapshot import ecs_ended, ecs_started
+from bot.domain.telling import telling
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine import metrics
 from bot.engine.decisions import Decisions
@@ -287,16 +289,18 @@ class Reconciler:
         return len(stored)
 
     def _messages(self, dep: Deployment, event: Event, event_id: int, now: datetime) -> list[dict[str, object]]:
-        rows = [
-            outbox_row(
-                key=event_key(dep.id, event_id),
-                channel_id=dep.channel_id,
-                in_thread=True,
-                payload=render_payload(RenderKind.EVENT, event_id=event_id),
-                deployment_id=dep.id,
-                at=now,
+        rows = []
+        if telling(event.kind, event.detail) is Telling.REPLY:  # the rest only changes the root message
+            rows.append(
+                outbox_row(
+                    key=event_key(dep.id, event_id),
+                    channel_id=dep.channel_id,
+                    in_thread=True,
+                    payload=render_payload(RenderKind.EVENT, event_id=event_id),
+                    deployment_id=dep.id,
+                    at=now,
+                )
             )
-        ]
         service = self.d.catalog.get(dep.service_key)
         cause = RollbackCause.of(event.detail.get("cause"))
         automatic = event.kind is EventKind.ROLLBACK_STARTED and cause is not None and cause.is_automatic

@@ -267,6 +267,7 @@ def test_traffic_detail_blue_green() -> None:
         "source_production_weight": 0.0,
         "step": 1,
         "steps": 1,
+        "approved_by": None,  # BG_HAPPY's pause guards test traffic, not this production step
     }
 
 
@@ -458,7 +459,24 @@ def test_canary_asks_twice() -> None:
         "finished",
     ]
     assert [e.actor for e in events if e.kind is EventKind.HOOK_RESOLVED] == ["U0BOB", "U0CAROL"]
+    # Each production move names who approved the pause before it (the narrative folds the move into that line).
+    moves = [e.detail.get("approved_by") for e in events if e.kind is EventKind.TRAFFIC_MOVED and "step" in e.detail]
+    assert moves == ["U0BOB", "U0CAROL"]
     assert tracked.status is DeploymentStatus.SUCCEEDED
+
+
+def test_a_pause_seen_with_the_move_before_it_guards_the_step_after_it() -> None:
+    # One poll shows step 1 taken and the pause before step 2: the pause guards step 2, and its approval names it.
+    sparse = [CANARY_TWICE[1], canary(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, 10.0), hooks=(pause("ecs-pause-2"),))]
+    _, events = run(sparse, Strategy.CANARY, 10.0, decisions={"ecs-pause-1": (DecisionKind.APPROVE, "U0BOB")})
+    assert by_key(events, "hook:ecs-pause-2:AWAITING_ACTION").detail["next_step"] == {"k": 2, "n": 2, "percent": 100.0}
+    assert by_key(events, "traffic:fwd:100.0:10.0").detail["approved_by"] == "U0BOB"
+
+
+def test_a_step_released_outside_deploybot_names_no_approver() -> None:
+    _, events = run(CANARY_TWICE, Strategy.CANARY, 10.0, decisions={"ecs-pause-2": (DecisionKind.APPROVE, "U0BOB")})
+    moves = [e.detail.get("approved_by") for e in events if e.kind is EventKind.TRAFFIC_MOVED and "step" in e.detail]
+    assert moves == [None, "U0BOB"]
 
 
 def test_canary_pause_is_at_pre_production_and_names_next_step() -> None:

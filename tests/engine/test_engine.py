@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.domain.enums import DeploymentStatus, EventKind, LifecycleStage
+from bot.domain.enums import DeploymentStatus, EventKind, LifecycleStage, Telling
 from bot.domain.grammar import parser as grammar
 from bot.domain.readmodels import DeploymentView
+from bot.domain.telling import telling
 from bot.engine.reconciler import Reconciler
 from models import Decision, Deployment, DeploymentEvent, Outbox
 from tests.support import Harness, actor, example_catalog, make_usecases
@@ -240,14 +241,17 @@ def test_two_reconcilers_share_the_work_and_store_each_event_once(harness: Harne
         assert {"accepted", "started", "finished"} <= set(keys)
 
 
-def test_every_event_gets_a_thread_reply_and_the_root_is_posted_first(harness: Harness) -> None:
-    dep = deploy(harness, "orders")
+def test_the_events_the_narrative_tells_get_a_thread_reply_and_the_root_is_posted_first(harness: Harness) -> None:
+    dep = deploy(harness, "ui bluegreen image=:1.3.0")
+    harness.run_until(dep, awaiting)
+    harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep)
     done = harness.run_until(dep, lambda v: not v.is_active)
     with harness.sessions() as session:
         rows = session.scalars(select(Outbox).where(Outbox.deployment_id == dep).order_by(Outbox.id)).all()
     assert rows[0].idempotency_key == f"dep:{dep}:root" and not rows[0].in_thread
-    replies = {r.payload["event_id"] for r in rows if r.payload.get("render") == "event"}
-    assert replies == {e.id for e in done.events}
+    replies = [r.payload["event_id"] for r in rows if r.payload.get("render") == "event"]
+    told = {e.id for e in done.events if telling(e.kind, e.detail) is Telling.REPLY}
+    assert sorted(replies) == sorted(told) and len(told) < len(done.events)  # once each; stages only in the root
     assert any(r.kind.value == "UPDATE_ROOT" for r in rows)
 
 

@@ -63,8 +63,17 @@ def test_canary_with_four_eyes_approvals_succeeds(world: World) -> None:
     thread = w.thread(dep)
     for message in [final, *thread]:
         check_message(message)
-    stages = {e.stage for e in done.events if e.kind is EventKind.STAGE_ENTERED}
-    assert len(thread) >= len(stages) + 2  # a reply per phase, plus approvals asked and decided
+    # The narrative (docs/ARCHITECTURE.md, "The thread"): a start, each approval asked and given with its step, the
+    # final bake and the outcome; the stages only change the root message.
+    lines = [m["blocks"][0]["text"]["text"] for m in thread]
+    assert len(lines) <= 10, lines
+    assert [line.split(" (")[0].split(" —")[0] for line in lines if line.startswith(("✋", "✅ <@"))] == [
+        "✋ Approval needed before production step 1 of 2",
+        "✅ <@U0BOB> approved production step 1 of 2",
+        "✋ Approval needed before production step 2 of 2",
+        "✅ <@U0BOB> approved production step 2 of 2",
+    ]
+    assert lines[0].startswith("▶️ ECS started deploying *catalog*") and "succeeded in" in lines[-1]
     assert any("<!subteam^S0APPROVERS>" in m["text"] or "S0APPROVERS" in str(m.get("blocks")) for m in thread)
 
 

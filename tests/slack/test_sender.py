@@ -82,7 +82,7 @@ def add_deployment(sessions: sessionmaker[Session], service_key: str = "catalog"
 
 
 def add_event(
-    sessions: sessionmaker[Session], dep_id: int, stage: str, kind: EventKind = EventKind.STAGE_ENTERED, **detail: Any
+    sessions: sessionmaker[Session], dep_id: int, stage: str, kind: EventKind = EventKind.STARTED, **detail: Any
 ) -> int:
     """A timeline entry of the deployment."""
     with sessions.begin() as s:

@@ -214,6 +214,7 @@ def _traffic_event(p: _Pass, test: float | None, prod: float | None) -> Event | 
     }
     if direction == "fwd" and tenths(new_p) != tenths(old_p) and new_p > 0:
         detail["step"], detail["steps"] = step_position(p.strategy, p.step_percent, new_p)
+        detail["approved_by"] = _approved_by(p, new_p)
     if direction == "rb":
         stage = p.snap.lifecycle_stage or p.tracked.lifecycle_stage
     else:  # forward traffic moves in its own shift stage, whatever stage the poll caught
@@ -221,6 +222,16 @@ def _traffic_event(p: _Pass, test: float | None, prod: float | None) -> Event | 
         stage = LifecycleStage.PRODUCTION_TRAFFIC_SHIFT if production else LifecycleStage.TEST_TRAFFIC_SHIFT
     key = f"traffic:{direction}:{new_t:.1f}:{new_p:.1f}"
     return Event(EventKind.TRAFFIC_MOVED, key, stage.value if stage else None, detail)
+
+
+def _approved_by(p: _Pass, weight: float) -> str | None:
+    """Who approved the production step that reached `weight`, when one of our people did (the pause before it)."""
+    for hook_id, info in p.hooks.items():
+        step = info.get("next_step") or {}
+        decision = p.decisions.get(hook_id)
+        if decision and decision[0] is DecisionKind.APPROVE and tenths(step.get("percent", -1.0)) == tenths(weight):
+            return decision[1]
+    return None
 
 
 def _with_traffic(stage_events: list[Event], traffic: Event | None) -> list[Event]:
@@ -269,8 +280,8 @@ def _awaiting(p: _Pass) -> list[Event]:
             "expires_at": _iso(hook.expires_at),
             "timeout_action": hook.timeout_action,
         }
-        if stage == HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT and p.advanced:
-            detail["next_step"] = next_step(p.strategy, p.step_percent, p.tracked.production_weight)
+        if p.hooks[hook.hook_id].get("next_step"):
+            detail["next_step"] = p.hooks[hook.hook_id]["next_step"]
         events.append(Event(EventKind.HOOK_AWAITING, f"hook:{hook.hook_id}:AWAITING_ACTION", stage, detail))
     return events
 
@@ -319,6 +330,14 @@ def _make_pass(
     rolling_back = rollback_active(snap)
     hooks = _merge_hooks(tracked, snap, now, decisions, rolling_back)
     step = configured if configured is not None else tracked.step_percent
+    reported = snap.target.production_weight if snap.target is not None else None
+    weight = reported if reported is not None else tracked.production_weight  # where traffic is now
+    for hook in snap.hooks:
+        info = hooks[hook.hook_id]
+        stepped = strategy is not Strategy.ROLLING and info.get("stage") == HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT
+        if stepped and hook.status == HookStatus.AWAITING_ACTION and "next_step" not in info:
+            # Which step this pause guards, fixed when it is first seen: the approval and the move refer to it.
+            info["next_step"] = next_step(strategy, step, weight)
     return _Pass(tracked, snap, now, decisions, strategy, step, rolling_back, hooks, stopped_by, by)
 
 

@@ -12,8 +12,10 @@ from slack_sdk.models.blocks import Block, SectionBlock
 
 from bot.domain.catalog.schema import ServiceConfig
 from bot.domain.durations import humanize
-from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind, HookTargetType, RollbackCause, TimeoutAction
+from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind, HookStage, RollbackCause, Telling, TimeoutAction
+from bot.domain.machine.rules import next_step
 from bot.domain.readmodels import AwaitingHook, DeploymentView, EventView
+from bot.domain.telling import telling
 from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     FIELD_CHARS,
@@ -45,6 +47,7 @@ from bot.slack.blocks.parts import (
 
 DETAIL_CHARS = 600
 _URL = re.compile(r"^https?://[^\s|<>]+$")
+CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 Line = tuple[str, list[str]]  # the narrated line and optional context lines
 
 
@@ -59,11 +62,18 @@ def _hook_name(detail: Mapping[str, Any]) -> str:
     return f"`{escape(name)}`" if name else "a lifecycle hook"
 
 
+def rollback_requester(view: DeploymentView, detail: Mapping[str, Any], actor: str | None) -> str | None:
+    """The person who asked for a rollback: the event's actor, its `by`, else the last rollback decision."""
+    decided = [d.user_id for d in view.decisions if d.kind is DecisionKind.ROLLBACK]
+    return actor or detail.get("by") or (decided[-1] if decided else None)
+
+
 def cause_phrase(view: DeploymentView, detail: Mapping[str, Any], actor: str | None) -> str:
-    """Why a deployment rolled back or stopped, in words (user, alarm, circuit breaker, hook, timeout, ECS…)."""
+    """Why a deployment rolled back or stopped, in words: always a person or a cause, never "someone"."""
     cause = RollbackCause.of(detail.get("cause"))
     if cause is RollbackCause.USER:
-        return f"requested by {user(actor or detail.get('by'))}"
+        who = rollback_requester(view, detail, actor)
+        return f"requested by {user(who)}" if who else "requested outside DeployBot"
     if cause is RollbackCause.ALARM:
         names = detail.get("alarm_names") or [detail.get("alarm_name") or "?"]
         return "CloudWatch alarm " + ", ".join(f"`{escape(str(n))}`" for n in names[:5]) + " went off"
@@ -87,7 +97,10 @@ def _user_reason(view: DeploymentView) -> str | None:
 
 
 def _started(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    return f"▶️ ECS started deploying *{escape(view.service_key)}*", []
+    change = change_line(short_image(view.image_from), short_image(view.image_to)) or change_line(
+        short_taskdef(view.taskdef_from), short_taskdef(view.taskdef_to)
+    )
+    return f"▶️ ECS started deploying *{escape(view.service_key)}*" + (f": {change}" if change else ""), []
 
 
 def _start_failed(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
@@ -95,23 +108,25 @@ def _start_failed(view: DeploymentView, e: EventView, s: ServiceConfig | None, n
     return f"❌ ECS refused to start the deployment: {reason}", []
 
 
-def _stage_entered(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    return f"▶ {stage_label(e.detail.get('stage') or e.stage)}", []
+def _bake_words(d: Mapping[str, Any]) -> tuple[str, str]:
+    """(` 5 min`, `, ends <date>`): the bake's length and end (ECS's updatedAt plus the bake), each maybe empty."""
+    minutes, end = d.get("minutes"), d.get("until")
+    ends = f", ends {slack_date(datetime.fromisoformat(end))}" if isinstance(end, str) and end else ""
+    return (f" {minutes} min" if minutes is not None else ""), ends
 
 
-def _stage_passed(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    return f"✓ {stage_label(e.detail.get('stage') or e.stage)} _(ran between two checks)_", []
+def _event(view: DeploymentView, kind: EventKind, key: str) -> EventView | None:
+    return next((e for e in view.events if e.kind is kind and e.key == key), None)
 
 
 def _traffic(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
+    # Told only for a production step nobody approved here; its step bake (same pass) is folded in.
     d = e.detail
-    prod, test = float(d.get("production_weight") or 0.0), float(d.get("test_weight") or 0.0)
-    if d.get("direction") == "rb":
-        return f"↩️ Traffic going back to blue: production green {pct(prod)} · test green {pct(test)}", []
-    if "step" in d:
-        step = f" (step {d['step']} of {d['steps']})" if d.get("steps", 1) > 1 else ""
-        return f"🔀 Production traffic → green {pct(prod)}{step}", []
-    return f"🔀 Test traffic → green {pct(test)}", []
+    prod = float(d.get("production_weight") or 0.0)
+    step = f" (step {d['step']} of {d['steps']})" if d.get("steps", 1) > 1 else ""
+    bake = _event(view, EventKind.BAKE_STARTED, f"bake:step:{prod:.1f}")
+    baking = "bake{}{}".format(*_bake_words(bake.detail)) if bake else ""
+    return f"🔀 Production traffic → green {pct(prod)}{step}" + (f" · {baking}" if baking else ""), []
 
 
 def _awaiting_hook(view: DeploymentView, d: Mapping[str, Any]) -> AwaitingHook:
@@ -120,53 +135,45 @@ def _awaiting_hook(view: DeploymentView, d: Mapping[str, Any]) -> AwaitingHook:
         return known
     expires = d.get("expires_at")
     when = datetime.fromisoformat(expires) if isinstance(expires, str) and expires else None
-    return AwaitingHook(str(d.get("hook_id") or "-"), d.get("stage"), when, d.get("timeout_action"))
+    return AwaitingHook(str(d.get("hook_id") or "-"), d.get("stage"), when, d.get("timeout_action"), d.get("next_step"))
+
+
+def _awaited(view: DeploymentView, hook_id: object) -> Mapping[str, Any]:
+    """What the HOOK_AWAITING event of a pause said (its stage and the step it guards)."""
+    found = next(
+        (e for e in view.events if e.kind is EventKind.HOOK_AWAITING and e.detail.get("hook_id") == hook_id), None
+    )
+    return found.detail if found else {}
 
 
 def _hook_awaiting(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
     hook = _awaiting_hook(view, e.detail)
-    line = f"✋ Approval needed {hook_phrase(view, hook.stage, e.detail)} — {who_may_approve(view, s)}"
+    where = hook_phrase(view, hook.stage, e.detail.get("next_step") or hook.next_step)
+    line = f"✋ Approval needed {where} — {who_may_approve(view, s)}"
     return line, ["Approve or roll back with the buttons on the message above.", timeout_line(view, hook, s)]
 
 
 def _hook_resolved(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
+    # Told only when nobody here decided: the pause timed out, or was released outside DeployBot.
     d = e.detail
     where = stage_label(d.get("stage")).lower()
-    outcome, by = d.get("outcome"), d.get("resolved_by") or e.actor
-    if d.get("target_type") not in (None, HookTargetType.PAUSE):
-        ok = outcome == "succeeded"
-        return f"{'✅' if ok else '❌'} Hook {_hook_name(d)} {'succeeded' if ok else outcome} ({where})", []
-    if outcome == "timed_out":
-        action = timeout_action_of(_awaiting_hook(view, d), s)
-        for past in view.events:
-            if past.kind is EventKind.HOOK_AWAITING and past.detail.get("hook_id") == d.get("hook_id"):
-                action = timeout_action_of(_awaiting_hook(view, past.detail), s)
+    if d.get("outcome") == "timed_out":
+        action = timeout_action_of(_awaiting_hook(view, {**_awaited(view, d.get("hook_id")), **d}), s)
         then = "continuing without approval" if action is TimeoutAction.CONTINUE else "rolling back"
-        return f"⌛ Approval timed out ({where}) → {then}", []
-    if outcome == "succeeded":
-        return (f"✅ Approved by {user(by)} — ECS continues" if by else "✅ Pause released outside DeployBot"), []
-    return (f"🛑 Rollback requested by {user(by)}" if by else f"🛑 Pause failed ({where})"), []
+        return f"⌛ Nobody approved in time ({where}) → {then}", []
+    return f"✅ Pause released outside DeployBot ({where})", []
 
 
 def _bake(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    d = e.detail
-    minutes, end = d.get("minutes"), d.get("until")
-    ends = f", ends {slack_date(datetime.fromisoformat(end))}" if isinstance(end, str) and end else ""
-    length = f" {minutes} min" if minutes is not None else ""
-    if d.get("kind") == "step":
-        where = f" at green {pct(d.get('production_weight'))} (step {d.get('step')} of {d.get('steps')})"
-        return f"⏱ Step bake{length}{where}{ends}", []
+    # Told only for the final bake; a step bake is folded into its traffic line.
+    length, ends = _bake_words(e.detail)
     return f"🍞 Bake time{length}: both revisions run, rollback is instant{ends}", []
 
 
 def _rollback(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    d = e.detail
-    line = f"↩️ Rolling back: {cause_phrase(view, d, e.actor)}"
-    extra = [
-        f"Reason: {r}" for r in [_user_reason(view)] if r and RollbackCause.of(d.get("cause")) is RollbackCause.USER
-    ]
-    ecs = _text(d, "reason", "rollback_reason")
-    return line, [*extra, *([f"ECS: {ecs}"] if ecs else [])]
+    # Told only when no person asked for it here (alarm, circuit breaker, failed hook, ECS).
+    ecs = _text(e.detail, "reason", "rollback_reason")
+    return f"↩️ Rolling back: {cause_phrase(view, e.detail, e.actor)}", [f"ECS: {ecs}"] if ecs else []
 
 
 def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
@@ -197,32 +204,44 @@ def _status(value: Any, fallback: DeploymentStatus) -> DeploymentStatus:
         return fallback
 
 
+def approved_what(view: DeploymentView, d: Mapping[str, Any], stage: str | None) -> str:
+    """What an approval let through: `production step 1 of 2 (green 10 %)`, or the pause it released."""
+    awaited = _awaited(view, d.get("hook_id"))
+    hook = next((h for h in view.awaiting if h.hook_id == d.get("hook_id")), None)
+    stage = awaited.get("stage") or (hook.stage if hook else None) or stage
+    nxt = awaited.get("next_step") or (hook.next_step if hook else None)
+    if nxt is None and hook is not None:  # still waiting, so the next step is the one it guards
+        nxt = next_step(view.strategy, view.step_percent, view.production_weight)
+    if stage == HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT and nxt:
+        return (
+            f"production step {nxt['k']} of {nxt['n']} (green {pct(nxt['percent'])})"
+            if nxt["n"] > 1
+            else ("production traffic moving to green")
+        )
+    return f"the pause {hook_phrase(view, stage)}"
+
+
 def _decision(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
+    # One line per decision: who approved which step, or who asked for a rollback, from where and why.
     d = e.detail
     who = user(e.actor or d.get("user_id") or d.get("user"))
-    kind = str(d.get("decision") or d.get("kind") or "")
+    if str(d.get("decision") or d.get("kind") or "") == DecisionKind.APPROVE:
+        return f"✅ {who} approved {approved_what(view, d, e.stage)}", []
+    channel = d.get("channel")
+    where = (
+        f" from <#{channel}>"
+        if isinstance(channel, str) and CHANNEL.match(channel) and channel != view.channel_id
+        else ""
+    )
     reason = _text(d, "reason")
-    if kind == DecisionKind.APPROVE:
-        return f"👍 {who} approved — waiting for ECS to continue", []
-    return f"🛑 {who} asked for a rollback", [f"Reason: {reason}"] if reason else []
-
-
-def _locked(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    reason = _text(e.detail, "reason")
-    line = f"🔒 *{escape(view.service_key)}* locked by {user(e.actor or e.detail.get('by'))}"
-    return line + (f": {reason}" if reason else ""), []
-
-
-def _unlocked(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    return f"🔓 *{escape(view.service_key)}* unlocked by {user(e.actor or e.detail.get('by'))}", []
+    return f"↩️ {who} asked for a rollback{where}" + (f": {reason}" if reason else ""), []
 
 
 Renderer = Callable[[DeploymentView, EventView, ServiceConfig | None, datetime], Line]
+# The kinds (and, via `telling`, the details) that are told in the thread; docs/ARCHITECTURE.md, "The thread".
 RENDERERS: Mapping[EventKind, Renderer] = {
     EventKind.STARTED: _started,
     EventKind.START_FAILED: _start_failed,
-    EventKind.STAGE_ENTERED: _stage_entered,
-    EventKind.STAGE_PASSED: _stage_passed,
     EventKind.TRAFFIC_MOVED: _traffic,
     EventKind.HOOK_AWAITING: _hook_awaiting,
     EventKind.HOOK_RESOLVED: _hook_resolved,
@@ -230,10 +249,7 @@ RENDERERS: Mapping[EventKind, Renderer] = {
     EventKind.ROLLBACK_STARTED: _rollback,
     EventKind.FINISHED: _finished,
     EventKind.DECISION: _decision,
-    EventKind.LOCKED: _locked,
-    EventKind.UNLOCKED: _unlocked,
 }
-NOT_NARRATED = frozenset({EventKind.ACCEPTED, EventKind.REFUSED})  # the root message / the audit log say it
 
 
 def _reply(view: DeploymentView, line: str, extra: list[str]) -> Message:
@@ -246,7 +262,7 @@ def _reply(view: DeploymentView, line: str, extra: list[str]) -> Message:
 def event_message(
     view: DeploymentView, event: EventView, service: ServiceConfig | None, now: datetime
 ) -> Message | None:
-    """The thread reply narrating `event`, or None for kinds not narrated (ACCEPTED, REFUSED).
+    """The thread reply narrating `event`, or None when the narrative tells it elsewhere (`telling`).
 
     A REMINDER event renders as `reminder_message` (detail `reminder: waiting`) or `timeout_warning_message`
     (`reminder: timeout`), so post either the event or the direct builder, never both.
@@ -259,7 +275,7 @@ def event_message(
             return timeout_warning_message(view, hook, service, float(left) if left is not None else 15 * 60.0)
         return reminder_message(view, hook, service)
     renderer = RENDERERS.get(event.kind)
-    if renderer is None:
+    if renderer is None or telling(event.kind, event.detail) is not Telling.REPLY:
         return None
     line, extra = renderer(view, event, service, now)
     return _reply(view, line, extra)
@@ -296,7 +312,8 @@ def incident_announcement(
     why = cause_phrase(view, {**event.detail, "cause": cause}, event.actor)
     name = escape(view.service_key)
     if cause is RollbackCause.USER:
-        line = f"↩️ {user(event.actor or event.detail.get('by'))} rolled back *{name}*"
+        who = rollback_requester(view, event.detail, event.actor)
+        line = f"↩️ {user(who)} rolled back *{name}*" if who else f"↩️ *{name}* was rolled back outside DeployBot"
     else:
         how = " automatically" if cause.is_automatic else ""
         line = f"🚨 *{name}* is rolling back{how}: {why}"

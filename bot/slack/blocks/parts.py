@@ -187,10 +187,20 @@ def checklist(view: DeploymentView) -> str:
     return "\n".join(lines)
 
 
+def production_note(view: DeploymentView) -> str | None:
+    """Where the production shift is: `green 10 % · step 2 of 2 waits for approval`, `… approved`, `… step 1 of 2`."""
+    guard = next((h for h in view.awaiting if h.stage == HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT), None)
+    if guard is None or view.strategy not in (Strategy.CANARY, Strategy.LINEAR):
+        return step_note(view)
+    nxt = guard.next_step or next_step(view.strategy, view.step_percent, view.production_weight)
+    state = "approved" if view.decision_for(guard.hook_id) is not None else "waits for approval"
+    return f"green {pct(view.production_weight)} · step {nxt['k']} of {nxt['n']} {state}"
+
+
 def _stage_note(view: DeploymentView, stage: LifecycleStage) -> str | None:
     approvals = set(view.approval_stages)
     if stage is LifecycleStage.PRODUCTION_TRAFFIC_SHIFT:
-        parts = [step_note(view) if stage is view.lifecycle_stage else None]
+        parts = [production_note(view) if stage is view.lifecycle_stage else None]
         if HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT in approvals:
             steps = len(production_steps(view.strategy, view.step_percent))
             parts.append("approval before each step" if steps > 1 else "approval first")
@@ -211,10 +221,13 @@ def rolling_progress(view: DeploymentView) -> str:
     return f"✗ Rolling update ended: {STATUS_WORDS[view.status]}"
 
 
-def hook_phrase(view: DeploymentView, stage: str | None, detail: Mapping[str, Any] | None = None) -> str:
-    """Where a pause waits: `before production step 1 of 2 (green 10 %)`, `after test traffic moved …`."""
+def hook_phrase(view: DeploymentView, stage: str | None, step: Mapping[str, Any] | None = None) -> str:
+    """Where a pause waits: `before production step 1 of 2 (green 10 %)`, `after test traffic moved …`.
+
+    `step` is the step the pause guards as the machine fixed it ({k, n, percent}); without it, the next one.
+    """
     if stage == HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT:
-        nxt = (detail or {}).get("next_step") or next_step(view.strategy, view.step_percent, view.production_weight)
+        nxt = step or next_step(view.strategy, view.step_percent, view.production_weight)
         if nxt["n"] <= 1:
             return "before production traffic moves to green"
         return f"before production step {nxt['k']} of {nxt['n']} (green {pct(nxt['percent'])})"
@@ -224,12 +237,12 @@ def hook_phrase(view: DeploymentView, stage: str | None, detail: Mapping[str, An
         return f"at {stage_label(stage)}"
 
 
-def approval_effect(view: DeploymentView, stage: str | None) -> str:
-    """What approving a pause lets ECS do next, in words."""
+def approval_effect(view: DeploymentView, stage: str | None, step: Mapping[str, Any] | None = None) -> str:
+    """What approving a pause lets ECS do next, in words (`step` as in `hook_phrase`)."""
     if stage == HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT:
-        nxt = next_step(view.strategy, view.step_percent, view.production_weight)
-        step = f" (step {nxt['k']} of {nxt['n']})" if nxt["n"] > 1 else ""
-        return f"production traffic moves to green {pct(nxt['percent'])}{step}"
+        nxt = step or next_step(view.strategy, view.step_percent, view.production_weight)
+        which = f" (step {nxt['k']} of {nxt['n']})" if nxt["n"] > 1 else ""
+        return f"production traffic moves to green {pct(nxt['percent'])}{which}"
     return f"the deployment continues past {stage_label(stage).lower()}"
 
 

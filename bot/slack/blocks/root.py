@@ -95,7 +95,7 @@ def status_line(view: DeploymentView) -> str:
     emoji = STATUS_EMOJI[view.status]
     hook = pending_hook(view) or (view.awaiting[0] if view.awaiting else None)
     if view.status is DeploymentStatus.AWAITING_APPROVAL and hook is not None:
-        return f"{emoji} {words.capitalize()} {hook_phrase(view, hook.stage)}"
+        return f"{emoji} {words.capitalize()} {hook_phrase(view, hook.stage, hook.next_step)}"
     if view.status is DeploymentStatus.IN_PROGRESS and view.lifecycle_stage is not None:
         note = step_note(view)
         where = stage_label(view.lifecycle_stage) + (f" ({note})" if note else "")
@@ -125,7 +125,7 @@ def approve_button(view: DeploymentView, hook: AwaitingHook) -> ButtonElement:
     """Approve (primary) with a confirm dialog naming what happens next."""
     confirm = ConfirmObject(
         title=plain("Approve this deployment?", 100),
-        text=md(f"*{escape(title(view))}*: {approval_effect(view, hook.stage)}.", 300),
+        text=md(f"*{escape(title(view))}*: {approval_effect(view, hook.stage, hook.next_step)}.", 300),
         confirm=plain("Approve", 30),
         deny=plain("Cancel", 30),
     )
