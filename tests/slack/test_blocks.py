@@ -282,7 +282,7 @@ def test_awaiting_root_has_approve_and_rollback_with_confirms() -> None:
     )
     assert approve["confirm"]["title"]["text"] and "green 10 %" in approve["confirm"]["text"]["text"]
     assert rollback["confirm"]["style"] == "danger"
-    assert "`catalog:41`" in rollback["confirm"]["text"]["text"]
+    assert rollback["confirm"]["text"]["type"] == "plain_text" and "catalog:41" in rollback["confirm"]["text"]["text"]
     assert actions(msg.blocks)[0]["block_id"] == "dep-42-v7"
     for got in (approve, rollback):
         assert parse_button_value(got["value"]) == (42, "ecs-pause-a")

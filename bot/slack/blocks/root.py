@@ -125,7 +125,7 @@ def approve_button(view: DeploymentView, hook: AwaitingHook) -> ButtonElement:
     """Approve (primary) with a confirm dialog naming what happens next."""
     confirm = ConfirmObject(
         title=plain("Approve this deployment?", 100),
-        text=md(f"*{escape(title(view))}*: {approval_effect(view, hook.stage, hook.next_step)}.", 300),
+        text=plain(f"{title(view)}: {approval_effect(view, hook.stage, hook.next_step)}.", 300),
         confirm=plain("Approve", 30),
         deny=plain("Cancel", 30),
     )
@@ -143,7 +143,7 @@ def rollback_button(view: DeploymentView, hook: AwaitingHook | None) -> ButtonEl
     target = short_taskdef(view.taskdef_from) or short_image(view.image_from) or "the previous revision"
     confirm = ConfirmObject(
         title=plain(clip(f"Roll back {view.service_key}?", 100), 100),
-        text=md(f"All traffic goes back to `{escape(target)}` and this deployment stops. This cannot be undone.", 300),
+        text=plain(f"All traffic goes back to {target} and this deployment stops. This cannot be undone.", 300),
         confirm=plain("Roll back", 30),
         deny=plain("Cancel", 30),
         style="danger",
