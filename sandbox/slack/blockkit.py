@@ -1,36 +1,261 @@
-"""Checks on Block Kit payloads, so a block the real Slack would refuse is refused here too."""
+"""Checks on Block Kit payloads, so a block the real Slack would refuse is refused here too.
+
+Slack's published limits and element rules (docs.slack.dev/reference/block-kit; docs/SLACK_BEHAVIOUR.md has the
+sources), stricter than slack_sdk's models, which let mrkdwn into headers and buttons, do not count a message's
+blocks, and drop unknown properties instead of refusing them. Messages refuse with `invalid_blocks`, views with
+`invalid_arguments`, each problem as Slack words them (`invalid additional property: emoji
+[json-pointer:/blocks/3/text]`). The block types the bot never sends (rich_text, file, video, markdown's siblings)
+are refused rather than half-checked: the stand-in may be stricter than Slack, never looser.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from sandbox.slack.blockschema import (
+    Check,
+    array,
+    at,
+    boolean,
+    closed,
+    integer,
+    string,
+    text,
+    typed,
+)
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_TEXT_CHARS = 40_000
-_TEXT_LIMITS = {"header": 150, "section": 3000}
-_KNOWN_BLOCKS = {
-    "header",
-    "section",
-    "context",
-    "divider",
-    "actions",
-    "image",
-    "input",
-    "rich_text",
-    "file",
-    "video",
-    "markdown",
-}
+STYLES = ("primary", "danger")
 
 
 class BlockError(ValueError):
     """Blocks Slack would refuse; `code` is the Web API error, `messages` the details."""
 
     def __init__(self, code: str, messages: list[str]) -> None:
-        super().__init__(code)
+        super().__init__("; ".join([code, *messages]))
         self.code = code
         self.messages = messages
+
+
+# Composition objects -----------------------------------------------------------------------------------------------
+CONFIRM = closed(
+    {
+        "title": text(100, plain_only=True),
+        "text": text(300, plain_only=True),  # "A plain_text text object" in the current reference
+        "confirm": text(30, plain_only=True),
+        "deny": text(30, plain_only=True),
+        "style": string(7, choices=STYLES),
+    },
+    required=("title", "text", "confirm", "deny"),
+)
+
+
+def _option(*, plain_only: bool, url: bool = False) -> Check:
+    """Menus take plain_text options; radio buttons and checkboxes may use mrkdwn; only overflow links."""
+    props: dict[str, Check] = {
+        "text": text(75, plain_only=plain_only),
+        "value": string(150),
+        "description": text(75, plain_only=plain_only),
+    }
+    if url:
+        props["url"] = string(3000)
+    return closed(props, required=("text", "value"))
+
+
+OPTION = _option(plain_only=True)
+OVERFLOW_OPTION = _option(plain_only=True, url=True)
+CHOICE = _option(plain_only=False)
+OPTION_GROUP = closed({"label": text(75, plain_only=True), "options": array(OPTION, 100)}, ("label", "options"))
+PLACEHOLDER = text(150, plain_only=True)
+SLACK_FILE = closed({"url": string(3000), "id": string(255)})
+DISPATCH = closed({"trigger_actions_on": array(string(20, choices=("on_enter_pressed", "on_character_entered")), 2)})
+FILTER = closed(
+    {
+        "include": array(string(10, choices=("im", "mpim", "private", "public")), 4),
+        "exclude_external_shared_channels": boolean,
+        "exclude_bot_users": boolean,
+    }
+)
+
+
+# Cross-property rules ----------------------------------------------------------------------------------------------
+def _options_or_groups(value: Mapping[str, Any], where: str) -> list[str]:
+    if (value.get("options") is None) == (value.get("option_groups") is None):
+        return [at(where, "must provide exactly one of options or option_groups")]
+    return []
+
+
+def _url_or_file(value: Mapping[str, Any], where: str) -> list[str]:
+    if (value.get("image_url") is None) == (value.get("slack_file") is None):
+        return [at(where, "must provide exactly one of image_url or slack_file")]
+    return []
+
+
+def _lengths_in_order(value: Mapping[str, Any], where: str) -> list[str]:
+    low, high = value.get("min_length"), value.get("max_length")
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        return [at(f"{where}/min_length", "must not be greater than max_length")]
+    return []
+
+
+def _text_or_fields(value: Mapping[str, Any], where: str) -> list[str]:
+    if value.get("text") is None and value.get("fields") is None:
+        return [at(where, "must provide either text or fields")]
+    return []
+
+
+def _unique_action_ids(value: Mapping[str, Any], where: str) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for i, element in enumerate(value.get("elements") or []):
+        action_id = element.get("action_id") if isinstance(element, dict) else None
+        if isinstance(action_id, str) and action_id in seen:
+            problems.append(at(f"{where}/elements/{i}/action_id", f"duplicate action_id {action_id!r}"))
+        if isinstance(action_id, str):
+            seen.add(action_id)
+    return problems
+
+
+# Elements ----------------------------------------------------------------------------------------------------------
+def _element(props: Mapping[str, Check], required: tuple[str, ...] = (), rules: tuple[Any, ...] = ()) -> Check:
+    return closed({"type": string(40), "action_id": string(255), **props}, ("type", *required), rules)
+
+
+_SELECT = {"placeholder": PLACEHOLDER, "confirm": CONFIRM, "focus_on_load": boolean}
+ELEMENTS: dict[str, Check] = {
+    "button": _element(
+        {
+            "text": text(75, plain_only=True),
+            "url": string(3000),
+            "value": string(2000),
+            "style": string(7, choices=STYLES),
+            "confirm": CONFIRM,
+            "accessibility_label": string(75),
+        },
+        ("text",),
+    ),
+    "static_select": _element(
+        {**_SELECT, "options": array(OPTION, 100), "option_groups": array(OPTION_GROUP, 100), "initial_option": OPTION},
+        rules=(_options_or_groups,),
+    ),
+    "multi_static_select": _element(
+        {
+            **_SELECT,
+            "options": array(OPTION, 100),
+            "option_groups": array(OPTION_GROUP, 100),
+            "initial_options": array(OPTION, 100),
+            "max_selected_items": integer(1, 100),
+        },
+        rules=(_options_or_groups,),
+    ),
+    "external_select": _element({**_SELECT, "initial_option": OPTION, "min_query_length": integer(0, 100)}),
+    "users_select": _element({**_SELECT, "initial_user": string(255)}),
+    "conversations_select": _element(
+        {
+            **_SELECT,
+            "initial_conversation": string(255),
+            "default_to_current_conversation": boolean,
+            "response_url_enabled": boolean,
+            "filter": FILTER,
+        }
+    ),
+    "channels_select": _element({**_SELECT, "initial_channel": string(255), "response_url_enabled": boolean}),
+    "overflow": _element({"options": array(OVERFLOW_OPTION, 5), "confirm": CONFIRM}, ("options",)),
+    "datepicker": _element({**_SELECT, "initial_date": string(10, 10)}),
+    "timepicker": _element({**_SELECT, "initial_time": string(5, 5), "timezone": string(64)}),
+    "checkboxes": _element(
+        {
+            "options": array(CHOICE, 10),
+            "initial_options": array(CHOICE, 10),
+            "confirm": CONFIRM,
+            "focus_on_load": boolean,
+        },
+        ("options",),
+    ),
+    "radio_buttons": _element(
+        {"options": array(CHOICE, 10), "initial_option": CHOICE, "confirm": CONFIRM, "focus_on_load": boolean},
+        ("options",),
+    ),
+    "plain_text_input": _element(
+        {
+            "placeholder": PLACEHOLDER,
+            "initial_value": string(3000, minimum=0),
+            "multiline": boolean,
+            "min_length": integer(0, 3000),
+            "max_length": integer(1, 3000),
+            "dispatch_action_config": DISPATCH,
+            "focus_on_load": boolean,
+        },
+        rules=(_lengths_in_order,),
+    ),
+    # The image element is not interactive: no action_id.
+    "image": closed(
+        {"type": string(40), "image_url": string(3000), "alt_text": string(2000), "slack_file": SLACK_FILE},
+        ("type", "alt_text"),
+        (_url_or_file,),
+    ),
+}
+_MENUS = ("static_select", "multi_static_select", "external_select", "users_select", "conversations_select")
+_PICKERS = ("channels_select", "datepicker", "timepicker", "checkboxes", "radio_buttons")
+ACTION_ELEMENTS = ("button", *_MENUS, *_PICKERS, "overflow")
+ACCESSORIES = ("button", "image", *_MENUS, *_PICKERS, "overflow")
+INPUT_ELEMENTS = ("plain_text_input", *_MENUS, *_PICKERS)
+CONTEXT_ELEMENTS: dict[str, Check] = {"image": ELEMENTS["image"], "plain_text": text(40_000), "mrkdwn": text(40_000)}
+
+
+# Blocks ------------------------------------------------------------------------------------------------------------
+def _block(props: Mapping[str, Check], required: tuple[str, ...] = (), rules: tuple[Any, ...] = ()) -> Check:
+    return closed({"type": string(40), "block_id": string(255), **props}, ("type", *required), rules)
+
+
+BLOCKS: dict[str, Check] = {
+    "section": _block(
+        {
+            "text": text(3000),
+            "fields": array(text(2000), 10),
+            "accessory": typed(ELEMENTS, ACCESSORIES, "section accessory"),
+            "expand": boolean,
+        },
+        rules=(_text_or_fields,),
+    ),
+    "header": _block({"text": text(150, plain_only=True)}, ("text",)),
+    "divider": _block({}),
+    "context": _block(
+        {"elements": array(typed(CONTEXT_ELEMENTS, tuple(CONTEXT_ELEMENTS), "context element"), 10)}, ("elements",)
+    ),
+    "actions": _block(
+        {"elements": array(typed(ELEMENTS, ACTION_ELEMENTS, "actions element"), 25)},
+        ("elements",),
+        (_unique_action_ids,),
+    ),
+    "image": _block(
+        {
+            "image_url": string(3000),
+            "slack_file": SLACK_FILE,
+            "alt_text": string(2000),
+            "title": text(2000, plain_only=True),
+        },
+        ("alt_text",),
+        (_url_or_file,),
+    ),
+    "input": _block(
+        {
+            "label": text(2000, plain_only=True),
+            "element": typed(ELEMENTS, INPUT_ELEMENTS, "input element"),
+            "dispatch_action": boolean,
+            "hint": text(2000, plain_only=True),
+            "optional": boolean,
+        },
+        ("label", "element"),
+    ),
+    "markdown": _block({"text": string(12_000)}, ("text",)),
+}
+MESSAGE_BLOCKS = ("section", "header", "divider", "context", "actions", "image", "markdown")
+VIEW_BLOCKS = (*MESSAGE_BLOCKS, "input")
 
 
 def parse_json_arg(value: Any) -> Any:
@@ -43,149 +268,67 @@ def parse_json_arg(value: Any) -> Any:
     return value
 
 
+def block_problems(blocks: Any, where: str, limit: int, kinds: tuple[str, ...], minimum: int = 0) -> list[str]:
+    """Everything Slack would say about a `blocks` array found at `where` (empty when it would take it)."""
+    problems = array(typed(BLOCKS, kinds, "block type"), limit, minimum)(blocks, where)
+    seen: set[str] = set()
+    for i, block in enumerate(blocks if isinstance(blocks, list) else []):
+        block_id = block.get("block_id") if isinstance(block, dict) else None
+        if isinstance(block_id, str) and block_id in seen:
+            problems.append(at(f"{where}/{i}/block_id", f"duplicate block_id {block_id!r}"))
+        if isinstance(block_id, str):
+            seen.add(block_id)
+    return problems
+
+
 def check_blocks(blocks: Any, limit: int = MAX_MESSAGE_BLOCKS) -> list[dict[str, Any]]:
-    """Return the blocks if Slack would accept them, else raise BlockError."""
+    """Return a message's blocks if Slack would accept them, else raise BlockError (`invalid_blocks`)."""
     blocks = parse_json_arg(blocks)
     if not isinstance(blocks, list):
         raise BlockError("invalid_blocks_format", ["blocks must be an array"])
-    problems: list[str] = []
-    if len(blocks) > limit:
-        problems.append(f"no more than {limit} items allowed [json-pointer:/blocks]")
-    seen_ids: set[str] = set()
-    for i, block in enumerate(blocks):
-        problems.extend(_check_block(block, f"/blocks/{i}", seen_ids))
+    problems = block_problems(blocks, "/blocks", limit, MESSAGE_BLOCKS)
     if problems:
         raise BlockError("invalid_blocks", problems)
     return blocks
 
 
-def _check_block(block: Any, where: str, seen_ids: set[str]) -> list[str]:
-    """Problems with one block."""
-    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        return [f"must be an object with a type [json-pointer:{where}]"]
-    kind = block["type"]
-    if kind not in _KNOWN_BLOCKS:
-        return [f"unknown block type {kind!r} [json-pointer:{where}/type]"]
-    problems = _check_block_id(block, where, seen_ids)
-    if kind in _TEXT_LIMITS:
-        problems += _check_text(block.get("text"), _TEXT_LIMITS[kind], f"{where}/text", kind == "section")
-    if kind == "section":
-        problems += _check_section(block, where)
-    elif kind == "actions":
-        problems += _check_elements(block, where, 25)
-    elif kind == "context":
-        problems += _check_elements(block, where, 10)
-    return problems
+def _submit_with_inputs(value: Mapping[str, Any], where: str) -> list[str]:
+    blocks = value.get("blocks")
+    has_input = isinstance(blocks, list) and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
+    return [at(where, "missing required field: submit")] if has_input and value.get("submit") is None else []
 
 
-def _check_block_id(block: dict[str, Any], where: str, seen_ids: set[str]) -> list[str]:
-    """Block ids are optional, at most 255 characters, and unique within one message or view."""
-    block_id = block.get("block_id")
-    if block_id is None:
-        return []
-    if not isinstance(block_id, str) or len(block_id) > 255:
-        return [f"block_id must be a string of at most 255 characters [json-pointer:{where}/block_id]"]
-    if block_id in seen_ids:
-        return [f"duplicate block_id {block_id!r} [json-pointer:{where}/block_id]"]
-    seen_ids.add(block_id)
-    return []
-
-
-def _check_text(text: Any, limit: int, where: str, optional: bool) -> list[str]:
-    """A text object with a non-empty string of at most `limit` characters."""
-    if text is None and optional:
-        return []
-    if not isinstance(text, dict) or not isinstance(text.get("text"), str):
-        return [f"must provide a text object [json-pointer:{where}]"]
-    if text.get("type") not in ("plain_text", "mrkdwn"):
-        return [f"text type must be plain_text or mrkdwn [json-pointer:{where}/type]"]
-    if not text["text"]:
-        return [f"must be more than 0 characters [json-pointer:{where}/text]"]
-    if len(text["text"]) > limit:
-        return [f"must be less than {limit + 1} characters [json-pointer:{where}/text]"]
-    return []
-
-
-def _check_section(block: dict[str, Any], where: str) -> list[str]:
-    """A section needs text or fields; fields are at most 10 of at most 2000 characters."""
-    fields = block.get("fields")
-    if block.get("text") is None and not fields:
-        return [f"must provide either text or fields [json-pointer:{where}]"]
-    problems: list[str] = []
-    if fields is not None:
-        if not isinstance(fields, list) or len(fields) > 10:
-            problems.append(f"fields must be at most 10 text objects [json-pointer:{where}/fields]")
-        else:
-            for i, f in enumerate(fields):
-                problems += _check_text(f, 2000, f"{where}/fields/{i}", False)
-    if block.get("accessory") is not None:
-        problems += _check_element(block["accessory"], f"{where}/accessory")
-    return problems
-
-
-def _check_elements(block: dict[str, Any], where: str, limit: int) -> list[str]:
-    """An actions or context block: a non-empty list of at most `limit` elements."""
-    elements = block.get("elements")
-    if not isinstance(elements, list) or not elements:
-        return [f"must provide elements [json-pointer:{where}/elements]"]
-    if len(elements) > limit:
-        return [f"no more than {limit} items allowed [json-pointer:{where}/elements]"]
-    problems: list[str] = []
-    for i, element in enumerate(elements):
-        if block["type"] == "actions":
-            problems += _check_element(element, f"{where}/elements/{i}")
-        elif not isinstance(element, dict) or "type" not in element:
-            problems.append(f"must be an object with a type [json-pointer:{where}/elements/{i}]")
-    return problems
-
-
-def _check_element(element: Any, where: str) -> list[str]:
-    """An interactive element; buttons get Slack's limits checked."""
-    if not isinstance(element, dict) or not isinstance(element.get("type"), str):
-        return [f"must be an object with a type [json-pointer:{where}]"]
-    problems: list[str] = []
-    action_id = element.get("action_id")
-    if action_id is not None and (not isinstance(action_id, str) or len(action_id) > 255):
-        problems.append(f"action_id must be at most 255 characters [json-pointer:{where}/action_id]")
-    if element["type"] != "button":
-        return problems
-    problems += _check_text(element.get("text"), 75, f"{where}/text", False)
-    if len(str(element.get("value", ""))) > 2000:
-        problems.append(f"value must be less than 2001 characters [json-pointer:{where}/value]")
-    if element.get("style") not in (None, "primary", "danger"):
-        problems.append(f"style must be primary or danger [json-pointer:{where}/style]")
-    if element.get("confirm") is not None:
-        problems += _check_confirm(element["confirm"], f"{where}/confirm")
-    return problems
-
-
-def _check_confirm(confirm: Any, where: str) -> list[str]:
-    """A confirm dialog: title 100, text 300, confirm/deny 30 characters."""
-    if not isinstance(confirm, dict):
-        return [f"must be an object [json-pointer:{where}]"]
-    problems = _check_text(confirm.get("title"), 100, f"{where}/title", False)
-    problems += _check_text(confirm.get("text"), 300, f"{where}/text", False)
-    for key in ("confirm", "deny"):
-        problems += _check_text(confirm.get(key), 30, f"{where}/{key}", False)
-    return problems
+_VIEW_COMMON: dict[str, Check] = {
+    "type": string(10),
+    "blocks": lambda blocks, where: block_problems(blocks, where, MAX_VIEW_BLOCKS, VIEW_BLOCKS, minimum=1),
+    "private_metadata": string(3000, minimum=0),
+    "callback_id": string(255, minimum=0),
+    "external_id": string(255),
+}
+VIEWS: dict[str, Check] = {
+    "modal": closed(
+        {
+            **_VIEW_COMMON,
+            "title": text(24, plain_only=True),
+            "close": text(24, plain_only=True),
+            "submit": text(24, plain_only=True),
+            "clear_on_close": boolean,
+            "notify_on_close": boolean,
+            "submit_disabled": boolean,
+        },
+        ("type", "title", "blocks"),
+        (_submit_with_inputs,),
+    ),
+    "home": closed(_VIEW_COMMON, ("type", "blocks")),
+}
 
 
 def check_view(view: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
-    """Return the view if Slack would accept it for this method, else raise BlockError."""
+    """Return the view if Slack would accept it for this method, else raise BlockError (`invalid_arguments`)."""
     view = parse_json_arg(view)
     if not isinstance(view, dict):
-        raise BlockError("invalid_arguments", ["view must be an object"])
-    if view.get("type") not in kinds:
-        raise BlockError("invalid_arguments", [f"view type must be one of {list(kinds)} [json-pointer:/view/type]"])
-    problems: list[str] = []
-    if view["type"] == "modal":
-        problems += _check_text(view.get("title"), 24, "/view/title", False)
-    if len(str(view.get("private_metadata", ""))) > 3000:
-        problems.append("private_metadata must be at most 3000 characters [json-pointer:/view/private_metadata]")
+        raise BlockError("invalid_arguments", [at("/view", "expected: object")])
+    problems = typed(VIEWS, kinds, "view type")(view, "/view")
     if problems:
         raise BlockError("invalid_arguments", problems)
-    try:
-        check_blocks(view.get("blocks", []), MAX_VIEW_BLOCKS)
-    except BlockError as exc:
-        raise BlockError("invalid_arguments", exc.messages) from exc
     return view

@@ -31,8 +31,8 @@ def fail(error: str, **fields: Any) -> Reply:
 
 
 def block_fail(exc: BlockError) -> Reply:
-    """Refused blocks, with the details Slack puts in `errors` and `response_metadata`."""
-    return fail(exc.code, errors=exc.messages, response_metadata={"messages": exc.messages})
+    """Refused blocks, with the details Slack puts in `errors` and (prefixed `[ERROR]`) `response_metadata`."""
+    return fail(exc.code, errors=exc.messages, response_metadata={"messages": [f"[ERROR] {m}" for m in exc.messages]})
 
 
 def bot_message(text: str, blocks: list[dict[str, Any]] | None, thread_ts: str | None) -> Message:

@@ -39,6 +39,7 @@ from bot.slack.blocks import (
     incident_announcement,
     modal_errors,
     parse_button_value,
+    plain_fallback,
     reminder_message,
     root_message,
     status_message,
@@ -1081,3 +1082,18 @@ def test_size_guard_drops_trailing_blocks_with_a_note() -> None:
     assert len(msg.blocks) < 8 and msg.blocks[-1]["elements"][0]["text"].startswith("…and ")
     many = finish("t", [context(f"{i}") for i in range(60)])
     assert len(many.blocks) == 50 and many.blocks[-1]["elements"][0]["text"] == "…and 11 more"
+
+
+def test_the_modal_at_its_limits_passes_the_stand_ins_checker() -> None:
+    """Names at the option value limit, 10,500 services, every field pre-filled to the input limit."""
+    names = ["s" * 150, "t" * 151, *(f"svc-{i:05}" for i in range(10_500))]
+    defaults = {"service": "s" * 150, "percent": "9" * 3000, "image": "i" * 3000, "reason": "r" * 1000}
+    modal = deploy_modal(names, defaults, private_metadata="m" * 5000)
+    check_view(modal, ("modal",))
+    groups = modal["blocks"][0]["element"]["option_groups"]
+    assert len(groups) == 100 and all(len(o["text"]["text"]) <= 75 for g in groups for o in g["options"])
+
+
+def test_the_plain_text_fallback_passes_the_stand_ins_checker() -> None:
+    fallback = plain_fallback(root_message(dep(service_key="s" * 5000, reason="r" * 5000), SVC, NOW))
+    assert [b["type"] for b in valid(fallback).blocks] == ["section"]

@@ -21,7 +21,7 @@ APPROVE = {
     "value": "dep-1:hook-1",
     "confirm": {
         "title": {"type": "plain_text", "text": "Sure?"},
-        "text": {"type": "mrkdwn", "text": "Go"},
+        "text": {"type": "plain_text", "text": "Go"},
         "confirm": {"type": "plain_text", "text": "Yes"},
         "deny": {"type": "plain_text", "text": "No"},
     },
