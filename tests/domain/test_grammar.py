@@ -193,6 +193,13 @@ ERRORS: list[tuple[str, str]] = [
     ("ui canery", "Unknown option `canery`. Did you mean `canary`? Try: `/deploy ui canary`"),
     ("ui now", "Unknown option `now`; see `/deploy help`. Try: `/deploy ui`"),
     ("catalog 10", "`10` is not a percentage; write it like `10%` or `2.5%`. Try: `/deploy catalog 10%`"),
+    (
+        "catalog canary 10 %",
+        "`10 %` is not a percentage; write it like `10%` or `2.5%`. Try: `/deploy catalog canary 10%`",
+    ),
+    ("catalog canary %", "A `%` needs its number right before it, like `10%`. Try: `/deploy catalog canary`"),
+    # a suggestion is repaired by the parser until it parses: both mistakes are corrected
+    ("catalgo canary 10 %", "Unknown service `catalgo`. Did you mean `catalog`? Try: `/deploy catalog canary 10%`"),
     ("catalog ten%", "`ten%` is not a percentage; write it like `10%` or `2.5%`. Try: `/deploy catalog 10%`"),
     ("ui bake=", "`bake=` has no value. Try: `/deploy ui`"),
     # deploy: values
@@ -218,15 +225,15 @@ ERRORS: list[tuple[str, str]] = [
     (
         "ui image=Repo/UI:v1",
         "`Repo/UI:v1` is not an image reference; write `repo/name:tag`, `repo/name@sha256:…` or "
-        "`:tag`. Try: `/deploy ui image=:<tag>`",
+        "`:tag`.",  # no Try: only the person knows the tag (a suggestion must parse as it is)
     ),
     (
         "ui image=team/ui",
-        "Image `team/ui` has no tag or digest; pin the version. Try: `/deploy ui image=team/ui:<tag>`",
+        "Image `team/ui` has no tag or digest; pin the version, like `team/ui:<tag>`.",
     ),
     (
         "ui taskdef=ui",
-        "`taskdef=` wants `family:revision` (like `ui:42`), not `ui`. Try: `/deploy ui taskdef=ui:<revision>`",
+        "`taskdef=` wants `family:revision` (like `ui:42`), not `ui`.",
     ),
     ('ui reason=""', "`reason=` is empty; say why, or leave it out. Try: `/deploy ui`"),
     ('ui reason=it\'s"x"', 'A reason cannot contain both double and single quotes. Try: `/deploy ui reason="itsx"`'),
@@ -284,8 +291,8 @@ def test_error_messages(text: str, message: str) -> None:
     assert str(caught.value) == message
 
 
-# Examples with a `<placeholder>` (a tag or revision only the user knows) cannot be parsed as they are.
-RUNNABLE = [(t, m.rsplit("Try: `/deploy ", 1)[1][:-1]) for t, m in ERRORS if "<" not in m.rsplit("Try:", 1)[1]]
+# Every suggestion is a command that parses (a fix only the person can write, like a tag, gets no `Try:`).
+RUNNABLE = [(t, m.rsplit("Try: `/deploy ", 1)[1][:-1]) for t, m in ERRORS if "Try: " in m]
 
 
 @pytest.mark.parametrize(("text", "example"), RUNNABLE, ids=[t for t, _ in RUNNABLE])
@@ -342,6 +349,14 @@ WORDS = [
     "100%",
     "10",
     "%",
+    "catalgo",
+    "canery",
+    "bluegreen",
+    "imgae=:1",
+    "bak=5m",
+    "image=team/ui",
+    "taskdef=ui",
+    "approve=tset",
     "image=:v2",
     "image=",
     "image=a/b",
@@ -378,12 +393,18 @@ grammarish = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), ma
 @given(st.one_of(st.text(), grammarish))
 @example('reason="')
 @example("catalog reason=“")
-def test_parse_raises_only_grammar_error(text: str) -> None:
+@example("catalog canary 10 %")
+@example("catalgo canery 10 % imgae=:1.3.0 bak=5m")
+def test_parse_raises_only_grammar_error_and_every_suggestion_parses(text: str) -> None:
     try:
         parse(text, CATALOG)
     except GrammarError as exc:
         assert "\n" not in exc.message
-        assert "Try: `/deploy " in exc.message
+        if exc.example is None:
+            assert "Try:" not in exc.message
+        else:
+            assert exc.message == f"{exc.problem} Try: `/deploy {exc.example}`"
+            parse(exc.example, CATALOG)  # the suggested command parses as it is shown
 
 
 def _clean(text: str) -> str:

@@ -28,7 +28,11 @@ def form(**fields: str | None) -> dict[str, str | None]:
         (form(service="catalog", strategy="canary", percent="ten"), "percent", "not a percentage"),
         (form(service="orders", strategy="rolling", percent="10"), "percent", "needs canary or linear"),
         (form(service="catalog", image="not an image"), "image", "An image has no spaces"),
-        (form(service="catalog", image="nginx"), "image", "Image `nginx` has no tag or digest; pin the version."),
+        (
+            form(service="catalog", image="nginx"),
+            "image",
+            "Image `nginx` has no tag or digest; pin the version, like `nginx:<tag>`.",
+        ),
         (form(service="catalog", reason='it\'s "quoted"'), "reason", "quote"),
     ],
 )

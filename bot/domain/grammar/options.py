@@ -38,14 +38,21 @@ _FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}")
 
 
 class GrammarError(ValueError):
-    """Malformed `/deploy` text; `.message` names the problem and shows a corrected example."""
+    """Malformed `/deploy` text; `.message` names the problem and, when `example` is set, a corrected command.
 
-    def __init__(self, problem: str, example: str) -> None:
+    `parse` only lets an example through that it parses itself (`suggesting`), so every `Try:` can be typed as is.
+    """
+
+    def __init__(self, problem: str, example: str | None) -> None:
         # Slack shows the message as one line of mrkdwn: no line breaks, and no backtick that would end the code.
         self.problem = " ".join(problem.split())
-        self.example = " ".join(example.replace("`", "'").split())
-        self.message = f"{self.problem} Try: `/deploy {self.example}`"
+        self.example = " ".join(example.replace("`", "'").split()) if example is not None else None
+        self.message = f"{self.problem} Try: `/deploy {self.example}`" if self.example else self.problem
         super().__init__(self.message)
+
+    def suggesting(self, example: str | None) -> GrammarError:
+        """The same problem with another suggestion (None: no `Try:`)."""
+        return GrammarError(self.problem, example)
 
 
 class OptionProblem(Exception):
@@ -221,7 +228,10 @@ def read_image(value: str) -> str:
     last = value.split("@", 1)[0].rsplit("/", 1)[-1]
     if ":" not in last and "@" not in value:
         # An untagged image means whatever `latest` is at pull time: not a reproducible deployment.
-        raise OptionProblem(f"Image {show(value)} has no tag or digest; pin the version.", f"image={value}:<tag>")
+        raise OptionProblem(
+            f"Image {show(value)} has no tag or digest; pin the version, like {show(value + ':<tag>')}.",
+            f"image={value}:<tag>",  # a placeholder: `parse` drops a suggestion it cannot parse
+        )
     return value
 
 

@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 HISTORY_DEFAULT = 10
+SUGGESTION_ROUNDS = 6  # corrections applied to one suggestion before giving up on it
 HISTORY_MAX = 50
 # The first alias of each strategy is the word `format_command` writes.
 STRATEGY_WORDS = {strategy: word for word, strategy in reversed(list(STRATEGY_ALIASES.items()))}
@@ -150,7 +151,33 @@ Command = Deploy | Status | History | Approve | Rollback | Lock | Unlock | Help 
 
 
 def parse(text: str, catalog: Catalog) -> Command:
-    """Parse the text after `/deploy`; raise GrammarError with a corrected example when it is malformed."""
+    """Parse the text after `/deploy`; raise GrammarError, with a corrected command that parses when there is one."""
+    try:
+        return _parse(text, catalog)
+    except GrammarError as exc:
+        raise exc.suggesting(_runnable(exc.example, catalog)) from None
+
+
+def _runnable(example: str | None, catalog: Catalog) -> str | None:
+    """The suggestion as the parser itself repairs it, until it parses; None if it never does.
+
+    A correction may leave another mistake of the same command (the parser stops at the first one), so each round
+    applies the next correction. A placeholder (`:<tag>`, `:<revision>`: what only the person knows) never parses,
+    so such a problem gets no `Try:` and its text says what to write instead.
+    """
+    seen: set[str] = set()
+    while example and example.strip() and example not in seen and len(seen) < SUGGESTION_ROUNDS:
+        seen.add(example)
+        try:
+            _parse(example, catalog)
+        except GrammarError as exc:
+            example = exc.example
+            continue
+        return example
+    return None
+
+
+def _parse(text: str, catalog: Catalog) -> Command:
     first, rest = split_first(text)
     if first.lower() == "/deploy":  # pasted from one of our own "Try:" hints
         first, rest = split_first(rest)
@@ -332,10 +359,15 @@ def _bare_option(line: Line, index: int, raw: str) -> tuple[str, Any]:
     percent = read_percent(raw)
     if percent is not None:
         return "percent", percent
+    if raw == "%":
+        raise line.error("A `%` needs its number right before it, like `10%`.", {index: None})
     if raw.endswith("%") or raw.replace(".", "", 1).isdigit():
         number = raw.rstrip("%")
         fix = f"{number}%" if number.replace(".", "", 1).isdigit() else "10%"
-        raise line.error(f"{show(raw)} is not a percentage; write it like `10%` or `2.5%`.", {index: fix})
+        spaced = index + 1 < len(line.words) and line.words[index + 1] == "%"  # `10 %`: one percentage
+        changes: dict[int, str | None] = {index: fix, index + 1: None} if spaced else {index: fix}
+        typed = show(" ".join(line.words[index : index + 1 + spaced]))
+        raise line.error(f"{typed} is not a percentage; write it like `10%` or `2.5%`.", changes)
     close = difflib.get_close_matches(word, list(STRATEGY_ALIASES), n=1, cutoff=0.6)
     if close:
         raise line.error(f"Unknown option {show(raw)}. Did you mean `{close[0]}`?", {index: close[0]})
