@@ -274,6 +274,7 @@ def deployment_view(
         finished_at=row.finished_at,
         version=row.version,
         stages_seen=tuple(LifecycleStage(s) for s in tracked.get("stages_seen", ())),
+        headless=bool(tracked.get("headless")),
         bake_until=parse_time(tracked.get("bake_until")),
         awaiting=awaiting_hooks(tracked) if row.status is DeploymentStatus.AWAITING_APPROVAL else (),
         decisions=tuple(decision_view(d) for d in decisions),

@@ -93,6 +93,7 @@ class DeploymentView:
     finished_at: datetime | None
     version: int
     stages_seen: tuple[LifecycleStage, ...] = ()
+    headless: bool = False  # no load balancer or Service Connect: no traffic to shift
     bake_until: datetime | None = None
     awaiting: tuple[AwaitingHook, ...] = ()
     decisions: tuple[DecisionView, ...] = ()

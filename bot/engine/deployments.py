@@ -236,7 +236,8 @@ class Deployments:
             dep.ecs_deployment_arn = arn
             dep.status = DeploymentStatus.IN_PROGRESS  # started_at comes from ECS's own clock, on the next pass
             step = dep.canary_percent if dep.strategy is Strategy.CANARY else dep.linear_step_percent
-            dep.tracked = {**dep.tracked, **Tracked.start(dep.strategy, step).to_json()}
+            started = Tracked.start(dep.strategy, step, headless=bool(dep.tracked.get("headless")))
+            dep.tracked = {**dep.tracked, **started.to_json()}
             record(session, dep, EventKind.STARTED, "started", now, detail={"arn": arn, "taskdef": dep.taskdef_to})
             session.flush()
             queue_root_update(session, dep, now)
@@ -376,6 +377,7 @@ def _new_deployment(
         tracked={
             "approval_timeout": _seconds(service.approval_timeout),
             "timeout_action": service.timeout_action.value,
+            "headless": info.headless,
         },
     )
 

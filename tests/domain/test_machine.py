@@ -341,6 +341,33 @@ def test_the_outcome_of_a_rollback_names_who_asked() -> None:
     assert by_key(events, "finished").detail["by"] == "U0CAROL"
 
 
+@pytest.mark.parametrize(
+    ("last", "weights"),
+    [
+        (snap(S.CLEAN_UP, None, status="SUCCESSFUL", at=55), (100.0, 100.0)),
+        (
+            snap(S.TEST_TRAFFIC_SHIFT, None, status="ROLLBACK_SUCCESSFUL", rollback=RollbackInfo("alarm"), at=55),
+            (0.0, 0.0),
+        ),
+        (snap(S.CLEAN_UP, (100.0, 100.0), status="SUCCESSFUL", at=55), (100.0, 100.0)),
+    ],
+)
+def test_the_final_traffic_is_ecs_outcome_even_when_the_shift_ran_between_polls(
+    last: Snapshot, weights: tuple[float, float]
+) -> None:
+    # The last poll saw test traffic only; ECS then shifted production and finished before the next poll.
+    tracked, _ = run([snap(S.TEST_TRAFFIC_SHIFT, (100.0, 0.0)), last])
+    assert (tracked.test_weight, tracked.production_weight) == weights
+
+
+def test_a_headless_service_shifts_nothing_whatever_weights_ecs_reports() -> None:
+    tracked = Tracked.start(Strategy.BLUE_GREEN, headless=True)
+    for s in (snap(S.TEST_TRAFFIC_SHIFT, (100.0, 0.0)), snap(S.CLEAN_UP, (100.0, 100.0), status="SUCCESSFUL")):
+        tracked, events = advance(tracked, s, T0 + timedelta(hours=1), {})
+        assert not [e for e in events if e.kind is EventKind.TRAFFIC_MOVED]
+    assert tracked.production_weight is None and Tracked.from_json(tracked.to_json()).headless
+
+
 def test_headless_blue_green_moves_no_traffic() -> None:
     snaps = [snap(s) for s in (S.PRE_SCALE_UP, S.TEST_TRAFFIC_SHIFT, S.PRODUCTION_TRAFFIC_SHIFT, S.CLEAN_UP)]
     _, events = run([*snaps, snap(S.CLEAN_UP, status="SUCCESSFUL")])

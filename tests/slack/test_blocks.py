@@ -1097,3 +1097,33 @@ def test_the_modal_at_its_limits_passes_the_stand_ins_checker() -> None:
 def test_the_plain_text_fallback_passes_the_stand_ins_checker() -> None:
     fallback = plain_fallback(root_message(dep(service_key="s" * 5000, reason="r" * 5000), SVC, NOW))
     assert [b["type"] for b in valid(fallback).blocks] == ["section"]
+
+
+def test_a_headless_blue_green_shows_no_traffic_bar() -> None:
+    view = dep(strategy=Strategy.BLUE_GREEN, canary_percent=None, headless=True, status=DeploymentStatus.SUCCEEDED)
+    body = joined(valid(root_message(view, SVC, NOW)))
+    assert "blue ▰" not in body and "none to shift: no load balancer" in body
+    assert "blue ▰" not in joined(
+        status_message(StatusReport(None, (replace(view, status=DeploymentStatus.IN_PROGRESS),)), NOW)
+    )
+
+
+@pytest.mark.parametrize(
+    ("decisions", "detail", "expected"),
+    [
+        ((), {"cause": "user", "by": "U0CAROL"}, "requested by <@U0CAROL>"),
+        (
+            (DecisionView("-", DecisionKind.ROLLBACK, "U0BOB", ActorSource.COMMAND, T0),),
+            {"cause": "user"},
+            "requested by <@U0BOB>",
+        ),
+        ((), {"cause": "user"}, "requested outside DeployBot"),
+        ((), {"cause": "ecs"}, "ECS gave no reason"),
+    ],
+)
+def test_every_outcome_names_a_person_or_a_cause(
+    decisions: tuple[DecisionView, ...], detail: dict[str, Any], expected: str
+) -> None:
+    view = dep(status=DeploymentStatus.ROLLED_BACK, decisions=decisions)
+    msg = event_message(view, ev(EventKind.FINISHED, {"outcome": "ROLLED_BACK", **detail}), SVC, NOW)
+    assert msg is not None and msg.text.endswith(f"rolled back after 55m: {expected}") and "someone" not in msg.text

@@ -54,3 +54,5 @@ def test_every_view_gives_ecs_figures_under_a_clock_offset(world: World) -> None
         # No figure is ECS's time measured against the bot's clock.
         assert humanize(ECS_AHEAD) not in text, where
     assert f"<!date^{int(ended.timestamp())}^" in root  # "finished …": ECS's finishedAt
+    # notifications has no load balancer: no traffic bar saying "blue 100 % · green 0 %" after a success.
+    assert "blue ▰" not in root and "none to shift" in root

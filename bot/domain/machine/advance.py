@@ -76,6 +76,11 @@ class _Pass:
         return self.strategy is not Strategy.ROLLING
 
     @property
+    def shifts(self) -> bool:
+        """Traffic moves between revisions (not ROLLING, not a headless service)."""
+        return self.advanced and not self.tracked.headless
+
+    @property
     def since(self) -> datetime | None:
         # ECS bumps updatedAt when a stage or weight changes: its best estimate of when a bake began. ECS's clock
         # only, never ours (docs/ARCHITECTURE.md, "Clocks"): without updatedAt the bake has no known end.
@@ -188,13 +193,21 @@ def _rollback_event(p: _Pass, cause: Mapping[str, Any], actor: str | None) -> li
     return [Event(EventKind.ROLLBACK_STARTED, "rollback", stage.value if stage else None, detail, actor)]
 
 
-def _weights(p: _Pass) -> tuple[float | None, float | None]:
+# Where traffic ends when ECS reports no weights with the outcome: all on green after a success, all back after a
+# rollback, however much of the shift ran between two polls.
+FINAL_WEIGHT = {DeploymentStatus.SUCCEEDED: 100.0, DeploymentStatus.ROLLED_BACK: 0.0}
+
+
+def _weights(p: _Pass, final: DeploymentStatus | None) -> tuple[float | None, float | None]:
     target = p.snap.target
-    if not p.advanced or target is None:
+    if not p.shifts:
         return p.tracked.test_weight, p.tracked.production_weight
-    test = target.test_weight if target.test_weight is not None else p.tracked.test_weight
-    prod = target.production_weight if target.production_weight is not None else p.tracked.production_weight
-    return test, prod
+    ended = FINAL_WEIGHT.get(final) if final is not None else None
+    test = target.test_weight if target is not None else None
+    prod = target.production_weight if target is not None else None
+    fallback_test = ended if ended is not None else p.tracked.test_weight
+    fallback_prod = ended if ended is not None else p.tracked.production_weight
+    return (test if test is not None else fallback_test), (prod if prod is not None else fallback_prod)
 
 
 def _traffic_event(p: _Pass, test: float | None, prod: float | None) -> Event | None:
@@ -377,8 +390,8 @@ def advance(
     p = _make_pass(tracked, snapshot, now, decisions or {}, stopped_by=stopped_by, by=superseded_by)
     final = outcome(snapshot, superseded_by)
     stage_events, seen = _stage_events(p)
-    test, prod = _weights(p)
-    traffic = _traffic_event(p, test, prod) if p.advanced else None
+    test, prod = _weights(p, final)
+    traffic = _traffic_event(p, test, prod) if p.shifts else None
     emitted = set(tracked.emitted)
     fresh = []
     for event in _propose(p, stage_events, traffic, final):

@@ -18,6 +18,7 @@ class Tracked:
 
     strategy: Strategy
     step_percent: float | None = None  # canary percent or linear step, for "step k of n"
+    headless: bool = False  # no load balancer or Service Connect: nothing to shift, whatever weights ECS reports
     status: DeploymentStatus = DeploymentStatus.IN_PROGRESS
     ecs_status: EcsStatus | None = None
     lifecycle_stage: LifecycleStage | None = None
@@ -31,9 +32,9 @@ class Tracked:
     emitted: tuple[str, ...] = ()  # event keys already emitted: never emit one twice
 
     @classmethod
-    def start(cls, strategy: Strategy, step_percent: float | None = None) -> Tracked:
+    def start(cls, strategy: Strategy, step_percent: float | None = None, *, headless: bool = False) -> Tracked:
         """The state of a deployment ECS has just accepted."""
-        return cls(strategy=strategy, step_percent=step_percent)
+        return cls(strategy=strategy, step_percent=step_percent, headless=headless)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (enums by value, datetimes as ISO 8601)."""
@@ -68,7 +69,7 @@ class Tracked:
                 values[name] = tuple(value)
             elif name == "bake_until":
                 values[name] = datetime.fromisoformat(value) if value else None
-            elif name in {"step_percent", "test_weight", "production_weight", "rollback_seen"}:
+            elif name in {"step_percent", "test_weight", "production_weight", "rollback_seen", "headless"}:
                 values[name] = value
             elif name in {"hooks", "hook_info"}:
                 values[name] = dict(value)

@@ -75,7 +75,7 @@ def with_more(blocks: list[Block], more: int, hint: str = "") -> list[Block]:
 def active_line(view: DeploymentView, now: datetime) -> str:
     """One active deployment: status, who asked and when (the bot's clock), traffic."""
     head = f"*{escape(view.service_key)}* · {strategy_text(view)} · #{view.id}"
-    bar = "" if view.strategy is Strategy.ROLLING else f"\n{traffic_bar(view.production_weight)}"
+    bar = "" if view.strategy is Strategy.ROLLING or view.headless else f"\n{traffic_bar(view.production_weight)}"
     return f"{head}\n{status_line(view)}\n{requested_line(view, now)}{bar}"
 
 

@@ -140,9 +140,11 @@ def traffic_bar(green: float | None) -> str:
 
 
 def traffic_lines(view: DeploymentView) -> str | None:
-    """The production bar, plus test traffic when it differs; None for ROLLING."""
+    """The production bar, plus test traffic when it differs; None for ROLLING; a note for a headless service."""
     if view.strategy is Strategy.ROLLING:
         return None
+    if view.headless:
+        return "*Traffic*  none to shift: no load balancer, so ECS swaps the tasks"
     lines = [f"*Production traffic*  {traffic_bar(view.production_weight)}"]
     if view.test_weight is not None and tenths(view.test_weight) != tenths(view.production_weight or 0.0):
         lines.append(f"*Test traffic*  {traffic_bar(view.test_weight)}")
