@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -49,7 +49,16 @@ def build_context(
     membership = slack_membership(client, clock, health)
     gateway = EcsGateway(endpoint_url=ecs_endpoint or settings.aws_endpoint_url_ecs)
     channels = ChannelAccessCheck(client, health)
-    usecases = UseCases(sessions, catalog, gateway, membership, clock=clock, owner=owner_name(), channels=channels)
+    usecases = UseCases(
+        sessions,
+        catalog,
+        gateway,
+        membership,
+        clock=clock,
+        owner=owner_name(),
+        channels=channels,
+        poll_interval=timedelta(seconds=settings.poll_seconds),
+    )
     return BotContext(settings, catalog, db, sessions, client, usecases, membership, clock, health)
 
 

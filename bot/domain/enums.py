@@ -289,3 +289,10 @@ class LogFormat(StrEnum):
     AUTO = "auto"
     JSON = "json"
     CONSOLE = "console"
+
+
+class Pace(StrEnum):
+    """How soon a live deployment can change by itself (the reconciler's describe schedule)."""
+
+    MOVING = "MOVING"  # ECS works on it: describe it every pass
+    QUIET = "QUIET"  # baking or waiting for a person: it may wait a few passes when the budget is short

@@ -233,6 +233,8 @@ class Decisions:
                     },
                 )
             dep.updated_at = now  # bumps the version: the root message shows the decision at once
+            if error is None and dep.lease_owner is None:
+                dep.lease_until = None  # described at the next pass, however long a quiet deployment may wait
             session.flush()
             queue_root_update(session, dep, now)
 

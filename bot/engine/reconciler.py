@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,7 +22,9 @@ from bot.domain.enums import (
     DecisionKind,
     DeploymentStatus,
     EventKind,
+    LifecycleStage,
     OutboxKind,
+    Pace,
     RenderKind,
     RollbackCause,
     Telling,
@@ -30,6 +32,7 @@ from bot.domain.enums import (
 from bot.domain.machine.advance import advance
 from bot.domain.machine.state import Event, Tracked
 from bot.domain.outbox import event_key, incident_key, render_payload, root_update_key
+from bot.domain.pacing import Budget, TokenBucket, next_describe, pace_of, quiet_interval
 from bot.domain.readmodels import awaiting_hooks
 from bot.domain.reminders import due_reminders
 from bot.domain.snapshot import ecs_ended, ecs_started
@@ -57,6 +60,8 @@ class PassReport:
     events: int = 0
     delayed: int = 0
     errors: list[str] = field(default_factory=list)
+    live: int = 0  # active deployments in the database, claimed or not
+    stretch: timedelta = timedelta(0)  # how long quiet deployments wait between describes (0: every pass)
 
 
 @dataclass(frozen=True)
@@ -76,21 +81,30 @@ class Reconciler:
         *,
         owner: str,
         lease: timedelta = timedelta(seconds=60),
-        claim_limit: int = 1000,
+        claim_limit: int | None = None,
         backoff: timedelta = timedelta(seconds=15),
+        interval: timedelta = timedelta(seconds=5),
+        budget: Budget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.decisions = decisions
         self.d: Deployments = decisions.d
         self.owner = owner
         self.lease = lease
-        self.claim_limit = claim_limit
         self.backoff = backoff
+        self.interval = interval
+        self.budget = budget or Budget()
+        # Never more per pass than the describe budget allows in one poll interval (claim_limit may lower it).
+        self.claim_limit = min(claim_limit or self.budget.per_pass(interval), self.budget.per_pass(interval))
+        self._sleep, self._monotonic = sleep, monotonic
+        self._bucket = TokenBucket.full(self.budget.calls_per_second, self.budget.burst, monotonic())
 
     def reconcile_once(self) -> PassReport:
         """Claim, describe in batches of 20, and write each batch in one transaction."""
         started = time.monotonic()
         report = PassReport()
-        claims = self._claim(self.d.clock())
+        claims = self._claim(self.d.clock(), report)
         report.claimed = len(claims)
         self._retry_pending_decisions([c.id for c in claims])
         groups: dict[tuple[str, str | None], list[_Claim]] = defaultdict(list)
@@ -102,6 +116,7 @@ class Reconciler:
         for (region, role), members in groups.items():
             for batch in chunks([str(c.id) for c in members]):
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
+        log.debug("reconcile pass", claimed=report.claimed, live=report.live, stretch=report.stretch.total_seconds())
         self._roll_back_unseen([c.id for c in claims])
         metrics.count_pass(report.claimed, report.delayed, len(report.errors), time.monotonic() - started)
         return report
@@ -117,13 +132,17 @@ class Reconciler:
             self.decisions.roll_back_unseen(dep_id, hook)
 
     # Claiming -------------------------------------------------------------------------------------------------
-    def _claim(self, now: datetime) -> list[_Claim]:
+    def _claim(self, now: datetime, report: PassReport) -> list[_Claim]:
+        """Lease the due deployments, least recently described first, at most what the budget allows per pass."""
         with transaction(self.d.sessions) as session:
+            report.stretch = self._stretch(session, report)
             stmt = (
                 select(Deployment.id, Deployment.ecs_deployment_arn, Deployment.region, Deployment.role_arn)
                 .where(Deployment.status.in_(ACTIVE_STATUSES))
-                .where((Deployment.lease_until.is_(None)) | (Deployment.lease_until < now))
-                .order_by(Deployment.id)
+                .where((Deployment.lease_until.is_(None)) | (Deployment.lease_until <= now))
+                # A written deployment's lease_until is when it was described (or when it is next due): the
+                # oldest go first, so past the budget every deployment takes its turn and none starves.
+                .order_by(Deployment.lease_until.asc().nulls_first(), Deployment.id)
                 .limit(self.claim_limit)
             )
             if is_postgres(session):
@@ -138,6 +157,26 @@ class Reconciler:
                     .execution_options(synchronize_session=False)
                 )
         return claims
+
+    def _stretch(self, session: Session, report: PassReport) -> timedelta:
+        """Count live deployments by pace; how long the quiet ones may wait so that all fit the budget."""
+        counts = {Pace.MOVING: 0, Pace.QUIET: 0}
+        stmt = (
+            select(Deployment.status, Deployment.lifecycle_stage, func.count())
+            .where(Deployment.status.in_(ACTIVE_STATUSES))
+            .group_by(Deployment.status, Deployment.lifecycle_stage)
+        )
+        for status, stage, n in session.execute(stmt):
+            counts[pace_of(status, LifecycleStage(stage) if stage else None)] += int(n)
+        report.live = sum(counts.values())
+        capacity = self.budget.per_pass(self.interval)
+        return quiet_interval(counts[Pace.MOVING], counts[Pace.QUIET], capacity, self.interval, self.budget.max_quiet)
+
+    def _paced(self) -> None:
+        """Wait for a token of the describe budget, so a pass never asks ECS faster than it sustains."""
+        wait = self._bucket.take(self._monotonic())
+        if wait > 0:
+            self._sleep(wait)
 
     def _release(self, ids: Iterable[int], until: datetime | None) -> None:
         with transaction(self.d.sessions) as session:
@@ -155,6 +194,8 @@ class Reconciler:
             sent, target, created = bool(dep.tracked.get("update_sent")), dep.taskdef_to, dep.created_at
         service = self.d.catalog.get(dep.service_key)
         try:
+            if sent and target and service:
+                self._paced()  # ListServiceDeployments shares the describe budget
             arn = (
                 self.d.ecs.find_service_deployment(service, target, created - CLOCK_SKEW)
                 if sent and target and service
@@ -188,6 +229,7 @@ class Reconciler:
 
     # Describing and writing one batch -------------------------------------------------------------------------
     def _batch(self, region: str, role: str | None, claims: list[_Claim], report: PassReport) -> None:
+        self._paced()
         try:
             result = self.d.ecs.describe(region, role, [c.arn for c in claims if c.arn])
         except EcsUnavailable as exc:
@@ -202,14 +244,19 @@ class Reconciler:
             return
         report.described += len(result.snapshots)
         try:
-            report.events += self.write_batch(claims, result.by_arn())
+            report.events += self.write_batch(claims, result.by_arn(), report.stretch)
         except (StaleDataError, IntegrityError) as exc:
             # Another replica wrote the same rows; its writes stand and ours are observed again next pass.
             log.info("batch skipped after a concurrent write: %s", exc)
             report.errors.append(type(exc).__name__)
 
-    def write_batch(self, claims: Sequence[_Claim], snapshots: dict[str, Snapshot]) -> int:
-        """Advance every deployment of the batch and store states, events and messages in one transaction."""
+    def write_batch(
+        self, claims: Sequence[_Claim], snapshots: dict[str, Snapshot], stretch: timedelta = timedelta(0)
+    ) -> int:
+        """Advance every deployment of the batch and store states, events and messages in one transaction.
+
+        Each one is released until it is next due: now (the next pass) if it moves, after `stretch` if it is quiet.
+        """
         now = self.d.clock()
         with transaction(self.d.sessions) as session:
             ids = [c.id for c in claims]
@@ -228,7 +275,8 @@ class Reconciler:
                     if events or changed:
                         dep.updated_at = now
                         touched.append(dep)
-                    dep.lease_owner, dep.lease_until = None, None
+                    pace = pace_of(dep.status, dep.lifecycle_stage, baking=bool(dep.tracked.get("bake_until")))
+                    dep.lease_owner, dep.lease_until = None, next_describe(pace, now, stretch)
             session.flush()
             stored = self._store(session, found, touched, now)
         _narrate(found, touched)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,13 +38,15 @@ class UseCases:
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
         channels: AccessOf | None = None,
+        poll_interval: timedelta = timedelta(seconds=5),
     ) -> None:
         self.catalog = catalog
         self.deployments = Deployments(sessions, catalog, ecs, membership, clock)
         if channels is not None:
             self.deployments.channels = channels
         self.decisions = Decisions(self.deployments)
-        self.reconciler = Reconciler(self.decisions, owner=owner or f"{socket.gethostname()}:{os.getpid()}")
+        owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.reconciler = Reconciler(self.decisions, owner=owner, interval=poll_interval)
 
     def handle(self, actor: Actor, command: grammar.Command) -> Answer:
         """Run a parsed `/deploy` command for `actor` (OpenForm is the Slack layer's job)."""
