@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     ecs = kinds.add_parser("ecs", help="the local ECS sandbox (AWS JSON 1.1 on loopback)")
     ecs.add_argument("--port", type=int, default=4566)
     ecs.add_argument("--speed", type=float, default=1.0, help="sandbox seconds per real second")
+    ecs.add_argument(
+        "--switch",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="behaviour AWS leaves undocumented, e.g. pause_hook_details=drop|echo|reject (repeatable)",
+    )
     slack = kinds.add_parser("slack", help="the local Slack Web API stand-in and its page")
     slack.add_argument("--port", type=int, default=4567)
     slack.add_argument("--bot-url", default="http://127.0.0.1:3000/slack/events")
@@ -58,8 +65,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_demo(port=args.port, speed=args.speed)
     if args.kind == "ecs":
         from sandbox.ecs.server import serve_forever as serve_ecs
+        from sandbox.ecs.switches import SwitchError, parse_flag
 
-        serve_ecs("127.0.0.1", args.port, args.speed)
+        try:
+            switches = dict(parse_flag(flag) for flag in args.switch)
+        except SwitchError as exc:
+            print(f"deploybot sandbox ecs: {exc}", file=sys.stderr)
+            return 2
+        serve_ecs("127.0.0.1", args.port, args.speed, switches)
         return 0
     from sandbox.slack.server import serve_forever as serve_slack
 

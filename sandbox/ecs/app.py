@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from . import seed
@@ -18,6 +19,7 @@ from .model import Store
 from .operations import OPERATIONS
 from .protocol import encode_error, encode_response, parse_body, validate_input
 from .simulator import Engine
+from .switches import Switches
 from .throttle import Throttle
 
 TICK_SECONDS = 0.05
@@ -27,9 +29,10 @@ MAX_CALLS = 200_000
 class Sandbox:
     """The whole sandbox: ECS API dispatch plus what the control API manipulates."""
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, switches: Mapping[str, str] | None = None) -> None:
         self.lock = threading.RLock()
         self.clock = SandboxClock(speed)
+        self.switches = Switches(switches)
         self.throttle = Throttle()
         self.invoker = LambdaInvoker(self._remote_answer)
         self.calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALLS)
@@ -41,12 +44,13 @@ class Sandbox:
     def _fresh_engine(self) -> Engine:
         store = Store()
         seed.populate(store, self.clock.now())
-        return Engine(store, self.invoker)
+        return Engine(store, self.invoker, self.switches)
 
     def reset(self) -> None:
-        """Restore the seeded world and forget alarms, faults, Lambda registrations and calls."""
+        """Restore the seeded world and the starting switches; forget alarms, faults, Lambda registrations, calls."""
         with self.lock:
             self.invoker.clear()
+            self.switches.reset()
             self.throttle.reset()
             self.calls.clear()
             self.engine = self._fresh_engine()

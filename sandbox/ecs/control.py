@@ -6,9 +6,10 @@ POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIEN
 POST fault      {operation, code, rate}   inject ThrottlingException/ServerException ('*' = all); rate 0 clears
 POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
 POST speed      {speed}         sandbox seconds per real second
+POST switch     {name, value}   set a named switch for behaviour AWS leaves undocumented (switches.py)
 POST throttling {enabled}       switch ECS's token-bucket limits on or off
 GET  calls[?operation=X]        every ECS API call received
-GET  state[?deployment=ARN]     clock, speed, deployment counts, alarms, faults; or one deployment's
+GET  state[?deployment=ARN]     clock, speed, switches, deployment counts, alarms, faults; or one deployment's
                                 next wake-up time (`nextWakeAt`)
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from .app import Sandbox
 from .model import lambda_arn
+from .switches import SwitchError
 
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 FAULT_CODES = ("ThrottlingException", "ServerException")
@@ -108,6 +110,15 @@ def _speed(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     return {"speed": speed}
 
 
+def _switch(sandbox: Sandbox, body: dict[str, Any]) -> Any:
+    name, value = _text(body, "name"), _text(body, "value")
+    try:
+        sandbox.switches.set(name, value)
+    except SwitchError as exc:
+        raise ControlError(str(exc)) from exc
+    return {"name": name, "value": value}
+
+
 def _throttling(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
@@ -130,6 +141,7 @@ def _state(sandbox: Sandbox, deployment: str | None) -> Any:
         return {
             "now": now,
             "speed": sandbox.clock.speed,
+            "switches": sandbox.switches.as_dict(),
             "throttling": sandbox.throttle.enabled,
             "deployments": dict(statuses),
             "alarms": dict(sandbox.engine.alarm_states),
@@ -145,5 +157,6 @@ _POST = {
     "fault": _fault,
     "lambda": _lambda,
     "speed": _speed,
+    "switch": _switch,
     "throttling": _throttling,
 }

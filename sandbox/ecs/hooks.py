@@ -26,6 +26,11 @@ DEFAULT_TIMEOUT_MINUTES = 1440
 DEFAULT_CALLBACK_DELAY = 30.0
 SLOW_ROUNDS = 3
 HOOK_STATUSES = frozenset({"SUCCEEDED", "FAILED", "IN_PROGRESS"})
+# As in the pause-hook guide's example, `ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw`: 43 base64url
+# characters (32 random bytes), so ids are mixed-case and may hold `-` and `_`.
+PAUSE_ID_PREFIX = "ecs-pause-"
+PAUSE_ID_LENGTH = 43
+PAUSE_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 RemoteDone = Callable[[str, str, dict[str, Any] | None], None]
 
@@ -49,7 +54,7 @@ def start_runs(deployment: ServiceDeployment, stage: str, at: float, lambda_only
         expires = at + 60.0 * int(timeout.get("timeoutInMinutes", DEFAULT_TIMEOUT_MINUTES))
         action = str(timeout.get("action", "ROLLBACK"))
         if target_type == "PAUSE":
-            hook_id = "ecs-pause-" + random_id(12, string.ascii_lowercase + string.digits)
+            hook_id = PAUSE_ID_PREFIX + random_id(PAUSE_ID_LENGTH, PAUSE_ID_ALPHABET)
             runs.append(HookRun(hook_id, "PAUSE", None, stage, "AWAITING_ACTION", expires, action))
         else:
             details = hook.get("hookDetails")

@@ -11,6 +11,7 @@ from . import responses as render
 from .errors import EcsError, invalid
 from .model import Cluster, Service
 from .simulator import Engine
+from .switches import pause_hook_details
 from .validation import validate_deployment_configuration
 
 MAX_DESCRIBE = 20
@@ -96,6 +97,11 @@ def normalize_configuration(config: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _configuration(engine: Engine, config: dict[str, Any]) -> dict[str, Any]:
+    """A requested deploymentConfiguration as ECS keeps it (the undocumented parts per the switches)."""
+    return pause_hook_details(config, engine.switches.get("pause_hook_details"))
+
+
 def create_service(engine: Engine, params: dict[str, Any], now: float) -> dict[str, Any]:
     """CreateService: the first deployment starts right away."""
     store = engine.store
@@ -106,7 +112,8 @@ def create_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
     if not params.get("taskDefinition"):
         raise invalid("taskDefinition is required")
     td = store.task_definition(params["taskDefinition"])
-    config = normalize_configuration(params.get("deploymentConfiguration"))
+    config = _configuration(engine, params["deploymentConfiguration"]) if "deploymentConfiguration" in params else {}
+    config = normalize_configuration(config)
     service = Service(
         name=name,
         cluster=cluster,
@@ -147,7 +154,7 @@ def update_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
     config = service.deployment_configuration
     if "deploymentConfiguration" in params:
         # The whole configuration is replaced, not merged (ECS_BEHAVIOUR.md §3).
-        config = normalize_configuration(params["deploymentConfiguration"])
+        config = normalize_configuration(_configuration(engine, params["deploymentConfiguration"]))
     headless = not lbs and not (connect or {}).get("enabled")
     validate_deployment_configuration(config, headless)
     redeploy = bool(params.get("forceNewDeployment")) or (td is not None and td is not service.task_definition)

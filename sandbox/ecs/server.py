@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -105,19 +106,23 @@ class SandboxHandle:
         self.stop()
 
 
-def start(port: int = 0, speed: float = 1.0, host: str = "127.0.0.1") -> SandboxHandle:
+def start(
+    port: int = 0, speed: float = 1.0, host: str = "127.0.0.1", switches: Mapping[str, str] | None = None
+) -> SandboxHandle:
     """Start the sandbox on a background daemon thread (port 0 picks a free port)."""
-    server = _Server((host, port), Sandbox(speed))
+    server = _Server((host, port), Sandbox(speed, switches))
     thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="ecs-sandbox-http", daemon=True)
     thread.start()
     return SandboxHandle(server, thread)
 
 
-def serve_forever(host: str, port: int, speed: float) -> None:
+def serve_forever(host: str, port: int, speed: float, switches: Mapping[str, str] | None = None) -> None:
     """Run the sandbox in the foreground (for `deploybot sandbox ecs`)."""
-    server = _Server((host, port), Sandbox(speed))
+    server = _Server((host, port), Sandbox(speed, switches))
     bound_host, bound_port = server.server_address[:2]
+    chosen = " ".join(f"{k}={v}" for k, v in sorted(server.sandbox.switches.as_dict().items()))
     print(f"ECS sandbox on http://{bound_host!s}:{bound_port} (speed {speed:g})", flush=True)
+    print(f"switches: {chosen}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from typing import Any
 from . import hooks, plan
 from .errors import EcsError, invalid
 from .model import ACTIVE, RevisionState, Service, ServiceDeployment, ServiceRevision, Step, Store
+from .switches import Switches
 
 HOOK_FAILURE = "deployment failed: hook execution failure(s) detected"
 NEXT, BLOCK, JUMP = "next", "block", "jump"
@@ -22,9 +23,10 @@ NEXT, BLOCK, JUMP = "next", "block", "jump"
 class Engine:
     """Advances deployments, applies hook answers, alarms, stops and rollbacks."""
 
-    def __init__(self, store: Store, invoker: hooks.LambdaInvoker) -> None:
+    def __init__(self, store: Store, invoker: hooks.LambdaInvoker, switches: Switches | None = None) -> None:
         self.store = store
         self.invoker = invoker
+        self.switches = switches or Switches()
         self.alarm_states: dict[str, str] = {}
         self._heap: list[tuple[float, int, str, int]] = []
         self._watch: dict[str, set[str]] = {}
