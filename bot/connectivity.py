@@ -18,7 +18,8 @@ def online_problems(settings: Settings, catalog: Catalog) -> tuple[list[Problem]
 
 
 def _check_ecs(catalog: Catalog, problems: list[Problem], notes: list[str]) -> None:
-    from bot.ecs.gateway import EcsError, EcsGateway, has_credentials
+    from bot.ecs.gateway import EcsError, EcsGateway, StartSpec, has_credentials
+    from bot.ecs.requests import hook_findings
 
     if not has_credentials():
         notes.append("ECS: not checked (no AWS credentials found)")
@@ -31,3 +32,7 @@ def _check_ecs(catalog: Catalog, problems: list[Problem], notes: list[str]) -> N
             problems.append(Problem(catalog.path, 0, f"service `{service.key}`: ECS says {exc.code}: {exc.message}"))
             continue
         notes.append(f"ECS: {service.key} → {service.cluster}/{service.service} runs {info.task_definition}")
+        spec = StartSpec(service.strategy, info.task_definition_arn, approval_stages=service.approval_stages)
+        found, limits = hook_findings(info.deployment_configuration, spec)
+        notes += [f"ECS: {service.key}: {note}" for note in found]
+        problems += [Problem(catalog.path, 0, f"service `{service.key}`: {text}") for text in limits]

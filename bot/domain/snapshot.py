@@ -177,6 +177,7 @@ class Snapshot:
     linear_step_percent: float | None = None
     step_bake_minutes: int | None = None
     bake_minutes: int | None = None
+    pause_stages: tuple[str, ...] = ()  # the PAUSE hooks' stages in the deployment's configuration, if ECS gave it
     created_at: datetime | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None
@@ -295,6 +296,12 @@ def _config_fields(config: Mapping[str, Any]) -> dict[str, Any]:
         "linear_step_percent": _float(linear.get("stepPercent")),
         "step_bake_minutes": _int(linear.get("stepBakeTimeInMinutes")),
         "bake_minutes": _int(config.get("bakeTimeInMinutes")),
+        "pause_stages": tuple(
+            str(stage)
+            for hook in config.get("lifecycleHooks") or ()
+            if hook.get("targetType") == HookTargetType.PAUSE
+            for stage in hook.get("lifecycleStages") or ()
+        ),
     }
 
 

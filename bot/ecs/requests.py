@@ -10,13 +10,9 @@ from typing import Any
 import botocore.session
 
 from bot.domain.durations import pause_minutes, whole_minutes
-from bot.domain.enums import Strategy
+from bot.domain.enums import HookTargetType, Strategy
 from bot.domain.snapshot import StartSpec
 
-# Our PAUSE hooks carry this in `hookDetails` so the next deployment replaces them instead of adding more
-# (ECS allows 10 pause hooks per service, and PAUSE hooks have no ARN to recognise them by).
-HOOK_MARKER_KEY = "deploybot"
-HOOK_MARKER = {HOOK_MARKER_KEY: "approval"}
 ADVANCED = frozenset({Strategy.BLUE_GREEN, Strategy.CANARY, Strategy.LINEAR})
 
 
@@ -69,10 +65,9 @@ def register_params(
     return params
 
 
-def is_our_hook(hook: Mapping[str, Any]) -> bool:
-    """True for a PAUSE hook a previous DeployBot deployment added."""
-    details = hook.get("hookDetails")
-    return hook.get("targetType") == "PAUSE" and isinstance(details, Mapping) and HOOK_MARKER_KEY in details
+def is_pause(hook: Mapping[str, Any]) -> bool:
+    """True for a PAUSE hook (a hook without targetType is AWS_LAMBDA, ECS's default)."""
+    return hook.get("targetType") == HookTargetType.PAUSE
 
 
 def pause_hook(spec: StartSpec) -> dict[str, Any] | None:
@@ -83,7 +78,6 @@ def pause_hook(spec: StartSpec) -> dict[str, Any] | None:
     return {
         "targetType": "PAUSE",
         "lifecycleStages": [str(s) for s in spec.approval_stages],
-        "hookDetails": dict(HOOK_MARKER),
         "timeoutConfiguration": {"timeoutInMinutes": minutes, "action": str(spec.timeout_action)},
     }
 
@@ -106,10 +100,46 @@ def deployment_configuration(existing: Mapping[str, Any], spec: StartSpec) -> di
             "stepPercent": spec.linear_step_percent,
             "stepBakeTimeInMinutes": whole_minutes(spec.step_bake),
         }
-    hooks = [h for h in config.get("lifecycleHooks") or () if not is_our_hook(h)]
+    # DeployBot owns every PAUSE hook of a catalog service: PAUSE hooks carry nothing to tell whose they are (no
+    # ARN, and ECS does not use hookDetails for them), so each deployment writes exactly the pauses it asks for.
+    hooks = [h for h in config.get("lifecycleHooks") or () if not is_pause(h)]
     ours = pause_hook(spec)
     if ours is not None:
         hooks.append(ours)
     if hooks or "lifecycleHooks" in config:
         config["lifecycleHooks"] = hooks
     return config
+
+
+# ECS accepts at most this many hooks of each type (PAUSE, AWS_LAMBDA) in a service's configuration.
+MAX_HOOKS_PER_TYPE = 10
+
+
+def _stages(hook: Mapping[str, Any]) -> str:
+    return ", ".join(str(s) for s in hook.get("lifecycleStages") or ()) or "no stage"
+
+
+def hook_findings(existing: Mapping[str, Any], spec: StartSpec) -> tuple[list[str], list[str]]:
+    """What `deploybot check` says of a service's hooks: (notes, problems) for the pauses and limits."""
+    hooks = list(existing.get("lifecycleHooks") or ())
+    pauses = [h for h in hooks if is_pause(h)]
+    lambdas = len(hooks) - len(pauses)
+    notes: list[str] = []
+    problems: list[str] = []
+    ours = pause_hook(spec)
+    same = (
+        ours is not None
+        and len(pauses) == 1
+        and set(pauses[0].get("lifecycleStages") or ()) == set(ours["lifecycleStages"])
+    )
+    if pauses and not same:
+        found = "; ".join(f"PAUSE at {_stages(h)}" for h in pauses)
+        instead = f"a pause at {_stages(ours)}" if ours else "none (the catalog asks for no approval)"
+        notes.append(
+            f"its ECS configuration has pauses the catalog does not declare ({found}): these will be "
+            f"replaced by {instead} on its next deployment through DeployBot"
+        )
+    for count, kind in ((lambdas, "Lambda"), (len(pauses), "PAUSE")):
+        if count > MAX_HOOKS_PER_TYPE:
+            problems.append(f"{count} {kind} hooks in its ECS configuration; ECS allows at most {MAX_HOOKS_PER_TYPE}")
+    return notes, problems

@@ -236,7 +236,12 @@ class Deployments:
             dep.ecs_deployment_arn = arn
             dep.status = DeploymentStatus.IN_PROGRESS  # started_at comes from ECS's own clock, on the next pass
             step = dep.canary_percent if dep.strategy is Strategy.CANARY else dep.linear_step_percent
-            started = Tracked.start(dep.strategy, step, headless=bool(dep.tracked.get("headless")))
+            started = Tracked.start(
+                dep.strategy,
+                step,
+                headless=bool(dep.tracked.get("headless")),
+                pause_stages=tuple(str(s) for s in dep.approval_stages),
+            )
             dep.tracked = {**dep.tracked, **started.to_json()}
             record(session, dep, EventKind.STARTED, "started", now, detail={"arn": arn, "taskdef": dep.taskdef_to})
             session.flush()

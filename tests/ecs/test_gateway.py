@@ -27,7 +27,7 @@ from bot.domain.enums import (
 from bot.domain.machine.advance import Event, Tracked, advance
 from bot.domain.snapshot import Credentials, HookDetail, ServiceInfo
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, StartSpec, snapshot_from_api
-from bot.ecs.requests import deployment_configuration, image_repository, register_params, replace_image
+from bot.ecs.requests import deployment_configuration, hook_findings, image_repository, register_params, replace_image
 from sandbox.ecs import SandboxHandle
 from tests.support import Control
 
@@ -238,25 +238,68 @@ def test_configuration_keeps_settings_and_hooks_and_adds_our_pause() -> None:
         {
             "targetType": "PAUSE",
             "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "PRE_PRODUCTION_TRAFFIC_SHIFT"],
-            "hookDetails": {"deploybot": "approval"},
             "timeoutConfiguration": {"timeoutInMinutes": 91, "action": "CONTINUE"},
         },
     ]
     assert EXISTING["strategy"] == "CANARY"  # the service's own dict is not modified
 
 
-def test_configuration_replaces_our_previous_pause() -> None:
-    first = deployment_configuration(EXISTING, spec(approval_stages=(HookStage.POST_SCALE_UP,)))
-    second = deployment_configuration(first, spec(approval_stages=(HookStage.PRE_SCALE_UP,)))
-    pauses = [h for h in second["lifecycleHooks"] if h["targetType"] == "PAUSE"]
-    assert [p["lifecycleStages"] for p in pauses] == [["PRE_SCALE_UP"]]
-    assert LAMBDA_HOOK in second["lifecycleHooks"]
+PAUSE_WITH_MARKER = {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"], "hookDetails": {"deploybot": "x"}}
+SOMEONE_ELSES_PAUSE = {"targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"]}
+LAMBDA_WITHOUT_TYPE = {"hookTargetArn": SUCCEED, "roleArn": ROLE, "lifecycleStages": ["PRE_SCALE_UP"]}
 
 
-def test_configuration_keeps_someone_elses_pause() -> None:
-    theirs = {"targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"]}
-    config = deployment_configuration({"lifecycleHooks": [theirs]}, spec(approval_stages=(HookStage.POST_SCALE_UP,)))
-    assert config["lifecycleHooks"][0] == theirs and len(config["lifecycleHooks"]) == 2
+@pytest.mark.parametrize(
+    ("existing", "stages", "pauses"),
+    [
+        ([], (HookStage.PRE_SCALE_UP,), [["PRE_SCALE_UP"]]),
+        ([PAUSE_WITH_MARKER], (HookStage.PRE_SCALE_UP,), [["PRE_SCALE_UP"]]),  # an old DeployBot marker
+        ([SOMEONE_ELSES_PAUSE], (HookStage.POST_SCALE_UP,), [["POST_SCALE_UP"]]),  # DeployBot owns every pause
+        ([SOMEONE_ELSES_PAUSE, PAUSE_WITH_MARKER], (), []),  # nothing needs approval: no pause at all
+        ([PAUSE_WITH_MARKER] * 10, (HookStage.POST_SCALE_UP,), [["POST_SCALE_UP"]]),  # never accumulates
+    ],
+)
+def test_configuration_writes_exactly_our_pauses_and_keeps_every_lambda_hook(
+    existing: list[dict[str, Any]], stages: tuple[HookStage, ...], pauses: list[list[str]]
+) -> None:
+    before = {"lifecycleHooks": [LAMBDA_HOOK, *existing, LAMBDA_WITHOUT_TYPE]}
+    config = deployment_configuration(before, spec(approval_stages=stages))
+    written = [h for h in config["lifecycleHooks"] if h.get("targetType") == "PAUSE"]
+    assert [h["lifecycleStages"] for h in written] == pauses
+    assert all("hookDetails" not in h for h in written)
+    assert [h for h in config["lifecycleHooks"] if h.get("targetType") != "PAUSE"] == [LAMBDA_HOOK, LAMBDA_WITHOUT_TYPE]
+    again = deployment_configuration(config, spec(approval_stages=stages))
+    assert again["lifecycleHooks"] == config["lifecycleHooks"]  # deploying again changes nothing
+
+
+@pytest.mark.parametrize(
+    ("hooks", "stages", "note", "problem"),
+    [
+        ([LAMBDA_HOOK], (HookStage.POST_SCALE_UP,), None, None),
+        (
+            [LAMBDA_HOOK, {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}],
+            (HookStage.POST_SCALE_UP,),
+            None,
+            None,
+        ),
+        (
+            [SOMEONE_ELSES_PAUSE],
+            (HookStage.POST_SCALE_UP,),
+            "pauses the catalog does not declare (PAUSE at PRE_SCALE_UP): these will be replaced by a pause at "
+            "POST_SCALE_UP",
+            None,
+        ),
+        ([SOMEONE_ELSES_PAUSE], (), "replaced by none (the catalog asks for no approval)", None),
+        ([LAMBDA_HOOK] * 11, (), None, "11 Lambda hooks in its ECS configuration; ECS allows at most 10"),
+        ([SOMEONE_ELSES_PAUSE] * 11, (), "PAUSE at PRE_SCALE_UP; PAUSE at PRE_SCALE_UP", "11 PAUSE hooks"),
+    ],
+)
+def test_check_findings_on_a_services_hooks(
+    hooks: list[dict[str, Any]], stages: tuple[HookStage, ...], note: str | None, problem: str | None
+) -> None:
+    notes, problems = hook_findings({"lifecycleHooks": hooks}, spec(approval_stages=stages))
+    assert (note is None) == (not notes) and all(note in n for n in notes if note)
+    assert (problem is None) == (not problems) and all(problem in p for p in problems if problem)
 
 
 @pytest.mark.parametrize(
@@ -657,3 +700,28 @@ def test_machine_follows_a_sandbox_linear_and_an_alarm(
     rollback = next(e for e in events if e.kind is EventKind.ROLLBACK_STARTED)
     assert (rollback.detail["cause"], rollback.detail["alarm_name"]) == ("alarm", "catalog-5xx")
     assert tracked.status is DeploymentStatus.ROLLED_BACK
+
+
+def test_deploybot_check_reports_undeclared_pauses_and_hook_limits(
+    control: Control, gw: EcsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.connectivity import _check_ecs
+    from bot.domain.catalog.loader import load_catalog as load
+
+    client = gw.client("us-east-1")
+    config = client.describe_services(cluster="unicorn-watch", services=["ui"])["services"][0][
+        "deploymentConfiguration"
+    ]
+    theirs = {"targetType": "PAUSE", "lifecycleStages": ["PRE_SCALE_UP"]}
+    config["lifecycleHooks"] = [*config.get("lifecycleHooks", []), theirs]  # type: ignore[list-item]
+    client.update_service(cluster="unicorn-watch", service="ui", deploymentConfiguration=config)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", control.url)
+    problems: list[Any] = []
+    notes: list[str] = []
+    _check_ecs(load(ROOT / "services.example.yml"), problems, notes)
+    assert problems == []
+    assert (
+        "ECS: ui: its ECS configuration has pauses the catalog does not declare (PAUSE at PRE_SCALE_UP): these will "
+        "be replaced by a pause at POST_TEST_TRAFFIC_SHIFT on its next deployment through DeployBot"
+    ) in notes
+    assert not [n for n in notes if n.startswith("ECS: catalog:")]  # no pause there yet: nothing to replace

@@ -21,6 +21,7 @@ from bot.domain.enums import (
     EventKind,
     HookStage,
     HookStatus,
+    HookTargetType,
     LifecycleStage,
     RollbackCause,
     Strategy,
@@ -54,6 +55,7 @@ DECISION_FOR: dict[str, DecisionKind] = {
     HookStatus.FAILED: DecisionKind.ROLLBACK,
 }
 STEPPED = (Strategy.CANARY, Strategy.LINEAR)
+PAUSE = HookTargetType.PAUSE
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,12 @@ def _inferred(info: Mapping[str, Any], decision: tuple[DecisionKind, str] | None
     return HookStatus.FAILED if rb else HookStatus.SUCCEEDED
 
 
-def _hook_info(hook: HookDetail, known: Mapping[str, Any] | None, stage: LifecycleStage | None) -> dict[str, Any]:
+def _hook_info(
+    hook: HookDetail, known: Mapping[str, Any] | None, stage: LifecycleStage | None, where: tuple[Any, Any]
+) -> dict[str, Any]:
     info = dict(known or {})
     if "stage" not in info or info["stage"] is None:
-        info["stage"] = hook_stage(hook.target_type, stage)
+        info["stage"] = hook_stage(hook.target_type, stage, *where)
     info.update(
         status=hook.status,
         target_type=hook.target_type,
@@ -121,10 +125,12 @@ def _merge_hooks(
 ) -> dict[str, dict[str, Any]]:
     merged = {hid: {**tracked.hook_info.get(hid, {}), "status": st} for hid, st in tracked.hooks.items()}
     stage = snap.lifecycle_stage or tracked.lifecycle_stage
+    configured = snap.pause_stages or tracked.pause_stages  # what ECS says it runs, else what we asked for
     present = set()
     for hook in snap.hooks:
         present.add(hook.hook_id)
-        merged[hook.hook_id] = _hook_info(hook, merged.get(hook.hook_id), stage)
+        used = {str(i.get("stage")) for h, i in merged.items() if h != hook.hook_id and i.get("target_type") == PAUSE}
+        merged[hook.hook_id] = _hook_info(hook, merged.get(hook.hook_id), stage, (configured, used))
     for hid, info in merged.items():
         if hid not in present and info.get("status") not in FINAL_HOOK_STATUSES:
             info.update(status=_inferred(info, decisions.get(hid), rolling_back, now), inferred=True)

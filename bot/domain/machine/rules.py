@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from bot.domain.enums import (
@@ -86,17 +86,39 @@ def stages_passed(seen: tuple[LifecycleStage, ...], stage: LifecycleStage | None
     return [s for s in STAGE_ORDER[furthest + 1 : end] if s is not LifecycleStage.RECONCILE_SERVICE and s not in seen]
 
 
-def hook_stage(target_type: str | None, stage: LifecycleStage | None) -> str | None:
-    """The hook stage a hook runs at, from the reported lifecycle stage when it was first seen.
+# Pause stages ECS runs more than once in a deployment (before every production step); the others run once.
+REPEATING_PAUSE_STAGES = frozenset({HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT})
 
-    PAUSE hooks are not allowed at PRODUCTION_TRAFFIC_SHIFT, so a pause seen there belongs to
-    PRE_PRODUCTION_TRAFFIC_SHIFT (which ECS never reports as a stage of its own).
-    """
+
+def _reported_hook_stage(target_type: str | None, stage: LifecycleStage | None) -> str | None:
     if stage is None:
         return None
     if target_type == HookTargetType.PAUSE and stage is LifecycleStage.PRODUCTION_TRAFFIC_SHIFT:
         return HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT.value
     return stage.value
+
+
+def hook_stage(
+    target_type: str | None,
+    stage: LifecycleStage | None,
+    configured: Sequence[str] = (),
+    used: Collection[str] = (),
+) -> str | None:
+    """The hook stage a hook runs at: from the lifecycle stage reported when it was first seen and the configuration.
+
+    ECS's hook details carry no stage. PAUSE hooks are not allowed at PRODUCTION_TRAFFIC_SHIFT, so a pause seen
+    there belongs to PRE_PRODUCTION_TRAFFIC_SHIFT (which ECS never reports as a stage of its own). A pause must be at
+    one of the `configured` pause stages, and not at a run-once stage another pause of this deployment (`used`)
+    already took: when the reported stage is not such a stage, the only candidate left is the answer; with several
+    left, None (say less rather than name a stage that may be wrong).
+    """
+    reported = _reported_hook_stage(target_type, stage)
+    if target_type != HookTargetType.PAUSE or not configured:
+        return reported
+    candidates = [s for s in dict.fromkeys(configured) if s in REPEATING_PAUSE_STAGES or s not in used]
+    if reported in candidates:
+        return reported
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def rollback_active(snapshot: Snapshot) -> bool:

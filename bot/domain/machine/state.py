@@ -19,6 +19,7 @@ class Tracked:
     strategy: Strategy
     step_percent: float | None = None  # canary percent or linear step, for "step k of n"
     headless: bool = False  # no load balancer or Service Connect: nothing to shift, whatever weights ECS reports
+    pause_stages: tuple[str, ...] = ()  # the approval stages DeployBot asked ECS to pause at
     status: DeploymentStatus = DeploymentStatus.IN_PROGRESS
     ecs_status: EcsStatus | None = None
     lifecycle_stage: LifecycleStage | None = None
@@ -32,9 +33,16 @@ class Tracked:
     emitted: tuple[str, ...] = ()  # event keys already emitted: never emit one twice
 
     @classmethod
-    def start(cls, strategy: Strategy, step_percent: float | None = None, *, headless: bool = False) -> Tracked:
+    def start(
+        cls,
+        strategy: Strategy,
+        step_percent: float | None = None,
+        *,
+        headless: bool = False,
+        pause_stages: tuple[str, ...] = (),
+    ) -> Tracked:
         """The state of a deployment ECS has just accepted."""
-        return cls(strategy=strategy, step_percent=step_percent, headless=headless)
+        return cls(strategy=strategy, step_percent=step_percent, headless=headless, pause_stages=pause_stages)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (enums by value, datetimes as ISO 8601)."""
@@ -65,7 +73,7 @@ class Tracked:
                 values[name] = DeploymentStatus(value)
             elif name == "stages_seen":
                 values[name] = tuple(LifecycleStage(s) for s in value)
-            elif name == "emitted":
+            elif name in {"emitted", "pause_stages"}:
                 values[name] = tuple(value)
             elif name == "bake_until":
                 values[name] = datetime.fromisoformat(value) if value else None
