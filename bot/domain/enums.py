@@ -229,7 +229,7 @@ class RenderKind(StrEnum):
 
     ROOT = "root"  # the deployment's live root message, from its current state
     EVENT = "event"  # a thread reply narrating one timeline event
-    INCIDENT = "incident"  # an automatic rollback announced in the service's incident channel
+    INCIDENT = "incident"  # for another channel: an automatic rollback announced, or how a rollback there ended
     MESSAGE = "message"  # text (and blocks) written when it was queued
 
 

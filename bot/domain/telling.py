@@ -10,7 +10,8 @@ decision lines keep the whole picture; every event stays in the history. The tab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.domain.enums import EventKind, HookTargetType, RollbackCause, Telling
@@ -72,3 +73,22 @@ def _rollback(detail: Mapping[str, Any]) -> Telling:
     if cause is RollbackCause.TIMEOUT and detail.get("hook_id"):
         return Telling.ROOT  # the timed-out pause's line said it
     return Telling.REPLY  # alarm, circuit breaker, hook failure, ECS: why it turns back
+
+
+CONVERSATION = re.compile(r"^[CG][A-Z0-9]{2,}$")  # a channel or private channel id; DMs (D…) are not closed
+
+
+def closing_channels(
+    home: str,
+    rollback_channels: Iterable[str | None],
+    rollback_causes: Iterable[object],
+    incident_channel: str | None,
+) -> tuple[str, ...]:
+    """The channels, besides the deployment's own, that hear how a rollback ended: where a person asked for it
+    (`rollback_channels`, the channels of the rollback decisions) and the incident channel an automatic rollback
+    was announced in (`rollback_causes`, the causes of the ROLLBACK_STARTED events). In order, each once."""
+    found = [c for c in rollback_channels if c]
+    announced = any((cause := RollbackCause.of(c)) is not None and cause.is_automatic for c in rollback_causes)
+    if announced and incident_channel:
+        found.append(incident_channel)
+    return tuple(dict.fromkeys(c for c in found if c != home and CONVERSATION.match(c)))

@@ -36,7 +36,7 @@ from bot.domain.pacing import Budget, TokenBucket, next_describe, pace_of, quiet
 from bot.domain.readmodels import awaiting_hooks
 from bot.domain.reminders import due_reminders
 from bot.domain.snapshot import ecs_ended, ecs_started
-from bot.domain.telling import telling
+from bot.domain.telling import closing_channels, telling
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine import metrics
 from bot.engine.decisions import Decisions
@@ -321,7 +321,7 @@ class Reconciler:
         for dep, event in found:
             event_id = stored.get((dep.id, event.key))
             if event_id is not None:
-                rows += self._messages(dep, event, event_id, now)
+                rows += self._messages(session, dep, event, event_id, now)
         rows += [
             outbox_row(
                 key=root_update_key(d.id, d.version),
@@ -336,7 +336,9 @@ class Reconciler:
         queue_many(session, rows)
         return len(stored)
 
-    def _messages(self, dep: Deployment, event: Event, event_id: int, now: datetime) -> list[dict[str, object]]:
+    def _messages(
+        self, session: Session, dep: Deployment, event: Event, event_id: int, now: datetime
+    ) -> list[dict[str, object]]:
         rows = []
         if telling(event.kind, event.detail) is Telling.REPLY:  # the rest only changes the root message
             rows.append(
@@ -362,7 +364,37 @@ class Reconciler:
                     at=now,
                 )
             )
+        if event.kind is EventKind.FINISHED:
+            rows += self._closings(session, dep, event, event_id, now)
         return rows
+
+    def _closings(
+        self, session: Session, dep: Deployment, event: Event, event_id: int, now: datetime
+    ) -> list[dict[str, object]]:
+        """A closing line for each channel where a rollback of `dep` was asked for or announced."""
+        service = self.d.catalog.get(dep.service_key)
+        asked = session.scalars(
+            select(Decision.channel_id)
+            .where(Decision.deployment_id == dep.id, Decision.kind == DecisionKind.ROLLBACK)
+            .order_by(Decision.id)
+        )
+        details = session.scalars(
+            select(DeploymentEvent.detail).where(
+                DeploymentEvent.deployment_id == dep.id, DeploymentEvent.kind == EventKind.ROLLBACK_STARTED
+            )
+        )
+        causes = [(d or {}).get("cause") for d in details]
+        channels = closing_channels(dep.channel_id, asked, causes, service.incident_channel if service else None)
+        return [
+            outbox_row(
+                key=incident_key(dep.id, f"{event.key}:{channel}"),
+                channel_id=channel,
+                payload=render_payload(RenderKind.INCIDENT, event_id=event_id),
+                deployment_id=dep.id,
+                at=now,
+            )
+            for channel in channels
+        ]
 
     def _reminders(self, session: Session, dep: Deployment, now: datetime) -> list[Event]:
         service = self.d.catalog.get(dep.service_key)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.store import event_view, view_of
 from bot.domain.catalog.loader import Catalog
-from bot.domain.enums import RenderKind
+from bot.domain.enums import EventKind, RenderKind
 from bot.slack import blocks
 from bot.slack.blocks import Message
 from models import Deployment, DeploymentEvent, Outbox
@@ -47,6 +47,8 @@ def render(
     if kind == RenderKind.EVENT:
         return blocks.event_message(view, event_view(event), service, now)
     link = permalink(dep.channel_id, dep.root_ts) if permalink is not None and dep.root_ts else None
+    if event.kind is EventKind.FINISHED:  # the closing line after a rollback asked for or announced there
+        return blocks.incident_closing(view, event_view(event), service, link)
     return blocks.incident_announcement(view, event_view(event), service, link)
 
 

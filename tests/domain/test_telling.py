@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bot.domain.enums import EventKind, Telling
-from bot.domain.telling import telling
+from bot.domain.telling import closing_channels, telling
 
 K, R, ROOT, AUDIT = EventKind, Telling.REPLY, Telling.ROOT, Telling.AUDIT
 
@@ -56,3 +56,23 @@ def test_telling(kind: EventKind, detail: dict[str, Any], told: Telling) -> None
 
 def test_every_kind_has_a_telling() -> None:
     assert {telling(kind, {}) for kind in EventKind} <= set(Telling)
+
+
+@pytest.mark.parametrize(
+    ("asked", "causes", "incident", "closed"),
+    [
+        ((), (), "C0INC42", ()),  # nobody asked elsewhere, nothing announced
+        (("C0DEPLOY",), ("user",), "C0INC42", ()),  # a button on the root message: the thread is the place
+        (("C0INC42",), ("user",), "C0INC42", ("C0INC42",)),  # `/deploy rollback` from the incident channel
+        ((), ("alarm",), "C0INC42", ("C0INC42",)),  # announced there automatically
+        ((), ("timeout",), None, ()),  # announced nowhere: no incident channel
+        (("C0INC42",), ("alarm", "user"), "C0INC42", ("C0INC42",)),  # both: one closing line
+        (("G0WAR", "C0INC42", "G0WAR"), (), None, ("G0WAR", "C0INC42")),  # in order, each once
+        (("D0BOB", None), ("user",), "C0INC42", ()),  # a DM or App Home: no channel to close
+        ((), ("superseded",), "C0INC42", ()),  # a newer deployment is no incident
+    ],
+)
+def test_closing_channels(
+    asked: tuple[str | None, ...], causes: tuple[str, ...], incident: str | None, closed: tuple[str, ...]
+) -> None:
+    assert closing_channels("C0DEPLOY", asked, causes, incident) == closed

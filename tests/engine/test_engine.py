@@ -120,8 +120,11 @@ def test_alarm_rollback_is_recorded_with_the_alarm_name(harness: Harness) -> Non
     rollback = kinds(done, EventKind.ROLLBACK_STARTED)[0]
     assert (rollback["cause"], rollback["alarm_name"]) == ("alarm", "catalog-5xx")
     with harness.sessions() as session:
-        incident = session.scalars(select(Outbox).where(Outbox.channel_id == "C0INC42")).all()
-    assert [o.payload["render"] for o in incident] == ["incident"]
+        incident = session.scalars(select(Outbox).where(Outbox.channel_id == "C0INC42").order_by(Outbox.id)).all()
+        told = [session.get_one(DeploymentEvent, o.payload["event_id"]).kind for o in incident]
+    # The incident channel hears the rollback begin, and how it ended.
+    assert [o.payload["render"] for o in incident] == ["incident", "incident"]
+    assert told == [EventKind.ROLLBACK_STARTED, EventKind.FINISHED]
 
 
 def test_double_approve_and_approve_racing_rollback_make_one_ecs_call(harness: Harness) -> None:

@@ -37,6 +37,7 @@ from bot.slack.blocks import (
     help_message,
     history_message,
     incident_announcement,
+    incident_closing,
     modal_errors,
     parse_button_value,
     plain_fallback,
@@ -1126,4 +1127,68 @@ def test_every_outcome_names_a_person_or_a_cause(
 ) -> None:
     view = dep(status=DeploymentStatus.ROLLED_BACK, decisions=decisions)
     msg = event_message(view, ev(EventKind.FINISHED, {"outcome": "ROLLED_BACK", **detail}), SVC, NOW)
-    assert msg is not None and msg.text.endswith(f"rolled back after 55m: {expected}") and "someone" not in msg.text
+    assert msg is not None and msg.text.endswith(f"rolled back after 55m: {expected} · cc <@U0ALICE>")
+    assert "someone" not in msg.text
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "says"),
+    [
+        (DeploymentStatus.SUCCEEDED, {"outcome": "SUCCEEDED"}, "✅ *catalog* succeeded in 55m"),
+        (
+            DeploymentStatus.ROLLED_BACK,
+            {"outcome": "ROLLED_BACK", "cause": "user", "by": "U0CAROL"},
+            "⏪ *catalog* rolled back after 55m: requested by <@U0CAROL>",
+        ),
+        (
+            DeploymentStatus.ROLLED_BACK,
+            {"outcome": "ROLLED_BACK", "cause": "circuit_breaker", "failure_count": 3, "threshold": 3},
+            "⏪ *catalog* rolled back after 55m: the deployment circuit breaker tripped (3 failed tasks, threshold 3)",
+        ),
+        (DeploymentStatus.FAILED, {"outcome": "FAILED"}, "❌ *catalog* failed to start"),
+    ],
+)
+def test_the_outcome_reply_mentions_the_requester_so_their_phone_buzzes(
+    status: DeploymentStatus, detail: dict[str, Any], says: str
+) -> None:
+    started = {} if status is not DeploymentStatus.FAILED else {"started_at": None}
+    msg = event_message(dep(status=status, **started), ev(EventKind.FINISHED, detail), SVC, NOW)
+    assert msg is not None
+    line = valid(msg).blocks[0]["text"]["text"]
+    assert line == f"{says} · cc <@U0ALICE>"
+    assert "<@U0ALICE>" in msg.text  # the notification's text carries the mention too
+
+
+def test_the_outcome_mentions_only_a_person() -> None:
+    view = dep(status=DeploymentStatus.SUCCEEDED, requested_by="deploybot")
+    msg = event_message(view, ev(EventKind.FINISHED, {"outcome": "SUCCEEDED"}), SVC, NOW)
+    assert msg is not None and " · cc " not in msg.text and "<@" not in msg.text
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "says"),
+    [
+        (
+            DeploymentStatus.ROLLED_BACK,
+            {"outcome": "ROLLED_BACK", "cause": "user", "by": "U0CAROL"},
+            "⏪ *catalog* rolled back after 55m: requested by <@U0CAROL> · back on `v1`",
+        ),
+        (
+            DeploymentStatus.ROLLED_BACK,
+            {"outcome": "ROLLED_BACK", "cause": "alarm", "alarm_names": ["catalog-5xx"]},
+            "⏪ *catalog* rolled back after 55m: CloudWatch alarm `catalog-5xx` went off · back on `v1`",
+        ),
+        (
+            DeploymentStatus.ROLLBACK_FAILED,
+            {"outcome": "ROLLBACK_FAILED", "cause": "alarm", "alarm_names": ["catalog-5xx"]},
+            "❌ *catalog* rollback failed after 55m: CloudWatch alarm `catalog-5xx` went off",
+        ),
+    ],
+)
+def test_the_incident_channel_hears_how_the_rollback_ended(
+    status: DeploymentStatus, detail: dict[str, Any], says: str
+) -> None:
+    link = "https://example.slack.com/archives/C0DEPLOYS/p1714572000000100"
+    msg = valid(incident_closing(dep(status=status), ev(EventKind.FINISHED, detail), SVC, link))
+    assert msg.blocks[0]["text"]["text"] == says and msg.text == says
+    assert f"<{link}|Open the deployment thread>" in joined(msg) and "#42 · prod/catalog" in joined(msg)

@@ -74,6 +74,8 @@ def test_canary_with_four_eyes_approvals_succeeds(world: World) -> None:
         "✅ <@U0BOB> approved production step 2 of 2",
     ]
     assert lines[0].startswith("▶️ ECS started deploying *catalog*") and "succeeded in" in lines[-1]
+    # The requester is mentioned in the last reply, so their phone buzzes when it is done.
+    assert lines[-1].endswith("· cc <@U0ALICE>") and "<@U0ALICE>" in thread[-1]["text"]
     assert any("<!subteam^S0APPROVERS>" in m["text"] or "S0APPROVERS" in str(m.get("blocks")) for m in thread)
 
 
@@ -116,6 +118,36 @@ def test_rollback_command_from_the_incident_channel(world: World) -> None:
     xpost = [m for m in w.thread(dep) if "<#C0INC42>" in m["text"]]
     assert len(xpost) == 1
     assert "<!channel>" not in xpost[0]["text"] and "&lt;!channel&gt;" in xpost[0]["text"]
+    # The thread's last reply names who rolled it back and mentions the requester; the incident channel, where the
+    # rollback was asked for, hears how it ended, once, after the answer.
+    last = w.thread(dep)[-1]["blocks"][0]["text"]["text"]
+    assert "rolled back" in last and "requested by <@U0CAROL>" in last and last.endswith("· cc <@U0ALICE>")
+    incident = [m["text"] for m in w.messages("C0INC42")]
+    assert len(incident) == 2 and incident[0] == public["text"], incident
+    assert incident[1].startswith("⏪ *catalog* rolled back") and "requested by <@U0CAROL>" in incident[1]
+    assert incident[1].endswith("· back on `1.2.1`"), incident[1]
+    check_message(w.messages("C0INC42")[1])
+
+
+def test_an_alarm_rollback_is_announced_and_closed_in_the_incident_channel(world: World) -> None:
+    w = world
+    dep = deploy_canary(w)
+    w.run_until(dep, awaiting)
+    w.click("U0BOB", w.root(dep)["ts"], APPROVE_ACTION)
+    w.told("U0BOB", "Approval sent")
+    w.run_until(dep, lambda v: (v.production_weight or 0) > 0)
+    w.ecs.post("alarm", {"name": "catalog-5xx", "state": "ALARM"})
+    done = w.run_until(dep, lambda v: not v.is_active)
+    w.drain()
+    assert done.status is DeploymentStatus.ROLLED_BACK
+    incident = [m["text"] for m in w.messages("C0INC42")]
+    assert len(incident) == 2, incident
+    assert incident[0] == "🚨 *catalog* is rolling back automatically: CloudWatch alarm `catalog-5xx` went off"
+    assert incident[1].startswith("⏪ *catalog* rolled back after ")
+    assert incident[1].endswith(": CloudWatch alarm `catalog-5xx` went off · back on `1.2.1`")
+    assert "Open the deployment thread" in str(w.messages("C0INC42")[1]["blocks"])
+    last = w.thread(dep)[-1]["blocks"][0]["text"]["text"]
+    assert "CloudWatch alarm `catalog-5xx`" in last and last.endswith("· cc <@U0ALICE>")
 
 
 def test_forged_and_stale_signatures_are_refused(world: World) -> None:

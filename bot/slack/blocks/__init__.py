@@ -16,6 +16,7 @@ from bot.slack.blocks.base import Message, plain_fallback, slack_date
 from bot.slack.blocks.events import (
     event_message,
     incident_announcement,
+    incident_closing,
     reminder_message,
     timeout_warning_message,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "help_message",
     "history_message",
     "incident_announcement",
+    "incident_closing",
     "modal_errors",
     "parse_button_value",
     "plain_fallback",

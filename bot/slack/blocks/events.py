@@ -19,6 +19,7 @@ from bot.domain.telling import telling
 from bot.domain.text import clip, escape
 from bot.slack.blocks.base import (
     FIELD_CHARS,
+    USER_ID,
     Message,
     context,
     finish,
@@ -176,8 +177,8 @@ def _rollback(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
     return f"↩️ Rolling back: {cause_phrase(view, e.detail, e.actor)}", [f"ECS: {ecs}"] if ecs else []
 
 
-def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
-    d = e.detail
+def outcome_line(view: DeploymentView, d: Mapping[str, Any], actor: str | None) -> str:
+    """`⏪ *catalog* rolled back after 3m: requested by @carol`: the outcome, how long ECS took, the person or cause."""
     status = _status(d.get("outcome"), view.status)
     # The view's ECS start and end, so the thread says exactly what the root message, history and App Home say.
     seconds = d.get("duration_seconds")
@@ -188,8 +189,15 @@ def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
         None,
         RollbackCause.SUPERSEDED,
     ):
-        line += f": {cause_phrase(view, d, e.actor)}"
-    return line, [f"History: `/deploy history {escape(view.service_key)}`"]
+        line += f": {cause_phrase(view, d, actor)}"
+    return line
+
+
+def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: datetime) -> Line:
+    # The requester is named in the last line so that their phone buzzes, however the deployment ended.
+    mention = user(view.requested_by) if USER_ID.match(view.requested_by or "") else None
+    line = outcome_line(view, e.detail, e.actor)
+    return line + (f" · cc {mention}" if mention else ""), [f"History: `/deploy history {escape(view.service_key)}`"]
 
 
 def humanize_seconds(seconds: float) -> str:
@@ -330,3 +338,16 @@ def incident_announcement(
     link = f"<{permalink}|Open the deployment thread>" if permalink and _URL.match(permalink) else None
     blocks.append(context(*(x for x in (link, f"{escape(view.cluster)}/{escape(view.service)}") if x)))
     return finish(line + (f": {reason}" if reason else ""), blocks)
+
+
+def incident_closing(
+    view: DeploymentView, event: EventView, service: ServiceConfig | None, permalink: str | None
+) -> Message:
+    """For a channel where a rollback was asked for or announced: how it ended, and what runs now."""
+    line = outcome_line(view, event.detail, event.actor)
+    back = short_image(view.image_from) or short_taskdef(view.taskdef_from)
+    if view.status is DeploymentStatus.ROLLED_BACK and back:
+        line += f" · back on `{escape(back)}`"
+    link = f"<{permalink}|Open the deployment thread>" if permalink and _URL.match(permalink) else None
+    where = f"#{view.id} · {escape(view.cluster)}/{escape(view.service)}"
+    return finish(line, [section(line), context(*(x for x in (link, where) if x))])
