@@ -2,6 +2,6 @@
 
 from models.base import Base, utcnow
 from models.deployment import Deployment, DeploymentEvent
-from models.records import Decision, Outbox, ServiceLock
+from models.records import Decision, Outbox, ServiceLock, SlackPace
 
-__all__ = ["Base", "Decision", "Deployment", "DeploymentEvent", "Outbox", "ServiceLock", "utcnow"]
+__all__ = ["Base", "Decision", "Deployment", "DeploymentEvent", "Outbox", "ServiceLock", "SlackPace", "utcnow"]

@@ -76,3 +76,12 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class SlackPace(Base):
+    """When the next Slack call of one kind may go, shared by every replica (a channel's posts, a method's hold)."""
+
+    __tablename__ = "slack_pace"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # bot.domain.outbox.pace_key(...)
+    not_before: Mapped[datetime]

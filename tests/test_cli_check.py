@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.db.migrate import head_revision
+
 ROOT = Path(__file__).resolve().parents[1]
+HEAD = head_revision()  # the newest migration's revision
 
 BROKEN = """\
 services:
@@ -56,10 +59,10 @@ def test_check_passes_on_the_example_catalog(sqlite_env: dict[str, str]) -> None
 
 def test_check_says_whether_the_schema_is_current(sqlite_env: dict[str, str]) -> None:
     before = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=sqlite_env)
-    assert "schema at nothing yet; `deploybot migrate` (or `deploybot run`) upgrades it to 0001" in before.stdout
+    assert f"schema at nothing yet; `deploybot migrate` (or `deploybot run`) upgrades it to {HEAD}" in before.stdout
     assert _deploybot("migrate", env=sqlite_env).returncode == 0
     after = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=sqlite_env)
-    assert "reachable, schema at 0001 (current)" in after.stdout, after.stdout
+    assert f"reachable, schema at {HEAD} (current)" in after.stdout, after.stdout
 
 
 def test_check_lists_every_problem_with_file_and_line(tmp_path: Path, sqlite_env: dict[str, str]) -> None:
@@ -124,7 +127,7 @@ def test_run_refuses_to_start_without_slack_credentials(sqlite_env: dict[str, st
 def test_migrate_creates_the_schema(sqlite_env: dict[str, str]) -> None:
     result = _deploybot("migrate", env=sqlite_env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("database at revision 0001")
+    assert result.stdout.startswith(f"database at revision {HEAD}")
 
 
 def test_check_online_reaches_the_slack_stand_in_and_the_ecs_sandbox(sqlite_env: dict[str, str]) -> None:

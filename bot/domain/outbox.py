@@ -34,6 +34,16 @@ def incident_key(deployment_id: int, event_key_: str) -> str:
     return f"dep:{deployment_id}:incident:{event_key_}"
 
 
+def post_pace_key(channel: str) -> str:
+    """The pace of chat.postMessage in one channel (about one a second, Slack says), shared by replicas."""
+    return f"post:{channel}"
+
+
+def method_pace_key(method: str) -> str:
+    """A hold on one Web API method after Slack answered it 429 with Retry-After."""
+    return f"method:{method}"
+
+
 def render_payload(kind: RenderKind, **fields: Any) -> dict[str, Any]:
     """An outbox payload: what to render at send time, and what with."""
     return {"render": kind.value, **fields}

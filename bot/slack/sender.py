@@ -21,10 +21,11 @@ from slack_sdk.web import SlackResponse
 from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from bot.db import pace
 from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind, SlackFailureKind
-from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
+from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX, method_pace_key, post_pace_key
 from bot.logs import bound, get_logger
 from bot.slack.blocks import Message, plain_fallback
 from bot.slack.clients import without_retries
@@ -129,9 +130,15 @@ class OutboxSender:
         self._next_update: dict[int, datetime] = {}  # deployment → earliest next chat.update of its root
         self._method_hold: dict[str, datetime] = {}  # method → after a 429 on a per-method limit
         self._links: dict[tuple[str, str], str | None] = {}
+        self._frozen: datetime | None = None  # a pass given its `now` (tests) keeps it throughout
+
+    def _at(self) -> datetime:
+        """The time of a call or of Slack's answer: the clock's, later in the pass than its start."""
+        return self._frozen or self.clock()
 
     def drain_once(self, now: datetime | None = None, budget_seconds: float = 5.0) -> int:
         """Send what is due; return how many messages Slack accepted. Never sleeps."""
+        self._frozen = now
         now = now or self.clock()
         claiming, sent = time.monotonic(), 0
         claims = self._claim(now)
@@ -193,6 +200,7 @@ class OutboxSender:
         with transaction(self.sessions) as session:
             rows = list(session.scalars(self._due_query(session, now)))
             deps = self._deployments(session, rows)
+            self._read_holds(session, now)
             newest_update = {r.deployment_id: r.id for r in rows if r.kind is OutboxKind.UPDATE_ROOT}
             claims: list[Claim] = []
             channels: set[str] = set()
@@ -222,6 +230,12 @@ class OutboxSender:
             return {}
         stmt = select(Deployment.id, Deployment.root_ts, Deployment.channel_id).where(Deployment.id.in_(ids))
         return {dep_id: (root_ts, channel) for dep_id, root_ts, channel in session.execute(stmt)}
+
+    def _read_holds(self, session: Session, now: datetime) -> None:
+        """Methods another replica (or this one) was told to hold by a 429's Retry-After."""
+        keys = {method_pace_key(m): m for m in METHODS.values()}
+        for key, until in pace.held(session, keys, now).items():
+            self._method_hold[keys[key]] = max(until, self._method_hold.get(keys[key], until))
 
     def _may_send(self, claim: Claim, channels: set[str], now: datetime) -> bool:
         """Pace the calls: one post per channel per pass and per interval, root edits at most every interval."""
@@ -314,7 +328,7 @@ class OutboxSender:
         """One Slack call for the claim."""
         blocks = message.blocks or None  # a text-only message goes without `blocks` (None is left out)
         if claim.kind is OutboxKind.UPDATE_ROOT:
-            self._next_update[claim.deployment_id or 0] = now + self.update_interval
+            self._next_update[claim.deployment_id or 0] = self._at() + self.update_interval
             # Text without blocks would strip the blocks: always send both.
             resp = self.client.chat_update(channel=claim.channel, ts=claim.thread_ts or "", **message.as_kwargs())
             return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
@@ -327,7 +341,7 @@ class OutboxSender:
                 blocks=blocks,
             )
             return Outcome(SENT_STATE, ts=resp["message_ts"], channel=claim.channel)
-        self._next_post[claim.channel] = now + self.post_interval
+        self._next_post[claim.channel] = self._at() + self.post_interval
         resp = self.client.chat_postMessage(
             channel=claim.channel,
             text=message.text,
@@ -403,9 +417,10 @@ class OutboxSender:
         method = METHODS[claim.kind]
         doubt = in_doubt
         state = SENDING if doubt else PENDING
+        answered = max(now, self._at())  # Retry-After counts from Slack's answer, not from the start of the pass
         if failure.retry_after is not None:
             RATE_LIMITED.labels(method).inc()
-            retry_at = now + timedelta(seconds=failure.retry_after)
+            retry_at = answered + timedelta(seconds=failure.retry_after)
             return Outcome(state, error="ratelimited", retry_at=retry_at, counts=False, rate_limited=True)
         if failure.kind is SlackFailureKind.BOT:
             self.health.bot_error(failure.code, method)
@@ -470,9 +485,12 @@ class OutboxSender:
     def _hold(self, session: Session, claim: Claim, until: datetime) -> None:
         """After a 429, nothing more for that channel (or method) until Retry-After, here and in other replicas."""
         if claim.kind is not OutboxKind.POST:
+            # Per method (chat.update is limited per workspace): every newer edit, coalesced or not, waits too.
             self._method_hold[METHODS[claim.kind]] = until
+            pace.hold(session, method_pace_key(METHODS[claim.kind]), until)
             return
         self._next_post[claim.channel] = until
+        pace.hold(session, post_pace_key(claim.channel), until)
         session.execute(
             update(Outbox)
             .where(

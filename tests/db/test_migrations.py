@@ -15,7 +15,7 @@ from bot.db import migrate
 from bot.db.sessions import make_engine
 from models import Base
 
-TABLES = {"deployments", "deployment_events", "decisions", "service_locks", "outbox", "alembic_version"}
+TABLES = {"deployments", "deployment_events", "decisions", "service_locks", "outbox", "slack_pace", "alembic_version"}
 
 
 def test_upgrade_downgrade_upgrade(database_url: str) -> None:

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain.catalog.loader import Catalog
-from bot.domain.enums import OutboxState
+from bot.domain.enums import OutboxKind, OutboxState
 from bot.slack.health import SlackHealth
 from bot.slack.sender import OutboxSender
 from sandbox.slack import workspace as ws
@@ -21,8 +21,10 @@ from tests.slack.test_sender import (
     SECOND,
     T0,
     add_deployment,
+    add_row,
     calls,
     dep_of,
+    drain_until_quiet,
     messages,
     posted_keys,
     reply,
@@ -143,3 +145,41 @@ def test_missing_scope_is_the_bots_problem_not_the_messages(
     n = OutboxSender(sessions, sender(sessions, slack, catalog).client, catalog, owner="h", grace=GRACE, health=health)
     n.drain_once(now=T0)
     assert row_of(sessions, f"dep:{dep}:root").state is OutboxState.PENDING and health.blocked == "missing_scope"
+
+
+def edit(sessions: sessionmaker[Session], dep: int, version: int) -> None:
+    """A root-message edit for the deployment's `version`, queued at T0."""
+    add_row(sessions, f"dep:{dep}:root-update:{version}", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"})
+
+
+def test_a_429_on_chat_update_holds_every_edit_in_every_replica_until_retry_after_from_the_answer(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    first, second = add_deployment(sessions, "catalog"), add_deployment(sessions, "ui")
+    root(sessions, first)
+    root(sessions, second)
+    n, other = sender(sessions, slack, catalog), sender(sessions, slack, catalog, owner="n2")
+    drain_until_quiet(n, T0)
+    edit(sessions, first, 1)
+    settings(slack, faults=[{"method": "chat.update", "status": 429, "retry_after": 5}])
+    ticks = iter(range(100))  # a clock that moves on every reading: the answer comes after the pass began
+    ticking = OutboxSender(
+        sessions, n.client, catalog, owner="n3", grace=GRACE, clock=lambda: T0 + next(ticks) * SECOND
+    )
+    ticking.drain_once()
+    limited = row_of(sessions, f"dep:{first}:root-update:1")
+    assert (limited.state, limited.attempts, limited.last_error) == (OutboxState.PENDING, 0, "ratelimited")
+    assert limited.not_before > T0 + 5 * SECOND  # Retry-After counts from Slack's answer, not the pass's start
+    assert limited.not_before < T0 + 10 * SECOND
+
+    edit(sessions, first, 2)  # newer state: coalescing it with the held edit must not send it sooner
+    edit(sessions, second, 1)  # chat.update is limited per workspace: another message's edit waits too
+    for replica, at in ((n, 1), (other, 2), (n, 3), (other, 5)):
+        replica.drain_once(now=T0 + at * SECOND)
+    assert [c["status"] for c in calls(slack, "chat.update")] == [429]
+
+    other.drain_once(now=T0 + 12 * SECOND)
+    assert [c["status"] for c in calls(slack, "chat.update")] == [429, 200, 200]
+    assert row_of(sessions, f"dep:{first}:root-update:2").state is OutboxState.SENT
+    held = row_of(sessions, f"dep:{first}:root-update:1")
+    assert held.state is OutboxState.SENT and (held.last_error or "").startswith("coalesced")
