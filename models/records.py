@@ -70,6 +70,7 @@ class Outbox(Base):
     user_id: Mapped[str | None] = mapped_column(String(32))  # ephemeral recipient
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[OutboxState] = mapped_column(str_enum(OutboxState), default=OutboxState.PENDING)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))  # the sender a SENDING row belongs to
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime] = mapped_column(default=utcnow)
     slack_ts: Mapped[str | None] = mapped_column(String(32))

@@ -114,7 +114,9 @@ def drive_until(
     raise AssertionError(f"deployment #{view().id} never got there: {view().status}")
 
 
-def make_usecases(sessions: sessionmaker[Session], sandbox_url: str, catalog: Catalog | None = None) -> UseCases:
+def make_usecases(
+    sessions: sessionmaker[Session], sandbox_url: str, catalog: Catalog | None = None, *, owner: str = "test"
+) -> UseCases:
     """Use cases wired to the sandbox, the example catalog and the seeded workspace's groups."""
     gateway = EcsGateway(endpoint_url=sandbox_url, max_attempts=2)
-    return UseCases(sessions, catalog or example_catalog(), gateway, membership, owner="test")
+    return UseCases(sessions, catalog or example_catalog(), gateway, membership, owner=owner)

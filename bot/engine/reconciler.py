@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot.db import leases
 from bot.db.sessions import is_postgres, transaction
 from bot.db.store import add_events, outbox_row, queue_many
 from bot.domain.durations import pause_minutes
@@ -99,6 +100,7 @@ class Reconciler:
         self.claim_limit = min(claim_limit or self.budget.per_pass(interval), self.budget.per_pass(interval))
         self._sleep, self._monotonic = sleep, monotonic
         self._bucket = TokenBucket.full(self.budget.calls_per_second, self.budget.burst, monotonic())
+        self._liveness: leases.Liveness | None = None
 
     def reconcile_once(self) -> PassReport:
         """Claim, describe in batches of 20, and write each batch in one transaction."""
@@ -132,14 +134,29 @@ class Reconciler:
             self.decisions.roll_back_unseen(dep_id, hook)
 
     # Claiming -------------------------------------------------------------------------------------------------
+    def _dead_owners(self, session: Session, now: datetime) -> set[str]:
+        """Reconcilers whose process is gone while their leases run: a lease ends with its owner."""
+        owners = session.scalars(
+            select(Deployment.lease_owner)
+            .distinct()
+            .where(Deployment.status.in_(ACTIVE_STATUSES), Deployment.lease_until > now)
+        )
+        # Held for as long as this object lives (the registry keeps it only while someone does).
+        self._liveness = self._liveness or leases.liveness(self.d.sessions, self.owner)
+        return self._liveness.dead(session, owners)
+
     def _claim(self, now: datetime, report: PassReport) -> list[_Claim]:
         """Lease the due deployments, least recently described first, at most what the budget allows per pass."""
         with transaction(self.d.sessions) as session:
             report.stretch = self._stretch(session, report)
+            free = (Deployment.lease_until.is_(None)) | (Deployment.lease_until <= now)
+            dead = self._dead_owners(session, now)
+            if dead:  # a dead owner's leases ended with it (an unowned lease_until is a due time: it stands)
+                free = free | Deployment.lease_owner.in_(sorted(dead))
             stmt = (
                 select(Deployment.id, Deployment.ecs_deployment_arn, Deployment.region, Deployment.role_arn)
                 .where(Deployment.status.in_(ACTIVE_STATUSES))
-                .where((Deployment.lease_until.is_(None)) | (Deployment.lease_until <= now))
+                .where(free)
                 # A written deployment's lease_until is when it was described (or when it is next due): the
                 # oldest go first, so past the budget every deployment takes its turn and none starves.
                 .order_by(Deployment.lease_until.asc().nulls_first(), Deployment.id)

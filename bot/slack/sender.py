@@ -18,10 +18,10 @@ from prometheus_client import Counter
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web import SlackResponse
-from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.db import pace
+from bot.db import leases, pace
 from bot.db.sessions import is_postgres, rows_updated, transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind, SlackFailureKind
@@ -130,6 +130,7 @@ class OutboxSender:
         self._next_update: dict[int, datetime] = {}  # deployment → earliest next chat.update of its root
         self._method_hold: dict[str, datetime] = {}  # method → after a 429 on a per-method limit
         self._links: dict[tuple[str, str], str | None] = {}
+        self._liveness: leases.Liveness | None = None
         self._frozen: datetime | None = None  # a pass given its `now` (tests) keeps it throughout
 
     def _at(self) -> datetime:
@@ -162,9 +163,23 @@ class OutboxSender:
         return sent
 
     # Claiming ----------------------------------------------------------------------------------------------------
-    def _due_query(self, session: Session, now: datetime) -> Any:
+    def _dead_owners(self, session: Session, now: datetime) -> set[str]:
+        """Senders whose process is gone while their rows are still leased: those rows are free now."""
+        owners = session.scalars(
+            select(Outbox.lease_owner).distinct().where(Outbox.state == SENDING, Outbox.not_before > now)
+        )
+        # Held for as long as this object lives (the registry keeps it only while someone does).
+        self._liveness = self._liveness or leases.liveness(self.sessions, self.owner)
+        return self._liveness.dead(session, owners)
+
+    def _due_query(self, session: Session, now: datetime, dead: set[str]) -> Any:
         """Due rows whose turn it is: roots before their thread, replies in queue order, updates after the root."""
         o, earlier, flying = Outbox, aliased(Outbox), aliased(Outbox)
+        due: ColumnElement[bool] = o.not_before <= now
+        leased: ColumnElement[bool] = flying.not_before > now
+        if dead:  # a dead sender's lease ends with it (the row is in doubt: looked up before it goes again)
+            due = or_(due, and_(o.state == SENDING, o.lease_owner.in_(sorted(dead))))
+            leased = and_(leased, or_(flying.lease_owner.is_(None), flying.lease_owner.not_in(sorted(dead))))
         root_known = exists().where(Deployment.id == o.deployment_id, Deployment.root_ts.is_not(None))
         root_key = literal(ROOT_KEY_PREFIX) + cast(o.deployment_id, String) + literal(ROOT_KEY_SUFFIX)
         root_failed = exists().where(earlier.idempotency_key == root_key, earlier.state == FAILED_STATE)
@@ -180,12 +195,12 @@ class OutboxSender:
             flying.kind == OutboxKind.UPDATE_ROOT,
             flying.id != o.id,
             flying.state == SENDING,
-            flying.not_before > now,
+            leased,
         )
         threaded = and_(o.in_thread.is_(True), o.thread_ts.is_(None), o.deployment_id.is_not(None))
         stmt = (
             select(o)
-            .where(o.state.in_((PENDING, SENDING)), o.not_before <= now)
+            .where(o.state.in_((PENDING, SENDING)), due)
             .where(or_(~threaded, root_known, root_failed))
             .where(or_(o.in_thread.is_(False), o.kind != OutboxKind.POST, ~reply_before))
             .where(or_(o.kind != OutboxKind.UPDATE_ROOT, and_(or_(root_known, root_failed), ~update_flying)))
@@ -198,7 +213,7 @@ class OutboxSender:
     def _claim(self, now: datetime) -> list[Claim]:
         """Mark the rows this pass will send SENDING (with a lease), fold older root edits into the newest."""
         with transaction(self.sessions) as session:
-            rows = list(session.scalars(self._due_query(session, now)))
+            rows = list(session.scalars(self._due_query(session, now, self._dead_owners(session, now))))
             deps = self._deployments(session, rows)
             self._read_holds(session, now)
             newest_update = {r.deployment_id: r.id for r in rows if r.kind is OutboxKind.UPDATE_ROOT}
@@ -218,6 +233,7 @@ class OutboxSender:
                     _give_up(row, "the deployment's root message could not be posted, so it has no thread")
                 elif self._may_send(claim, channels, now):
                     row.state, row.attempts, row.not_before = SENDING, row.attempts + 1, now + self.grace
+                    row.lease_owner = self.owner
                     claims.append(replace(claim, attempts=row.attempts))
         if claims:
             log.debug("sender %s claimed %d outbox rows", self.owner, len(claims))
@@ -258,7 +274,12 @@ class OutboxSender:
                 session.execute(
                     update(Outbox)
                     .where(Outbox.id == claim.id, Outbox.state == SENDING)
-                    .values(state=SENDING if claim.in_doubt else PENDING, attempts=claim.attempts - 1, not_before=now)
+                    .values(
+                        state=SENDING if claim.in_doubt else PENDING,
+                        attempts=claim.attempts - 1,
+                        not_before=now,
+                        lease_owner=None,
+                    )
                 )
 
     # Sending -----------------------------------------------------------------------------------------------------
@@ -441,7 +462,8 @@ class OutboxSender:
     def _record(self, claim: Claim, outcome: Outcome, now: datetime) -> None:
         """Store the outcome, if the row is still ours; a sent root message gives the deployment its thread."""
         with transaction(self.sessions) as session:
-            values: dict[str, Any] = {"state": outcome.state, "last_error": outcome.error}
+            # The work is over: a row left SENDING (in doubt) now waits for its retry time, not for this process.
+            values: dict[str, Any] = {"state": outcome.state, "last_error": outcome.error, "lease_owner": None}
             if outcome.state is SENT_STATE:
                 values.update(slack_ts=outcome.ts, sent_at=now)
             elif outcome.retry_at is not None:

@@ -1,0 +1,185 @@
+"""Replicas: claims end with their owner (issue 13, item 2): a sender or reconciler killed with SIGKILL.
+
+The owner is a real child process on the same database, killed with SIGKILL; what it held must be taken by the
+survivor at its next pass, long before the lease's own time runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import leases
+from bot.domain.catalog.loader import Catalog
+from bot.domain.enums import OutboxKind, OutboxState
+from models import Deployment, Outbox, utcnow
+from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
+from tests.sandbox.slack.conftest import http
+from tests.slack.test_sender import add_deployment, add_row, calls, root, row_of, sender
+from tests.support import example_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+SECOND = timedelta(seconds=1)
+
+CHILD = """
+import sys, time
+from datetime import timedelta
+from bot.db.sessions import make_engine, session_factory
+from bot.db import leases
+url, owner, role = sys.argv[1], sys.argv[2], sys.argv[3]
+sessions = session_factory(make_engine(url))
+held = leases.liveness(sessions, owner)
+if role == "sender":
+    from bot.slack.clients import web_client
+    from bot.slack.sender import OutboxSender
+    from tests.support import example_catalog
+    client = web_client(sys.argv[5], sys.argv[4])
+    print("ready", flush=True)
+    OutboxSender(sessions, client, example_catalog(), owner=owner, grace=timedelta(seconds=60)).drain_once()
+elif role == "reconciler":
+    from bot.engine.reconciler import PassReport
+    from tests.support import make_usecases, example_catalog
+    reconciler = make_usecases(sessions, sys.argv[4], example_catalog(), owner=owner).reconciler
+    print("claimed", len(reconciler._claim(reconciler.d.clock(), PassReport())), flush=True)
+else:
+    print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return example_catalog()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackSandboxHandle]:
+    with start(port=0) as handle:
+        yield handle
+
+
+def child(database_url: str, owner: str, role: str, *args: str) -> subprocess.Popen[str]:
+    """A process on the same database holding `owner`'s liveness; it prints one line when it is under way."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, database_url, owner, role, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, "the child process did not start"
+    return proc
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL: no handler runs, nothing is handed back."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def dead_soon(sessions: sessionmaker[Session], owner: str, limit: float = 20.0) -> set[str]:
+    """Which of [owner] the survivor sees as dead, asked until it says so or `limit` seconds pass."""
+    mine = leases.liveness(sessions, "survivor")
+    deadline = time.monotonic() + limit
+    while True:
+        with sessions() as session:
+            found = mine.dead(session, [owner, "survivor"])
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_an_owner_is_alive_while_its_process_runs_and_dead_once_killed(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    proc = child(database_url, "replica-a", "idle")
+    try:
+        with sessions() as session:
+            assert leases.liveness(sessions, "survivor").dead(session, ["replica-a", "survivor"]) == set()
+    finally:
+        kill(proc)
+    assert dead_soon(sessions, "replica-a") == {"replica-a"}  # never the asker itself
+
+
+def test_a_root_edit_in_flight_when_its_sender_is_killed_goes_out_at_the_next_pass(
+    database_url: str, sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    dep = add_deployment(sessions)
+    root(sessions, dep)
+    assert sender(sessions, slack, catalog, owner="first").drain_once(now=utcnow()) == 1
+    root_ts = row_of(sessions, f"dep:{dep}:root").slack_ts
+    add_row(sessions, f"dep:{dep}:root-update:1", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"})
+    http("POST", f"{slack.url}/_sandbox/settings", {"latency": 3.0})  # its chat.update is still on the wire
+    proc = child(database_url, "replica-a", "sender", slack.api_url, DEFAULT_BOT_TOKEN)
+    try:
+        deadline = time.monotonic() + 30
+        while row_of(sessions, f"dep:{dep}:root-update:1").state is not OutboxState.SENDING:
+            assert time.monotonic() < deadline, "the child never claimed the edit"
+            time.sleep(0.02)
+    finally:
+        kill(proc)
+    http("POST", f"{slack.url}/_sandbox/settings", {"latency": 0})
+    held = row_of(sessions, f"dep:{dep}:root-update:1")
+    assert held.lease_owner == "replica-a" and held.not_before > utcnow() + 30 * SECOND  # its lease runs on
+    add_row(sessions, f"dep:{dep}:root-update:2", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"})
+    assert dead_soon(sessions, "replica-a") == {"replica-a"}
+
+    survivor = sender(sessions, slack, catalog, owner="survivor")
+    assert survivor.drain_once(now=utcnow() + SECOND) == 1  # one pass later, not when the 60 s lease ends
+    newest, older = row_of(sessions, f"dep:{dep}:root-update:2"), row_of(sessions, f"dep:{dep}:root-update:1")
+    assert (newest.state, older.state) == (OutboxState.SENT, OutboxState.SENT)
+    assert root_ts in [c["params"]["ts"] for c in calls(slack, "chat.update") if c["ok"]]
+
+
+def test_deployments_claimed_by_a_killed_reconciler_are_claimed_at_the_next_pass(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    from bot.engine.reconciler import PassReport
+    from sandbox.ecs.server import start as start_ecs
+    from tests.support import make_usecases
+
+    deps = [add_deployment(sessions, key) for key in ("catalog", "ui")]
+    with start_ecs(port=0) as ecs:
+        proc = child(database_url, "replica-a", "reconciler", ecs.url)
+        try:
+            with sessions() as session:
+                leased = session.execute(select(Deployment.id, Deployment.lease_owner, Deployment.lease_until)).all()
+            assert {(i, o) for i, o, _ in leased} == {(d, "replica-a") for d in deps}
+            assert all(until is not None and until > utcnow() + 30 * SECOND for _, _, until in leased)
+        finally:
+            kill(proc)
+        assert dead_soon(sessions, "replica-a") == {"replica-a"}
+        survivor = make_usecases(sessions, ecs.url, example_catalog(), owner="survivor").reconciler
+        assert [c.id for c in survivor._claim(survivor.d.clock(), PassReport())] == deps  # not 60 s later: now
+
+
+def test_a_live_owners_claims_are_left_alone(
+    database_url: str, sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    dep = add_deployment(sessions)
+    with sessions.begin() as s:
+        s.get_one(Deployment, dep).root_ts = "1700000000.000100"
+    key = f"dep:{dep}:root-update:1"
+    add_row(sessions, key, dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"})
+    proc = child(database_url, "replica-a", "idle")
+    try:
+        with sessions.begin() as s:
+            row = s.scalars(select(Outbox).where(Outbox.idempotency_key == key)).one()
+            row.state, row.lease_owner, row.not_before = OutboxState.SENDING, "replica-a", utcnow() + 60 * SECOND
+        assert sender(sessions, slack, catalog, owner="survivor").drain_once(now=utcnow() + SECOND) == 0
+        assert calls(slack, "chat.update") == []
+    finally:
+        kill(proc)
+
