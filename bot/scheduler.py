@@ -17,7 +17,7 @@ from bot.slack.sender import OutboxSender
 log = get_logger(__name__)
 JOB_SECONDS = Histogram("deploybot_job_seconds", "Duration of one background job run", ["job"])
 JOB_ERRORS = Counter("deploybot_job_errors_total", "Background job runs that raised", ["job"])
-NOTIFY_SECONDS = 1.0
+NOTIFY_SECONDS = 0.25  # a channel's next turn comes 1 s after its last post really went: look often for it
 
 
 def _guarded(name: str, work: Callable[[], Any]) -> Callable[[], None]:

@@ -75,6 +75,7 @@ class Claim:
     render_kind: str | None
     root_ts: str | None
     root_channel: str | None
+    send_by: datetime | None = None  # a post's turn in its channel, reserved for every replica: call before this
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,9 @@ class OutboxSender:
             if time.monotonic() - started > budget:
                 self._release(claims[i:], now)
                 break
+            if claim.send_by is not None and self._at() > claim.send_by:
+                self._release([claim], now)  # too late in the pass for the channel's turn: the next pass takes it
+                continue
             with bound(deployment_id=claim.deployment_id, channel=claim.channel, outbox_key=claim.key):
                 outcome = self._attempt(claim, now)
                 self._record(claim, outcome, now)
@@ -217,7 +221,7 @@ class OutboxSender:
             deps = self._deployments(session, rows)
             self._read_holds(session, now)
             newest_update = {r.deployment_id: r.id for r in rows if r.kind is OutboxKind.UPDATE_ROOT}
-            claims: list[Claim] = []
+            chosen: list[tuple[Outbox, Claim]] = []
             channels: set[str] = set()
             for row in rows:
                 dep = deps.get(row.deployment_id or 0, (None, None))
@@ -232,11 +236,27 @@ class OutboxSender:
                 ):
                     _give_up(row, "the deployment's root message could not be posted, so it has no thread")
                 elif self._may_send(claim, channels, now):
-                    row.state, row.attempts, row.not_before = SENDING, row.attempts + 1, now + self.grace
-                    row.lease_owner = self.owner
-                    claims.append(replace(claim, attempts=row.attempts))
+                    chosen.append((row, claim))
+            claims = self._take_turns(session, chosen, now)
         if claims:
             log.debug("sender %s claimed %d outbox rows", self.owner, len(claims))
+        return claims
+
+    def _take_turns(self, session: Session, chosen: Sequence[tuple[Outbox, Claim]], now: datetime) -> list[Claim]:
+        """Mark the chosen rows SENDING; a post only if its channel's turn is free in the database (any replica)."""
+        send_by = now + self.post_interval if self.post_interval else None
+        turns = {post_pace_key(c.channel): c for _, c in chosen if c.kind is OutboxKind.POST}
+        # Held for the window to call in plus the interval after it; the record puts it at the call's time + interval.
+        until = (send_by or now) + self.post_interval
+        taken = pace.reserve(session, dict.fromkeys(turns, until), now) if send_by else set(turns)
+        claims: list[Claim] = []
+        for row, claim in chosen:
+            if claim.kind is OutboxKind.POST and post_pace_key(claim.channel) not in taken:
+                continue  # another replica posts in this channel now
+            row.state, row.attempts, row.not_before = SENDING, row.attempts + 1, now + self.grace
+            row.lease_owner = self.owner
+            by = send_by if claim.kind is OutboxKind.POST else None
+            claims.append(replace(claim, attempts=row.attempts, send_by=by))
         return claims
 
     def _deployments(self, session: Session, rows: Sequence[Outbox]) -> dict[int, tuple[str | None, str]]:
@@ -281,6 +301,9 @@ class OutboxSender:
                         lease_owner=None,
                     )
                 )
+            turns = {post_pace_key(c.channel): self._at() for c in claims if c.kind is OutboxKind.POST}
+            if self.post_interval:
+                pace.set_times(session, turns)  # the turns these claims reserved: free again
 
     # Sending -----------------------------------------------------------------------------------------------------
     def _attempt(self, claim: Claim, now: datetime) -> Outcome:
@@ -474,6 +497,9 @@ class OutboxSender:
             if rows_updated(session, update(Outbox).where(*ours).values(**values)) == 0:
                 log.warning("outbox %s was taken over by another sender; outcome %s dropped", claim.key, outcome.state)
                 return
+            if claim.kind is OutboxKind.POST and self.post_interval:
+                # The channel's next turn, for every replica, counts from when this call really went.
+                pace.set_times(session, {post_pace_key(claim.channel): self._next_post.get(claim.channel, now)})
             self._follow_up(session, claim, outcome, now)
         self._count(claim, outcome)
 

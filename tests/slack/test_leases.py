@@ -1,4 +1,4 @@
-"""Replicas: claims end with their owner (issue 13, item 2): a sender or reconciler killed with SIGKILL.
+"""Replicas: claims end with their owner (issue 13, item 2), and Slack's pace holds across them (item 4).
 
 The owner is a real child process on the same database, killed with SIGKILL; what it held must be taken by the
 survivor at its next pass, long before the lease's own time runs out.
@@ -6,10 +6,12 @@ survivor at its next pass, long before the lease's own time runs out.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,8 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import leases
+from bot.db.sessions import make_engine, session_factory
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState
+from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox, utcnow
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
 from tests.sandbox.slack.conftest import http
@@ -36,6 +40,7 @@ import sys, time
 from datetime import timedelta
 from bot.db.sessions import make_engine, session_factory
 from bot.db import leases
+from bot.db.sessions import make_engine, session_factory
 url, owner, role = sys.argv[1], sys.argv[2], sys.argv[3]
 sessions = session_factory(make_engine(url))
 held = leases.liveness(sessions, owner)
@@ -183,3 +188,37 @@ def test_a_live_owners_claims_are_left_alone(
     finally:
         kill(proc)
 
+
+def test_two_replicas_post_into_one_channel_at_slacks_pace_not_each_at_its_own(
+    database_url: str, sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    for i in range(5):
+        add_row(sessions, f"note:{i}", payload={"render": "message", "text": f"note {i}"})
+    # Two replicas: each its own engine (its own connections), draining on the real clock several times a second.
+    engines = [make_engine(database_url) for _ in range(2)]
+    replicas = [sender(session_factory(e), slack, catalog, owner=f"replica-{i}") for i, e in enumerate(engines)]
+    stop = threading.Event()
+
+    def drain(replica: OutboxSender) -> None:
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            replica.drain_once()
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=drain, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len([c for c in calls(slack, "chat.postMessage") if c["ok"]]) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for e in engines:
+            e.dispose()
+    received = sorted(c["time"] for c in calls(slack, "chat.postMessage"))
+    assert len(received) == 5  # each once, none refused
+    gaps = [b - a for a, b in itertools.pairwise(received)]
+    assert min(gaps) >= 0.8, gaps  # about one a second in the channel, whichever replica posted
