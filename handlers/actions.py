@@ -9,7 +9,6 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.domain.enums import ActorSource, DecisionKind
-from bot.domain.policy import MEMBERSHIP_UNAVAILABLE, MembershipUnavailable
 from bot.domain.readmodels import DeploymentView
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.logs import get_logger
@@ -90,11 +89,8 @@ def decide(
     user = str(body["user"]["id"])
     in_home = (body.get("container") or {}).get("type") == "view"
     channel = channel_from((body.get("channel") or {}).get("id"))
-    try:
-        answer = _decision(ctx, body, action, user, channel, in_home, approve)
-    except MembershipUnavailable:
-        # Slack failed on the approver-group lookup (after retries) and nothing usable was cached: say so.
-        answer = refused(MEMBERSHIP_UNAVAILABLE)
+    # A Slack failure on the approver-group lookup comes back as a recorded refusal saying "try again in a minute".
+    answer = _decision(ctx, body, action, user, channel, in_home, approve)
     # `respond` is None when the payload has no (trusted) response_url, e.g. in the Home tab.
     reply(respond, client, answer_message(answer, ctx.clock()), user=user, channel=channel)
     if in_home:

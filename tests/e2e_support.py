@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from slack_sdk.models.blocks import Block
@@ -22,7 +23,7 @@ from bot.runtime import RunningBot, build_context, start_http
 from bot.slack.clients import web_client
 from bot.slack.context import BotContext
 from bot.slack.sender import OutboxSender
-from models import Outbox
+from models import Outbox, utcnow
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
 from tests.support import Control, drive_until, example_catalog
 
@@ -186,15 +187,17 @@ def check_message(message: dict[str, Any]) -> None:
 
 
 @contextmanager
-def running_world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) -> Iterator[World]:
-    """A migrated database, a bot serving HTTP on loopback, and the stand-in pointed at it."""
+def running_world(
+    database_url: str, slack: SlackSandboxHandle, ecs_url: str, clock: Callable[[], datetime] = utcnow
+) -> Iterator[World]:
+    """A migrated database, a bot serving HTTP on loopback (on `clock`), and the stand-in pointed at it."""
     settings = Settings(
         slack_bot_token=DEFAULT_BOT_TOKEN,
         slack_signing_secret=DEFAULT_SIGNING_SECRET,
         slack_api_url=slack.api_url,
         database_url=database_url,
     )
-    ctx = build_context(settings, CATALOG, ecs_endpoint=ecs_url)
+    ctx = build_context(settings, CATALOG, ecs_endpoint=ecs_url, clock=clock)
     migrate.upgrade(ctx.db)
     # Jobs off: the tests run reconcile and drain passes themselves, so every step is deterministic.
     bot = start_http(ctx, run_jobs=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -70,7 +71,7 @@ class Decisions:
             return refused(
                 f"Nothing on #{dep_id} is waiting for approval right now ({_status(view)}).", deployment_id=dep_id
             )
-        verdict = policy.may_approve(service, actor.user_id, view.requested_by, self.d.membership)
+        verdict = _checked(lambda: policy.may_approve(service, actor.user_id, view.requested_by, self.d.membership))
         if not verdict.allowed:
             return self._refuse(actor, view, "approve", verdict)
         return self._decide(actor, view, hook, DecisionKind.APPROVE, None)
@@ -87,7 +88,7 @@ class Decisions:
         if isinstance(target, Answer):
             return target
         view, service = target.view, target.service
-        verdict = policy.may_rollback(service, actor.user_id, actor.channel_id, self.d.membership)
+        verdict = _checked(lambda: policy.may_rollback(service, actor.user_id, actor.channel_id, self.d.membership))
         if not verdict.allowed:
             return self._refuse(actor, view, "rollback", verdict)
         if view.status is DeploymentStatus.SUCCEEDED:
@@ -304,6 +305,16 @@ class Decisions:
                 detail={"locked_by": lock.locked_by, "reason": lock.reason},
             )
         return Answer(f"🔓 `{service.key}` is unlocked by {mention(actor.user_id)}.", public=True)
+
+
+def _checked(check: Callable[[], policy.Verdict]) -> policy.Verdict:
+    """The policy's verdict; when Slack could not say who is in a group, a refusal saying so (then recorded like
+    any other), so a click is never lost to a Slack outage: the person is told to try again in a minute."""
+    try:
+        return check()
+    except policy.MembershipUnavailable as exc:
+        log.warning("user-group membership unavailable", usergroup=exc.group_id)
+        return policy.Verdict.refuse("membership_unavailable", policy.MEMBERSHIP_UNAVAILABLE)
 
 
 def _already(decision: DecisionView) -> str:

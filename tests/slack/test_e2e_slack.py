@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
@@ -18,13 +19,13 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from bot.domain.enums import ActorSource, DecisionKind, DeploymentStatus, TimeoutAction
-from bot.slack.blocks import APPROVE_ACTION
-from models import Decision, Deployment, DeploymentEvent
+from bot.domain.enums import ActorSource, DecisionKind, DeploymentStatus, EventKind, TimeoutAction
+from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION
+from models import Decision, Deployment, DeploymentEvent, utcnow
 from sandbox.slack import workspace as ws
 from sandbox.slack.delivery import sign
-from sandbox.slack.server import DEFAULT_SIGNING_SECRET
-from tests.e2e_support import World, awaiting, http_json
+from sandbox.slack.server import DEFAULT_SIGNING_SECRET, SlackSandboxHandle
+from tests.e2e_support import World, awaiting, http_json, running_world
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -196,22 +197,96 @@ def test_a_slack_429_on_the_approver_lookup_is_retried_and_the_click_recorded(wo
     w.ephemeral_with(ws.BOB, "Approval sent", timeout=15)
     with w.ctx.sessions() as session:
         assert session.scalars(select(Decision.user_id).where(Decision.deployment_id == dep)).all() == [ws.BOB]
-    assert [c["status"] for c in w.calls("usergroups.users.list")][-3:] == [429, 429, 200]
+    calls = w.calls("usergroups.users.list")
+    assert [c["status"] for c in calls][-3:] == [429, 429, 200]
+    # Retry-After: 1 was honoured: each attempt came at least a second after the 429 before it.
+    assert all(b["time"] - a["time"] >= 1.0 for a, b in zip(calls[-3:], calls[-2:], strict=False))
 
 
-def test_slack_down_on_the_approver_lookup_says_so_and_records_the_attempt(world: World) -> None:
+def _membership_refusals(w: World) -> list[DeploymentEvent]:
+    with w.ctx.sessions() as session:
+        events = session.scalars(select(DeploymentEvent).where(DeploymentEvent.kind == EventKind.REFUSED)).all()
+    return [e for e in events if e.detail.get("rule") == "membership_unavailable"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500, "times": -1},
+        {"status": 503, "times": -1},
+        {"status": 429, "retry_after": 30, "times": -1},  # longer than a person should wait: not waited for
+    ],
+)
+def test_slack_down_on_the_approver_lookup_says_so_and_records_the_attempt(world: World, fault: dict[str, Any]) -> None:
     w = world
     dep = _deploy_to_approval(w)
-    w.control("settings", {"faults": [{"method": "usergroups.users.list", "status": 503, "times": -1}]})
-    w.ctx.membership.invalidate()
-    w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)
+    w.control("settings", {"faults": [{"method": "usergroups.users.list", **fault}]})
+    w.ctx.membership.invalidate()  # nothing cached: nothing to fall back on
+    answer = w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)
+    assert answer["status"] == 200 and answer["error"] is None  # the ack never waits for Slack's lookup
     w.ephemeral_with(ws.BOB, "couldn't check your user-group membership", timeout=15)
     assert w.ecs.calls("ContinueServiceDeployment") == []
     with w.ctx.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Decision)) == 0
+    # The click is not lost: it is on record, as a refusal that names the reason and where it came from.
+    [refusal] = _membership_refusals(w)
+    assert (refusal.actor, refusal.detail["action"], refusal.detail["source"]) == (ws.BOB, "approve", "button")
     w.control("settings", {"faults": []})
     w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)  # a minute later it just works
     w.ephemeral_with(ws.BOB, "Approval sent", timeout=15)
+
+
+def test_a_roll_back_click_while_slack_is_down_is_answered_and_recorded(world: World) -> None:
+    w = world
+    dep = _deploy_to_approval(w)
+    w.control("settings", {"faults": [{"method": "usergroups.users.list", "status": 500, "times": -1}]})
+    w.ctx.membership.invalidate()
+    w.click(ws.CAROL, w.root(dep)["ts"], ROLLBACK_ACTION)  # carol is a responder through the on-call group
+    w.ephemeral_with(ws.CAROL, "couldn't check your user-group membership", timeout=15)
+    assert w.ecs.calls("ContinueServiceDeployment") == [] and w.ecs.calls("StopServiceDeployment") == []
+    [refusal] = _membership_refusals(w)
+    assert (refusal.actor, refusal.detail["action"]) == (ws.CAROL, "rollback")
+
+
+class LaterClock:
+    """The bot's clock, moved ahead on demand (the membership cache ages by it)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.ahead
+
+
+@pytest.fixture
+def later(database_url: str, slack: SlackSandboxHandle, ecs_url: str) -> Iterator[tuple[World, LaterClock]]:
+    clock = LaterClock()
+    slack.store.reset()
+    with running_world(database_url, slack, ecs_url, clock=clock) as w:
+        w.ecs.post("reset")
+        w.ecs.post("speed", {"speed": 0})
+        yield w, clock
+
+
+def test_slack_down_on_the_approver_lookup_falls_back_to_the_last_good_membership(
+    later: tuple[World, LaterClock],
+) -> None:
+    w, clock = later
+    dep = _deploy_to_approval(w)
+    assert ws.BOB in w.ctx.membership(ws.APPROVERS_GROUP)  # a good copy, fetched now
+    fetched = len(w.calls("usergroups.users.list"))
+    clock.ahead = timedelta(minutes=20)  # past the cache's 5 minutes, within the hour a stale copy may serve
+    w.control("settings", {"faults": [{"method": "usergroups.users.list", "status": 500, "times": -1}]})
+    answer = w.click(ws.BOB, w.root(dep)["ts"], APPROVE_ACTION)
+    assert answer["status"] == 200 and answer["error"] is None
+    w.ephemeral_with(ws.BOB, "Approval sent", timeout=15)
+    with w.ctx.sessions() as session:
+        assert session.scalars(select(Decision.user_id).where(Decision.deployment_id == dep)).all() == [ws.BOB]
+    assert len(w.ecs.calls("ContinueServiceDeployment")) == 1
+    # Slack was asked again (and failed every attempt, within the bounds) before the stale copy was used.
+    tried = w.calls("usergroups.users.list")[fetched:]
+    assert len(tried) >= 2 and {c["status"] for c in tried} == {500}
+    assert _membership_refusals(w) == []
 
 
 def test_a_member_removed_from_the_group_loses_the_right_at_once(world: World) -> None:
