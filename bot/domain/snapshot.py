@@ -63,6 +63,7 @@ class ServiceInfo:
     deployment_configuration: Mapping[str, Any]  # as DescribeServices returned it; re-sent with our changes
     has_load_balancers: bool
     has_service_connect: bool
+    current_deployment_arn: str | None = None  # the service's currentServiceDeployment before we change anything
 
     @property
     def headless(self) -> bool:

@@ -161,6 +161,7 @@ class EcsGateway:
             has_service_connect=any(
                 (d.get("serviceConnectConfiguration") or {}).get("enabled") for d in service.get("deployments") or ()
             ),
+            current_deployment_arn=service.get("currentServiceDeployment"),
         )
 
     # Changing the service ------------------------------------------------------------------------------------
@@ -177,8 +178,12 @@ class EcsGateway:
         registered = self._svc_call(cfg, "RegisterTaskDefinition", **params)
         return str(registered["taskDefinition"]["taskDefinitionArn"])
 
-    def start_deployment(self, cfg: ServiceConfig, spec: StartSpec, current: ServiceInfo | None = None) -> None:
-        """UpdateService to the spec's task definition, keeping the service's settings and hooks plus our pauses."""
+    def start_deployment(self, cfg: ServiceConfig, spec: StartSpec, current: ServiceInfo | None = None) -> str | None:
+        """UpdateService to the spec's task definition, with the service's settings and Lambda hooks, and our pauses.
+
+        Returns the service deployment it started, read from the response's `service.currentServiceDeployment`;
+        None when the response does not name a new one (absent, or still the one before): then list for it.
+        """
         current = current or self.read_service(cfg)
         params: dict[str, Any] = {
             "cluster": cfg.cluster,
@@ -188,7 +193,9 @@ class EcsGateway:
         }
         if _same_task_definition(spec.task_definition, current.task_definition_arn):
             params["forceNewDeployment"] = True
-        self._svc_call(cfg, "UpdateService", **params)
+        answer = self._svc_call(cfg, "UpdateService", **params)
+        arn = (answer.get("service") or {}).get("currentServiceDeployment")
+        return str(arn) if arn and arn != current.current_deployment_arn else None
 
     # Finding and describing service deployments --------------------------------------------------------------
 
@@ -197,7 +204,7 @@ class EcsGateway:
         params: dict[str, Any] = {
             "cluster": cfg.cluster,
             "service": cfg.service,
-            "status": ["PENDING", "IN_PROGRESS"],
+            # No status filter: a fast deployment (or an immediate rollback) may have ended already.
             "createdAt": {"after": created_after},
         }
         while True:  # ListServiceDeployments has no botocore paginator
@@ -219,7 +226,7 @@ class EcsGateway:
     def find_service_deployment(
         self, cfg: ServiceConfig, task_definition_arn: str, created_after: datetime
     ) -> str | None:
-        """The newest PENDING/IN_PROGRESS service deployment created after `created_after` targeting the task def."""
+        """The newest service deployment, in any status, created after `created_after` targeting the task def."""
         briefs = self._briefs(cfg, created_after)
         targets = [b["targetServiceRevisionArn"] for b in briefs if b.get("targetServiceRevisionArn")]
         task_defs = self._revision_task_definitions(cfg, targets) if targets else {}

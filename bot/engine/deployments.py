@@ -179,10 +179,11 @@ class Deployments:
             spec = self._spec(dep_id, target)
             self._save(dep_id, taskdef_to=target, image_to=image, update_sent=False)
             asked_at = self.clock() - CLOCK_SKEW
-            self.ecs.start_deployment(service, spec, info)
+            arn = self.ecs.start_deployment(service, spec, info)
             sent = True
             self._save(dep_id, update_sent=True)
-            arn = self.ecs.find_service_deployment(service, target, asked_at)
+            if arn is None:  # the response did not name it: look for it (in any status)
+                arn = self.ecs.find_service_deployment(service, target, asked_at)
         except EcsUnavailable as exc:
             if not sent:
                 return self.fail(dep_id, f"ECS is busy ({exc.code}); nothing was started. Try again in a minute.")

@@ -166,9 +166,21 @@ def update_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
         service.network_configuration = params["networkConfiguration"]
     if td is not None:
         service.task_definition = td
+    before = service.deployments[-1].arn if service.deployments else None
     if redeploy:
         engine.start(service, store.new_revision(service, now), now)
-    return {"service": render.service(service)}
+    return {"service": _updated(engine, service, before)}
+
+
+def _updated(engine: Engine, service: Service, before: str | None) -> dict[str, Any]:
+    """UpdateService's answer, whose currentServiceDeployment follows the `update_service_current_deployment` switch."""
+    answer = render.service(service)
+    current = engine.switches.get("update_service_current_deployment")
+    if current == "absent" or (current == "previous" and before is None):
+        answer.pop("currentServiceDeployment", None)
+    elif current == "previous":
+        answer["currentServiceDeployment"] = before
+    return answer
 
 
 def list_services(engine: Engine, params: dict[str, Any], now: float) -> dict[str, Any]:

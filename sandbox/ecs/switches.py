@@ -17,6 +17,10 @@ from .errors import invalid
 CHOICES: dict[str, tuple[str, ...]] = {
     # DeploymentLifecycleHook.hookDetails "is not used for PAUSE hooks": ECS may drop it, keep it, or refuse it.
     "pause_hook_details": ("drop", "echo", "reject"),
+    # Service.currentServiceDeployment is "the ARN of the current service deployment"; whether UpdateService's
+    # response already names the deployment it started is not documented: it does, it is absent, or it still
+    # names the deployment that was current before.
+    "update_service_current_deployment": ("new", "absent", "previous"),
 }
 
 

@@ -725,3 +725,31 @@ def test_deploybot_check_reports_undeclared_pauses_and_hook_limits(
         "be replaced by a pause at POST_TEST_TRAFFIC_SHIFT on its next deployment through DeployBot"
     ) in notes
     assert not [n for n in notes if n.startswith("ECS: catalog:")]  # no pause there yet: nothing to replace
+
+
+@pytest.mark.parametrize(("current", "named"), [("new", True), ("absent", False), ("previous", False)])
+def test_start_deployment_reads_the_deployment_from_update_service(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig], current: str, named: bool
+) -> None:
+    control.post("switch", {"name": "update_service_current_deployment", "value": current})
+    cfg = catalog["orders"]
+    info = gw.read_service(cfg)
+    created_after = control.now() - timedelta(seconds=1)
+    arn = gw.start_deployment(cfg, StartSpec(Strategy.ROLLING, info.task_definition_arn), info)
+    listed = gw.find_service_deployment(cfg, info.task_definition_arn, created_after)
+    assert listed is not None and listed != info.current_deployment_arn
+    assert arn == (listed if named else None)  # never the deployment that was current before
+
+
+def test_find_service_deployment_finds_one_that_already_ended(
+    gw: EcsGateway, control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
+    cfg = catalog["orders"]
+    info = gw.read_service(cfg)
+    created_after = control.now() - timedelta(seconds=1)
+    started = gw.start_deployment(cfg, StartSpec(Strategy.ROLLING, info.task_definition_arn), info)
+    assert started is not None
+    while control.wake(started):
+        pass
+    assert gw.describe("us-east-1", None, [started]).snapshots[0].status is EcsStatus.SUCCESSFUL
+    assert gw.find_service_deployment(cfg, info.task_definition_arn, created_after) == started

@@ -45,7 +45,7 @@ def test_hook_details_on_a_pause_are_rejected_like_ecs_rejects_a_parameter(
 
 
 def test_the_default_is_drop_and_reset_restores_it(control: Control) -> None:
-    assert control.get("state")["switches"] == {"pause_hook_details": "drop"}
+    assert control.get("state")["switches"]["pause_hook_details"] == "drop"
     control.post("switch", {"name": "pause_hook_details", "value": "reject"})
     assert control.get("state")["switches"]["pause_hook_details"] == "reject"
     control.post("reset")
@@ -85,8 +85,8 @@ def test_the_cli_starts_the_sandbox_with_the_switches_given() -> None:
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split()[3]
-        assert process.stdout.readline().strip() == "switches: pause_hook_details=echo"
-        assert Control(url).get("state")["switches"] == {"pause_hook_details": "echo"}
+        assert "pause_hook_details=echo" in process.stdout.readline().split()
+        assert Control(url).get("state")["switches"]["pause_hook_details"] == "echo"
     finally:
         process.terminate()
         process.wait(timeout=5)
