@@ -23,6 +23,7 @@ from bot.db.store import (
     queue_root_update,
     record,
     view_of,
+    views_of,
 )
 from bot.domain import policy
 from bot.domain.catalog.loader import Catalog, ServiceConfig
@@ -316,7 +317,7 @@ class Deployments:
     def _views(self, stmt: Executable, *, with_events: bool = False) -> list[DeploymentView]:
         with transaction(self.sessions) as session:
             deployments: Sequence[Deployment] = session.scalars(stmt).all()
-            return [view_of(session, d, with_events=with_events) for d in deployments]
+            return views_of(session, deployments, with_events=with_events)
 
 
 _ACTIVE = (
