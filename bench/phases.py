@@ -63,9 +63,10 @@ def _command_texts(count: int) -> Iterator[tuple[str, str]]:
 class SlackCaller:
     """Sends `/deploy …` to the bot's /slack/events exactly as Slack does: form body, HMAC-signed, over HTTP."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, port: int | None = None, timeout: float = 10.0) -> None:
         self.stack = stack
-        self.port = stack.bot.port
+        self.port = port or stack.bot.port
+        self.timeout = timeout
         self.verifier = SignatureVerifier(DEFAULT_SIGNING_SECRET)
         channel = ws.find_channel(ws.DEPLOYS_CHANNEL)
         assert channel is not None
@@ -87,14 +88,21 @@ class SlackCaller:
 
     def send(self, text: str) -> tuple[float, int, str]:
         """(milliseconds from the first byte sent to the whole response read, status, body)."""
-        body = self.body(text)
+        return self.post(self.body(text))
+
+    def post_form(self, fields: dict[str, str]) -> tuple[float, int, str]:
+        """POST any form (e.g. `payload=` of a click), signed; like `send`."""
+        return self.post(urlencode(fields).encode())
+
+    def post(self, body: bytes) -> tuple[float, int, str]:
+        """POST a signed body to the bot's /slack/events."""
         ts = str(int(time.time()))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body) or "",
         }
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
             started = time.perf_counter()
             conn.request("POST", "/slack/events", body=body, headers=headers)

@@ -141,3 +141,23 @@ def _shape(statement: str) -> str:
     where = _WHERE.search(text)
     columns = sorted(set(_COLUMN.findall(where.group(1)))) if where else []
     return f"{verb} {table.group(1) if table else ''}{' by ' + ','.join(columns) if columns else ''}".strip()
+
+
+@dataclass
+class Row:
+    metric: str
+    value: float
+    unit: str
+    target: float | None = None  # the value must stay below it
+    applies: bool = True  # False: not measured on this backend (shown as "—", never a miss)
+
+    @property
+    def ok(self) -> bool | None:
+        if self.target is None or not self.applies:
+            return None
+        return not math.isnan(self.value) and self.value < self.target
+
+    def shown(self) -> str:
+        if not self.applies:
+            return "—"
+        return "n/a" if math.isnan(self.value) else f"{self.value:,.{0 if self.value >= 100 else 1}f} {self.unit}"

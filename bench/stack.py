@@ -23,11 +23,12 @@ from bot.config import Settings
 from bot.db import migrate
 from bot.db.sessions import make_engine
 from bot.domain.catalog.loader import Catalog, ServiceConfig, load_catalog
-from bot.domain.enums import Strategy
+from bot.domain.enums import HookStage, Strategy
 from bot.runtime import RunningBot, build_context, start_http
 from bot.slack.context import BotContext
 from sandbox.ecs.server import SandboxHandle
 from sandbox.ecs.server import start as start_ecs
+from sandbox.slack import workspace as ws
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, DEFAULT_SIGNING_SECRET, SlackSandboxHandle
 from sandbox.slack.server import start as start_slack
 
@@ -55,6 +56,7 @@ class Stack:
     bot: RunningBot
     services: list[str]  # the bench services' catalog keys
     setup_seconds: dict[str, float]
+    database_url: str = ""  # what the bot connects to (a child process may connect too)
 
     @property
     def ctx(self) -> BotContext:
@@ -80,8 +82,9 @@ def service_key(i: int) -> str:
     return f"{PREFIX}{i:04d}"
 
 
-def bench_catalog(count: int) -> Catalog:
-    """The example catalog (what the demo deploys) plus `count` generated services without approval stages."""
+def bench_catalog(count: int, approvals: bool = False) -> Catalog:
+    """The example catalog (what the demo deploys) plus `count` generated services (with `approvals`: approvers
+    and a pause before production traffic, as `bench.seed.APPROVAL` starts them)."""
     example = load_catalog(ROOT / "services.example.yml")
     services: dict[str, ServiceConfig] = dict(example.services)
     for i in range(count):
@@ -99,6 +102,8 @@ def bench_catalog(count: int) -> Catalog:
             linear_step_percent=50.0,
             step_bake=timedelta(minutes=1),
             bake=timedelta(minutes=1),
+            approvers=(ws.APPROVERS_GROUP,) if approvals else (),
+            approval_stages=(HookStage.PRE_PRODUCTION_TRAFFIC_SHIFT,) if approvals else (),
         )
     return Catalog(services, "<bench>", tuple(services))
 
@@ -181,8 +186,20 @@ def database(backend_url: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def running_stack(backend: str, backend_url: str | None, count: int) -> Iterator[Stack]:
-    """Start the sandbox (clock frozen: only the benchmark moves it), the stand-in and the bot; stop all on exit."""
+def running_stack(
+    backend: str,
+    backend_url: str | None,
+    count: int,
+    *,
+    create: bool = True,
+    approvals: bool = False,
+    poll_seconds: float = 5.0,
+) -> Iterator[Stack]:
+    """Start the sandbox (clock frozen: only the benchmark moves it), the stand-in and the bot; stop all on exit.
+
+    The catalog has `count` bench services; with `create` they are made in the sandbox over HTTP and settled
+    (without it the phase seeds them itself, see `bench.seed`).
+    """
     import time
 
     isolate_aws()
@@ -194,16 +211,17 @@ def running_stack(backend: str, backend_url: str | None, count: int) -> Iterator
             start_slack(port=0, signing_secret=DEFAULT_SIGNING_SECRET, bot_token=DEFAULT_BOT_TOKEN)
         )
         started = time.perf_counter()
-        create_services(ecs.url, count)
-        settle(ecs)
+        if create:
+            create_services(ecs.url, count)
+            settle(ecs)
         timings["create services"] = time.perf_counter() - started
-        catalog = bench_catalog(count)
+        catalog = bench_catalog(count, approvals)
         settings = Settings(
             slack_bot_token=SecretStr(DEFAULT_BOT_TOKEN),
             slack_signing_secret=SecretStr(DEFAULT_SIGNING_SECRET),
             slack_api_url=slack.api_url,
             database_url=SecretStr(url),
-            poll_seconds=5.0,
+            poll_seconds=poll_seconds,
             aws_region=REGION,
             aws_endpoint_url_ecs=ecs.url,
         )
@@ -214,4 +232,4 @@ def running_stack(backend: str, backend_url: str | None, count: int) -> Iterator
         stack.callback(bot.stop)
         slack.set_bot_url(f"{bot.url}/slack/events")
         stack.callback(slack.set_bot_url, None)
-        yield Stack(backend, ecs, slack, bot, [service_key(i) for i in range(count)], timings)
+        yield Stack(backend, ecs, slack, bot, [service_key(i) for i in range(count)], timings, url)
