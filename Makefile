@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make demo PORT=8081` when 8080 is taken.
+PORT ?= 8080
 demo: $(STAMP)
-	$(VENV)/bin/deploybot demo
+	$(VENV)/bin/deploybot demo --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

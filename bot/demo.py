@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -21,6 +22,17 @@ from bot.logs import configure_logging
 DEMO_SIGNING_SECRET = "sandbox-signing-secret"  # noqa: S105 - a local stand-in's secret, not a real one
 DEMO_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - the stand-in only accepts this made-up token
 CATALOG = Path(__file__).resolve().parents[1] / "services.example.yml"
+# The README's walkthrough starts with this; the page suggests it from the first moment.
+HINT = "/deploy catalog canary 10% image=:1.3.0"
+
+
+class PortTaken(Exception):
+    """The demo page's port cannot be listened on (in use, or not allowed)."""
+
+    def __init__(self, port: int, reason: str) -> None:
+        super().__init__(f"port {port}: {reason}")
+        self.port = port
+        self.reason = reason
 
 
 @dataclass
@@ -81,9 +93,13 @@ def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None =
     data_dir.mkdir(parents=True, exist_ok=True)
     database = (data_dir / "deploybot.sqlite").resolve()
     with ExitStack() as stack:
-        ecs = stack.enter_context(start_ecs(port=0, speed=speed))
-        slack = start_slack(port=page_port, signing_secret=DEMO_SIGNING_SECRET, bot_token=DEMO_TOKEN)
+        # The page's port first: if it is taken, nothing else has started.
+        try:
+            slack = start_slack(port=page_port, signing_secret=DEMO_SIGNING_SECRET, bot_token=DEMO_TOKEN)
+        except OSError as exc:
+            raise PortTaken(page_port, exc.strerror or str(exc)) from None
         stack.callback(slack.stop)
+        ecs = stack.enter_context(start_ecs(port=0, speed=speed))
         settings = demo_settings(database, slack.api_url, ecs.url)
         ctx = build_context(settings, load_catalog(CATALOG), ecs_endpoint=ecs.url)
         migrate.upgrade(ctx.db)
@@ -91,6 +107,7 @@ def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None =
         stack.callback(bot.stop)
         slack.set_bot_url(f"{bot.url}/slack/events")
         slack.set_panel(_panel(ecs.url, slack.url))
+        slack.set_hint(HINT)
         yield Demo(page_url=slack.url, ecs_url=ecs.url, bot_url=bot.url, bot=bot)
 
 
@@ -99,11 +116,21 @@ def run_demo(port: int, speed: float) -> int:
     configure_logging("INFO", LogFormat.CONSOLE, secrets=(DEMO_TOKEN, DEMO_SIGNING_SECRET))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with running_demo(page_port=port, speed=speed) as demo:
-        print(f"DeployBot demo is up: open {demo.page_url}", flush=True)
-        print("  Type `/deploy catalog canary 10%` in #deploys as alice, then switch to bob to approve.")
-        print(f"  ECS sandbox at {demo.ecs_url} (×{speed:g} time); bot at {demo.bot_url}. Ctrl-C stops everything.")
-        with suppress(KeyboardInterrupt):
-            stop.wait()
+    try:
+        with running_demo(page_port=port, speed=speed) as demo:
+            print(f"DeployBot demo is up: open {demo.page_url}", flush=True)
+            print(f"  Type `{HINT}` in #deploys as alice, then switch to bob to approve.")
+            print(f"  ECS sandbox at {demo.ecs_url} (×{speed:g} time); bot at {demo.bot_url}. Ctrl-C stops everything.")
+            with suppress(KeyboardInterrupt):
+                stop.wait()
+    except PortTaken as exc:
+        # One line, no traceback: what went wrong and the flag that fixes it.
+        other = 8081 if exc.port == 8080 else 8080
+        print(
+            f"deploybot demo: cannot listen on port {exc.port} ({exc.reason.lower()}); pick another with "
+            f"`make demo PORT={other}` (or `deploybot demo --port {other}`)",
+            file=sys.stderr,
+        )
+        return 1
     print("demo stopped")
     return 0

@@ -47,8 +47,9 @@ CHATTY_LIBRARIES = (
     "httpx",
     "httpcore",
 )
-# SQLAlchemy logs every statement and its parameters from INFO on: never below WARNING.
-QUIET_LIBRARIES = ("sqlalchemy",)
+# SQLAlchemy logs every statement and its parameters from INFO on: never below WARNING. Alembic names each of its
+# plugins at INFO as it loads them: noise on every start.
+QUIET_LIBRARIES = ("sqlalchemy", "alembic.runtime.plugins")
 # APScheduler's executor says "Running job…" and "…executed successfully" on every run (twice a second).
 SCHEDULER_CHATTER = "apscheduler.executors"
 _HANDLER_NAME = "deploybot"

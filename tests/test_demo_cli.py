@@ -51,3 +51,33 @@ def test_demo_serves_the_page_and_stops_cleanly(tmp_path: Path, stop_signal: sig
     assert "demo stopped" in out
     assert all(_port_closed(u) for u in (page, ecs, bot))
     assert (tmp_path / "demo-data" / "deploybot.sqlite").exists()
+
+
+def test_a_taken_port_is_one_line_naming_the_flag_to_pick_another(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "DEPLOYBOT_"))}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot listen on port {port}" in lines[0] and "`make demo PORT=8080`" in lines[0], lines[0]
+    assert "--port 8080" in lines[0] and "demo is up" not in done.stdout
+
+
+def test_make_demo_passes_its_port_to_deploybot_demo() -> None:
+    root = Path(__file__).resolve().parents[1]
+    plan = subprocess.run(
+        ["make", "-n", "demo", "PORT=8123", "STAMP=Makefile"], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert "deploybot demo --port 8123" in plan.stdout, plan.stdout

@@ -29,6 +29,7 @@ class Config:
     signing_secret: str
     panel: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    hint: str = "/deploy help"  # the command the page suggests in an empty channel and above the composer
 
 
 class BadRequest(Exception):

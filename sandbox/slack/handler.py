@@ -145,6 +145,7 @@ class Handler(BaseHTTPRequestHandler):
                 {
                     "ok": True,
                     "panel": control.config.panel,
+                    "hint": control.config.hint,
                     "workspace": ws.workspace_json(),
                     "bot_url": control.config.bot_url,
                 },

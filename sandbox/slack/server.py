@@ -78,6 +78,10 @@ class SlackSandboxHandle:
         """The page's sandbox panel: buttons that POST a body to a URL (known only once the other parts run)."""
         self._server.control.config.panel = list(panel)
 
+    def set_hint(self, command: str) -> None:
+        """The command the page suggests (in an empty channel, above the composer)."""
+        self._server.control.config.hint = command
+
     @property
     def hub(self) -> SocketHub:
         """Socket Mode connections (apps that opened a websocket with the app-level token)."""

@@ -7,7 +7,7 @@
   const S = {
     ws: null, panel: [], state: null, version: 0, me: localStorage.getItem("sandbox-user") || "U0ALICE",
     where: { kind: "channel", id: "C0DEPLOYS" }, homeTab: "home", thread: null, highlight: null,
-    users: {}, groups: {}, channels: {},
+    users: {}, groups: {}, channels: {}, hint: "/deploy help",
   };
 
   async function api(name, body) {
@@ -114,7 +114,7 @@
     const nearBottom = container.scrollHeight - container.scrollTop - container.clientHeight < 80;
     const first = container.dataset.shows !== channelId + (inThread ? S.thread.ts : "");
     container.replaceChildren();
-    if (!messages.length) container.appendChild(el("div", "empty", "No messages yet. Try /deploy in the composer."));
+    if (!messages.length) container.appendChild(emptyChannel());
     messages.forEach((m, i) => {
       container.appendChild(messageNode(m, channelId, inThread));
       if (inThread && i === 0 && messages.length > 1) {
@@ -128,6 +128,14 @@
     else if (first || nearBottom) container.scrollTop = container.scrollHeight;
   }
 
+  function emptyChannel() {
+    const node = el("div", "empty", "No messages yet. Type ");
+    node.dataset.testid = "empty-channel";
+    node.appendChild(el("code", "", Mrkdwn.plain(S.hint)));
+    node.appendChild(document.createTextNode(" in the box below to start."));
+    return node;
+  }
+
   function renderMain() {
     const home = S.where.kind === "home";
     const channelId = currentChannel();
@@ -139,7 +147,7 @@
     $("composer").hidden = showHome;
     $("channel-title").textContent = home ? "DeployBot" : "# " + S.channels[channelId].name;
     $("channel-topic").textContent = home ? "" : S.channels[channelId].topic || "";
-    $("composer-input").placeholder = home ? "Message DeployBot" : `Message #${S.channels[channelId].name} — try /deploy catalog canary 10%`;
+    $("composer-input").placeholder = home ? "Message DeployBot" : `Message #${S.channels[channelId].name} — try ${S.hint}`;
     if (showHome) return renderHome();
     const { all, mine } = channelMessages(channelId);
     const roots = all.filter((m) => !m.thread_ts || m.thread_ts === m.ts);
@@ -271,6 +279,10 @@
 
   function buildComposer() {
     const input = $("composer-input");
+    // The hint fills the composer when tapped: typing `%` and `:` on a phone keyboard is slow.
+    const hint = $("composer-try");
+    hint.replaceChildren(el("span", "", "Try "), el("code", "", Mrkdwn.plain(S.hint)));
+    hint.onclick = () => { input.value = S.hint; input.focus(); };
     input.addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
@@ -312,7 +324,9 @@
   async function poll() {
     for (;;) {
       try {
-        const resp = await fetch(`/_sandbox/state?since=${S.version}&wait=20`);
+        // The first read answers at once (a fresh start has no change to wait for), later ones long-poll.
+        const wait = S.state ? 20 : 0;
+        const resp = await fetch(`/_sandbox/state?since=${S.version}&wait=${wait}`);
         if (!resp.ok) throw new Error(resp.statusText);
         const state = await resp.json();
         $("live").classList.remove("down");
@@ -320,6 +334,7 @@
           S.state = state;
           S.version = state.version;
           render();
+          document.body.dataset.ready = "true";
         }
       } catch (err) {
         $("live").classList.add("down");
@@ -332,6 +347,7 @@
     const config = await (await fetch("/_sandbox/config")).json();
     S.ws = config.workspace;
     S.panel = config.panel || [];
+    S.hint = config.hint || S.hint;
     S.ws.users.forEach((u) => { S.users[u.id] = u; });
     S.ws.groups.forEach((g) => { S.groups[g.id] = g; });
     S.ws.channels.forEach((c) => { S.channels[c.id] = c; });
@@ -343,7 +359,6 @@
     buildPanel();
     buildComposer();
     route();
-    document.body.dataset.ready = "true";
     poll();
   }
 
