@@ -15,7 +15,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot against Slack and AWS (Socket Mode if SLACK_APP_TOKEN is set)")
     demo = sub.add_parser("demo", help="run everything locally: ECS sandbox, Slack stand-in page and the bot")
     demo.add_argument("--port", type=int, default=8080, help="port of the demo page (default 8080)")
-    demo.add_argument("--speed", type=float, default=10.0, help="sandbox seconds per real second")
+    demo.add_argument(
+        "--speed", type=float, default=1.0, help="sandbox seconds per real second (1: ECS and the bot share one pace)"
+    )
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
     check = sub.add_parser("check", help="validate settings and catalog, and reach Slack and ECS if configured")

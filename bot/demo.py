@@ -8,14 +8,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from bot.config import Settings
-from bot.domain.catalog.loader import load_catalog
+from bot.domain.catalog.loader import Catalog, load_catalog
 from bot.domain.enums import LogFormat
 from bot.logs import configure_logging
 
@@ -24,6 +25,9 @@ DEMO_TOKEN = "xoxb-sandbox-token"  # noqa: S105 - the stand-in only accepts this
 CATALOG = Path(__file__).resolve().parents[1] / "services.example.yml"
 # The README's walkthrough starts with this; the page suggests it from the first moment.
 HINT = "/deploy catalog canary 10% image=:1.3.0"
+# ECS's clock and the bot's run at the same (real) pace in the demo; it stays short because its bakes do
+# (ECS counts bakes in whole minutes, so one minute is the shortest that still shows a bake).
+DEMO_BAKE = timedelta(minutes=1)
 
 
 class PortTaken(Exception):
@@ -59,9 +63,22 @@ def _panel(ecs_url: str, slack_url: str) -> list[dict[str, Any]]:
             "url": command,
             "body": {"user": "U0ALICE", "channel": "C0DEPLOYS", "text": "notifications bluegreen image=:broken-1.0"},
         },
-        {"label": "⏩ Time ×60", "url": f"{ecs_url}/_sandbox/speed", "body": {"speed": 60}},
-        {"label": "▶️ Time ×8", "url": f"{ecs_url}/_sandbox/speed", "body": {"speed": 8}},
     ]
+
+
+def demo_catalog() -> Catalog:
+    """The example catalog with every bake cut to DEMO_BAKE, so a canary finishes in about three minutes."""
+    catalog = load_catalog(CATALOG)
+    short = {
+        key: replace(
+            svc,
+            bake=min(svc.bake, DEMO_BAKE),
+            canary_bake=min(svc.canary_bake, DEMO_BAKE),
+            step_bake=min(svc.step_bake, DEMO_BAKE),
+        )
+        for key, svc in catalog.services.items()
+    }
+    return replace(catalog, services=short)
 
 
 def demo_settings(database: Path, slack_api_url: str, ecs_url: str) -> Settings:
@@ -79,8 +96,11 @@ def demo_settings(database: Path, slack_api_url: str, ecs_url: str) -> Settings:
 
 
 @contextmanager
-def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None = None) -> Iterator[Demo]:
-    """Start the ECS sandbox, the Slack stand-in and the bot; stop all three on exit."""
+def running_demo(page_port: int = 0, speed: float = 1.0, data_dir: Path | None = None) -> Iterator[Demo]:
+    """Start the ECS sandbox, the Slack stand-in and the bot; stop all three on exit.
+
+    `speed` above 1 runs ECS's clock ahead of the bot's: only tests use it, to get through bakes quickly.
+    """
     from bot.db import migrate
     from bot.runtime import build_context, start_http
     from sandbox.ecs.server import start as start_ecs
@@ -101,7 +121,7 @@ def running_demo(page_port: int = 0, speed: float = 8.0, data_dir: Path | None =
         stack.callback(slack.stop)
         ecs = stack.enter_context(start_ecs(port=0, speed=speed))
         settings = demo_settings(database, slack.api_url, ecs.url)
-        ctx = build_context(settings, load_catalog(CATALOG), ecs_endpoint=ecs.url)
+        ctx = build_context(settings, demo_catalog(), ecs_endpoint=ecs.url)
         migrate.upgrade(ctx.db)
         bot = start_http(ctx, port=0)
         stack.callback(bot.stop)
@@ -120,7 +140,8 @@ def run_demo(port: int, speed: float) -> int:
         with running_demo(page_port=port, speed=speed) as demo:
             print(f"DeployBot demo is up: open {demo.page_url}", flush=True)
             print(f"  Type `{HINT}` in #deploys as alice, then switch to bob to approve.")
-            print(f"  ECS sandbox at {demo.ecs_url} (×{speed:g} time); bot at {demo.bot_url}. Ctrl-C stops everything.")
+            pace = "real time" if speed == 1 else f"×{speed:g} time"
+            print(f"  ECS sandbox at {demo.ecs_url} ({pace}); bot at {demo.bot_url}. Ctrl-C stops everything.")
             with suppress(KeyboardInterrupt):
                 stop.wait()
     except PortTaken as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -42,6 +43,10 @@ def test_demo_serves_the_page_and_stops_cleanly(tmp_path: Path, stop_signal: sig
             assert response.status == 200 and b"data-testid" in response.read()
         with urllib.request.urlopen(f"{bot}/readyz", timeout=10) as response:
             assert response.status == 200
+        # One pace for ECS's clock and the bot's: the demo is short because its bakes are, not its clock.
+        with urllib.request.urlopen(f"{ecs}/_sandbox/state", timeout=10) as response:
+            assert json.load(response)["speed"] == 1.0
+        assert "(real time)" in lines[2]
         demo.send_signal(stop_signal)
         out, err = demo.communicate(timeout=30)
     finally:
@@ -81,3 +86,14 @@ def test_make_demo_passes_its_port_to_deploybot_demo() -> None:
         ["make", "-n", "demo", "PORT=8123", "STAMP=Makefile"], cwd=root, capture_output=True, text=True, check=True
     )
     assert "deploybot demo --port 8123" in plan.stdout, plan.stdout
+
+
+def test_the_demo_catalog_bakes_for_a_minute_at_most() -> None:
+    from bot.demo import DEMO_BAKE, demo_catalog
+
+    catalog = demo_catalog()
+    assert catalog.names() == ["ui", "catalog", "orders", "notifications"]
+    for svc in catalog:
+        assert max(svc.bake, svc.canary_bake, svc.step_bake) <= DEMO_BAKE, svc.key
+    canary = catalog.get("catalog")
+    assert canary is not None and canary.canary_bake == DEMO_BAKE
