@@ -7,6 +7,7 @@ thread does the same so hooks and timeouts progress when nobody calls.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -74,12 +75,14 @@ class Sandbox:
         params: dict[str, Any] = {}
         try:
             params = parse_body(raw)
+            time.sleep(self.throttle.delay())
             self.throttle.check(operation)
             validate_input(operation, params)
             with self.lock:
                 now = self.catch_up()
                 body = OPERATIONS[operation](self.engine, params, now)
                 self.engine.run_until(now)
+            self.throttle.fail_after(operation)
         except EcsError as error:
             self._record(operation, params, error.code)
             return error.http_status, encode_error(error)

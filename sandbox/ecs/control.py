@@ -3,7 +3,9 @@
 POST reset                      restore the seeded world (the speed setting is kept)
 POST advance    {seconds}       move the sandbox clock forward (events processed in time order)
 POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIENT_DATA
-POST fault      {operation, code, rate}   inject ThrottlingException/ServerException ('*' = all); rate 0 clears
+POST fault      {operation, code, rate[, after]}   inject ThrottlingException/ServerException ('*' = all);
+                                rate 0 clears; after=true (ServerException only): do the call, then answer 500
+POST latency    {min, max}      delay every call by a uniform random [min, max] seconds (0, 0 clears)
 POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
 POST speed      {speed}         sandbox seconds per real second
 POST switch     {name, value}   set a named switch for behaviour AWS leaves undocumented (switches.py)
@@ -90,8 +92,22 @@ def _fault(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     operation, code, rate = _text(body, "operation"), _text(body, "code"), _number(body, "rate")
     if code not in FAULT_CODES or rate > 1:
         raise ControlError(f"code must be one of {', '.join(FAULT_CODES)} and rate between 0 and 1")
-    sandbox.throttle.set_fault(operation, code, rate)
-    return {"operation": operation, "code": code, "rate": rate}
+    after = body.get("after", False)
+    if not isinstance(after, bool) or (after and code != "ServerException"):
+        raise ControlError("after must be true or false, and true only with ServerException")
+    if after:
+        sandbox.throttle.set_fault_after(operation, rate)
+    else:
+        sandbox.throttle.set_fault(operation, code, rate)
+    return {"operation": operation, "code": code, "rate": rate, "after": after}
+
+
+def _latency(sandbox: Sandbox, body: dict[str, Any]) -> Any:
+    low, high = _number(body, "min"), _number(body, "max")
+    if high < low or high > 30:
+        raise ControlError("latency needs 0 <= min <= max <= 30 seconds")
+    sandbox.throttle.set_latency(low, high)
+    return {"min": low, "max": high}
 
 
 def _lambda(sandbox: Sandbox, body: dict[str, Any]) -> Any:
@@ -156,6 +172,7 @@ _POST = {
     "alarm": _alarm,
     "fault": _fault,
     "lambda": _lambda,
+    "latency": _latency,
     "speed": _speed,
     "switch": _switch,
     "throttling": _throttling,

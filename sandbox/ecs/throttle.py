@@ -36,6 +36,9 @@ class Throttle:
         self.enabled = False
         self._tokens: dict[str, tuple[float, float]] = {}
         self._faults: dict[str, tuple[str, float]] = {}
+        # A 5xx after the change was made: the call landed, the client cannot know (what makes retries unsafe).
+        self._after: dict[str, float] = {}
+        self._latency = (0.0, 0.0)
 
     def reset(self) -> None:
         """Turn throttling off, refill the buckets and clear faults."""
@@ -43,6 +46,8 @@ class Throttle:
             self.enabled = False
             self._tokens.clear()
             self._faults.clear()
+            self._after.clear()
+            self._latency = (0.0, 0.0)
 
     def set_enabled(self, enabled: bool) -> None:
         """Switch throttling on or off (buckets start full)."""
@@ -57,6 +62,32 @@ class Throttle:
                 self._faults.pop(operation, None)
             else:
                 self._faults[operation] = (code, rate)
+
+    def set_fault_after(self, operation: str, rate: float) -> None:
+        """Answer `operation` ('*' for all) ServerException at probability `rate` after doing it; 0 clears."""
+        with self._lock:
+            if rate <= 0:
+                self._after.pop(operation, None)
+            else:
+                self._after[operation] = rate
+
+    def set_latency(self, low: float, high: float) -> None:
+        """Delay every call by a uniform random time in [low, high] seconds (real time)."""
+        with self._lock:
+            self._latency = (low, high)
+
+    def delay(self) -> float:
+        """The latency to add to this call, in seconds."""
+        with self._lock:
+            low, high = self._latency
+        return random.uniform(low, high) if high > 0 else 0.0
+
+    def fail_after(self, operation: str) -> None:
+        """Raise ServerException for a call that was done, when an after-fault says so."""
+        with self._lock:
+            rate = self._after.get(operation) or self._after.get("*")
+        if rate is not None and random.random() < rate:
+            raise _fault_error("ServerException")
 
     def faults(self) -> dict[str, tuple[str, float]]:
         """Current fault injections."""

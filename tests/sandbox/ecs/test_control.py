@@ -43,6 +43,25 @@ def test_fault_injection(ecs_strict: ECSClient, control: Control, code: str, sta
     assert ecs_strict.describe_services(cluster=CLUSTER, services=["ui"])["services"]
 
 
+def test_a_fault_after_the_call_does_it_and_answers_500(ecs_strict: ECSClient, control: Control) -> None:
+    control.post("fault", {"operation": "UpdateService", "code": "ServerException", "rate": 1, "after": True})
+    before = len(ecs_strict.list_service_deployments(cluster=CLUSTER, service="ui")["serviceDeployments"])
+    with pytest.raises(ClientError) as caught:
+        ecs_strict.update_service(cluster=CLUSTER, service="ui", forceNewDeployment=True)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    after = ecs_strict.list_service_deployments(cluster=CLUSTER, service="ui")["serviceDeployments"]
+    assert len(after) == before + 1  # it landed: a client that resends starts a second deployment
+    assert control.get("state")["faults"] == {}  # after-faults are not the ordinary kind
+
+
+def test_latency_delays_every_call(ecs_strict: ECSClient, control: Control) -> None:
+    control.post("latency", {"min": 0.2, "max": 0.2})
+    started = time.monotonic()
+    ecs_strict.list_services(cluster=CLUSTER)
+    assert time.monotonic() - started >= 0.2
+    control.post("latency", {"min": 0, "max": 0})
+
+
 def test_throttling_uses_the_shared_deployment_bucket(ecs_strict: ECSClient, control: Control) -> None:
     control.post("throttling", {"enabled": True})
 
@@ -95,6 +114,8 @@ def test_control_rejects_bad_requests(control: Control) -> None:
         ("alarm", {"name": "a", "state": "RED"}),
         ("advance", {"seconds": -1}),
         ("fault", {"operation": "X", "code": "AccessDeniedException", "rate": 1}),
+        ("fault", {"operation": "X", "code": "ThrottlingException", "rate": 1, "after": True}),
+        ("latency", {"min": 2, "max": 1}),
         ("lambda", {"name": "f", "url": "ftp://x"}),
         ("nothing", {}),
     ]
