@@ -1,4 +1,4 @@
-"""boto3 ECS clients, one per (region, role), with standard retries and AssumeRole credentials that refresh."""
+"""boto3 ECS clients, one per (region, role), without botocore retries, and AssumeRole credentials that refresh."""
 
 from __future__ import annotations
 
@@ -21,14 +21,16 @@ SESSION_NAME = "deploybot"
 AssumeRole = Callable[[str, str], Credentials]
 
 
-def client_config(max_attempts: int, connect_timeout: float, read_timeout: float) -> Config:
-    """botocore settings shared by every client: standard retries and bounded timeouts.
+def client_config(connect_timeout: float, read_timeout: float) -> Config:
+    """botocore settings shared by every client: one attempt per call, bounded timeouts.
 
-    `max_attempts` counts every attempt, the first included (botocore's `total_max_attempts`, like the
-    AWS_MAX_ATTEMPTS variable); botocore's own `max_attempts` key would count retries only.
+    The gateway retries itself (bot/ecs/gateway.py): botocore's standard and adaptive modes share a retry quota
+    (500 tokens, 14 per retried 5xx) that sustained 5xx at 30 % drains in about 400 calls, after which nothing is
+    retried (figures in RELIABILITY.md), and they retry UpdateService and ContinueServiceDeployment after a 5xx or
+    a timeout, when the first call may have landed. `total_max_attempts` counts the first call too.
     """
     return Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         user_agent_extra="deploybot",
@@ -38,8 +40,11 @@ def client_config(max_attempts: int, connect_timeout: float, read_timeout: float
 def sts_assume_role(region: str, config: Config) -> AssumeRole:
     """An AssumeRole call through the regional STS endpoint (the default when no fake is injected)."""
 
+    # AssumeRole is idempotent: botocore may retry it (the ECS calls' single attempt is about ECS's quota).
+    sts_config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 3}))
+
     def assume(role_arn: str, session_name: str) -> Credentials:
-        sts = boto3.client("sts", region_name=region, config=config)
+        sts = boto3.client("sts", region_name=region, config=sts_config)
         answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
         return Credentials(
             access_key_id=answer["AccessKeyId"],

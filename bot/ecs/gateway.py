@@ -3,12 +3,17 @@
 Every call goes through `_call`, which turns botocore's exceptions into `EcsError`, or `EcsUnavailable` when
 ECS throttles or fails on its side (callers retry those later and never mark a deployment failed for them), and
 counts it in bot/ecs/metrics.py; tests/test_deploy_files.py reads the operations named here to check the IAM policy.
+
+Retries are the gateway's, not botocore's (bot/ecs/clients.py): a read is retried after any temporary fault, a
+change (UpdateService, ContinueServiceDeployment, …) only after a throttle, which ECS refused before doing anything.
+After a 5xx or a timeout a change may have landed, so it is not sent again here: the caller asks ECS first.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +70,32 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
+# Reads: sending one again changes nothing, whatever happened to the first.
+IDEMPOTENT = frozenset(
+    {
+        "DescribeServices",
+        "DescribeTaskDefinition",
+        "DescribeServiceDeployments",
+        "DescribeServiceRevisions",
+        "ListServiceDeployments",
+    }
+)
+BACKOFF_BASE = 0.1  # seconds, doubled per attempt, full jitter
+THROTTLE_BACKOFF_BASE = 0.5
+BACKOFF_CAP = 4.0
+
+
+def may_retry(operation: str, error: EcsUnavailable) -> bool:
+    """A read after any temporary fault; a change only when ECS throttled it (refused before doing anything)."""
+    return operation in IDEMPOTENT or error.code in metrics.THROTTLING_CODES
+
+
+def backoff(attempt: int, error: EcsUnavailable, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before attempt `attempt + 1`: capped exponential with full jitter, longer after a throttle."""
+    base = THROTTLE_BACKOFF_BASE if error.code in metrics.THROTTLING_CODES else BACKOFF_BASE
+    return float(rand() * min(BACKOFF_CAP, base * 2.0 ** (attempt - 1)))
+
+
 def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[list[str]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
@@ -79,6 +110,15 @@ def _translate(exc: ClientError, operation: str) -> EcsError:
     if code in UNAVAILABLE_CODES or status >= 500:
         return EcsUnavailable(code, message, operation)
     return EcsError(code, message, operation)
+
+
+def _once(method: Callable[..., Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(method(**params))
+    except ClientError as exc:
+        raise _translate(exc, operation) from exc
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise EcsUnavailable("ConnectionError", str(exc), operation) from exc
 
 
 def _same_task_definition(a: str, b: str) -> bool:
@@ -100,12 +140,15 @@ class EcsGateway:
         *,
         endpoint_url: str | None = None,
         assume_role: AssumeRole | None = None,
-        max_attempts: int = 5,
+        max_attempts: int = 4,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        config = client_config(max_attempts, connect_timeout, read_timeout)
+        config = client_config(connect_timeout, read_timeout)
         self._clients = ClientCache(config, endpoint_url=endpoint_url, assume_role=assume_role)
+        self.max_attempts = max_attempts  # every attempt, the first included
+        self._sleep = sleep
 
     def client(self, region: str, role_arn: str | None = None) -> ECSClient:
         """The cached boto3 ECS client for a region and role (for diagnostics and tests)."""
@@ -116,16 +159,27 @@ class EcsGateway:
         started = time.monotonic()
         metrics.CALLS.labels(operation).inc()
         try:
-            return dict(method(**params))
-        except ClientError as exc:
-            error = _translate(exc, operation)
-            metrics.ERRORS.labels(operation, metrics.error_kind(error.code, isinstance(error, EcsUnavailable))).inc()
-            raise error from exc
-        except (BotoConnectionError, HTTPClientError) as exc:
-            metrics.ERRORS.labels(operation, "connection").inc()
-            raise EcsUnavailable("ConnectionError", str(exc), operation) from exc
+            return self._attempts(method, operation, params)
+        except EcsUnavailable as error:
+            kind = "connection" if error.code == "ConnectionError" else metrics.error_kind(error.code, True)
+            metrics.ERRORS.labels(operation, kind).inc()
+            raise
+        except EcsError as error:
+            metrics.ERRORS.labels(operation, metrics.error_kind(error.code, False)).inc()
+            raise
         finally:
             metrics.SECONDS.labels(operation).observe(time.monotonic() - started)
+
+    def _attempts(self, method: Callable[..., Any], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        attempt = 1
+        while True:
+            try:
+                return _once(method, operation, params)
+            except EcsUnavailable as error:
+                if attempt >= self.max_attempts or not may_retry(operation, error):
+                    raise
+                self._sleep(backoff(attempt, error))
+                attempt += 1
 
     def _svc_call(self, cfg: ServiceConfig, operation: str, **params: Any) -> dict[str, Any]:
         return self._call(cfg.region, cfg.role_arn, operation, **params)

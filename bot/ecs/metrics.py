@@ -8,22 +8,20 @@ from prometheus_client import Counter, Histogram
 
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"})
 
-CALLS = Counter(
-    "deploybot_ecs_calls_total", "ECS calls made by the gateway (botocore's retries included)", ["operation"]
-)
+CALLS = Counter("deploybot_ecs_calls_total", "ECS calls made by the gateway (its retries included)", ["operation"])
 ERRORS = Counter(
     "deploybot_ecs_errors_total",
-    "ECS calls that failed after botocore's retries, by kind: throttled, server, connection, refused",
+    "ECS calls that failed after the gateway's retries, by kind: throttled, server, connection, refused",
     ["operation", "kind"],
 )
 THROTTLES = Counter(
     "deploybot_ecs_throttles_total",
-    "Throttled ECS attempts, including those botocore retried successfully",
+    "Throttled ECS attempts, including those the gateway retried successfully",
     ["operation"],
 )
 SECONDS = Histogram(
     "deploybot_ecs_call_duration_seconds",
-    "Duration of one ECS call, botocore's retries included",
+    "Duration of one ECS call, the gateway's retries included",
     ["operation"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )

@@ -753,3 +753,57 @@ def test_find_service_deployment_finds_one_that_already_ended(
         pass
     assert gw.describe("us-east-1", None, [started]).snapshots[0].status is EcsStatus.SUCCESSFUL
     assert gw.find_service_deployment(cfg, info.task_definition_arn, created_after) == started
+
+
+# --- the gateway's own retries (botocore makes one attempt: its quota drains under sustained 5xx) ---------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "retried"),
+    [
+        ("DescribeServices", "ThrottlingException", True),
+        ("DescribeServices", "ServerException", True),  # a read: sending it again changes nothing
+        ("UpdateService", "ThrottlingException", True),  # refused before ECS did anything
+        ("UpdateService", "ServerException", False),  # may have landed: the caller asks ECS first
+        ("ContinueServiceDeployment", "ServerException", False),
+        ("StopServiceDeployment", "ThrottlingException", True),
+    ],
+)
+def test_may_retry_reads_always_changes_only_after_a_throttle(operation: str, code: str, retried: bool) -> None:
+    from bot.ecs.gateway import may_retry
+
+    assert may_retry(operation, EcsUnavailable(code, "", operation)) is retried
+
+
+@pytest.mark.parametrize(
+    ("attempt", "code", "most"),
+    [(1, "ServerException", 0.1), (2, "ServerException", 0.2), (1, "ThrottlingException", 0.5), (9, "Throttling", 4.0)],
+)
+def test_backoff_is_capped_exponential_with_full_jitter(attempt: int, code: str, most: float) -> None:
+    from bot.ecs.gateway import backoff
+
+    error = EcsUnavailable(code, "", "DescribeServices")
+    assert backoff(attempt, error, rand=lambda: 1.0) == pytest.approx(most)
+    assert backoff(attempt, error, rand=lambda: 0.0) == 0.0
+
+
+def test_a_change_is_sent_once_after_a_5xx_and_again_after_a_throttle(
+    control: Control, catalog: dict[str, ServiceConfig]
+) -> None:
+    waits: list[float] = []
+    gateway = EcsGateway(endpoint_url=control.url, max_attempts=3, sleep=waits.append)
+    service = catalog["orders"]
+    info = gateway.read_service(service)
+    control.post("fault", {"operation": "UpdateService", "code": "ServerException", "rate": 1})
+    with pytest.raises(EcsUnavailable):
+        gateway.start_deployment(
+            service, replace(spec(Strategy.ROLLING), task_definition=info.task_definition_arn), info
+        )
+    assert len(control.calls("UpdateService")) == 1 and waits == []
+    control.post("fault", {"operation": "UpdateService", "code": "ThrottlingException", "rate": 1})
+    with pytest.raises(EcsUnavailable):
+        gateway.start_deployment(
+            service, replace(spec(Strategy.ROLLING), task_definition=info.task_definition_arn), info
+        )
+    assert len(control.calls("UpdateService")) == 1 + 3 and len(waits) == 2
+    assert len(control.calls("DescribeServices")) == 1  # botocore itself never retried anything
