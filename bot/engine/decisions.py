@@ -21,6 +21,7 @@ from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
 from bot.engine.deployments import Deployments, rollback_command
 from bot.engine.failsafe import SYSTEM_USER, UNSEEN_REASON, tell_requester
+from bot.engine.starts import QUEUED
 from bot.logs import get_logger
 from models import Decision, Deployment, ServiceLock
 
@@ -140,13 +141,16 @@ class Decisions:
         where = narration(service, actor.channel_id, self.d.channels)
         if where.channel is None:
             return refused(where.text)
-        info = self.d.ecs.read_service(service)
+        info = self.d.read_service(service)  # None while ECS is unavailable: the rollback's start is queued
+        if isinstance(info, Answer):
+            return info
         here = replace(actor, channel_id=where.channel)
         answer = self.d.create_and_start(here, service, info, rollback_command(view), (), rollback_of=view.id)
         if answer.ok:
+            later = f" {QUEUED}" if answer.text.startswith(QUEUED) else ""
             return Answer(
                 f"Rolling `{view.service_key}` back to {view.taskdef_from.rsplit('/', 1)[-1]} with deployment "
-                f"#{answer.deployment_id} (undoing #{view.id}).",
+                f"#{answer.deployment_id} (undoing #{view.id}).{later}",
                 deployment_id=answer.deployment_id,
             )
         return answer

@@ -27,28 +27,20 @@ from bot.db.store import (
 )
 from bot.domain import policy
 from bot.domain.catalog.loader import Catalog, ServiceConfig
-from bot.domain.catalog.schema import (
-    DEFAULT_APPROVAL_TIMEOUT,
-    DEFAULT_CANARY_PERCENT,
-    DEFAULT_LINEAR_STEP_PERCENT,
-    DEFAULT_TIMEOUT_ACTION,
-)
-from bot.domain.enums import ChannelAccess, DeploymentStatus, EventKind, Strategy, TimeoutAction
+from bot.domain.enums import ChannelAccess, DeploymentStatus, EventKind, Strategy
 from bot.domain.grammar import parser as grammar
 from bot.domain.machine.state import Tracked
 from bot.domain.narration import AccessOf, narration
 from bot.domain.readmodels import DeploymentView, StatusReport
-from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo, StartSpec
-from bot.ecs.requests import replace_image
+from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo
 from bot.engine import metrics
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.engine.starts import Starts
 from bot.logs import bound, get_logger
 from models import Deployment, utcnow
 
 log = get_logger(__name__)
 Clock = Callable[[], datetime]
-# ListServiceDeployments filters on createdAt; allow for clock skew between us and ECS.
-CLOCK_SKEW = timedelta(seconds=30)
 
 
 class Deployments:
@@ -69,6 +61,7 @@ class Deployments:
         self.membership = membership
         self.clock = clock
         self.channels = channels  # can the bot post there? (the Slack layer asks conversations.info)
+        self.starts = Starts(self)
 
     # Refusals are part of the audit trail ---------------------------------------------------------------------
     def refuse(self, actor: Actor, service_key: str, action: str, verdict: policy.Verdict) -> Answer:
@@ -111,17 +104,26 @@ class Deployments:
         where = narration(service, actor.channel_id, self.channels)
         if where.channel is None:
             return refused(where.text)  # before any ECS call: nobody could follow or approve it
-        try:
-            info = self.ecs.read_service(service)
-        except EcsError as exc:
-            return refused(_ecs_problem(service, exc))
-        if info.headless and cmd.strategy in (Strategy.CANARY, Strategy.LINEAR):
+        info = self.read_service(service)
+        if isinstance(info, Answer):
+            return info
+        if info is not None and info.headless and cmd.strategy in (Strategy.CANARY, Strategy.LINEAR):
             return refused(
                 f"`{service.key}` has no load balancer or Service Connect, so ECS can only switch it all at once. "
                 f"Try: `/deploy {service.key} bluegreen`"
             )
         answer = self.create_and_start(replace(actor, channel_id=where.channel), service, info, cmd, stages)
         return replace(answer, text=f"{where.text} {answer.text}") if where.text and answer.ok else answer
+
+    def read_service(self, service: ServiceConfig) -> ServiceInfo | Answer | None:
+        """The service as ECS has it; None while ECS is unavailable (the start is queued), an Answer if refused."""
+        try:
+            return self.ecs.read_service(service)
+        except EcsUnavailable as exc:
+            log.info("ECS unavailable reading the service: the start will be queued", error=str(exc))
+            return None
+        except EcsError as exc:
+            return refused(f"ECS could not read `{service.cluster}/{service.service}`: {exc.code}: {exc.message}")
 
     def blocked_by(self, service_key: str) -> Answer | None:
         """The refusal to give while the service is locked or busy, else None."""
@@ -138,7 +140,7 @@ class Deployments:
         self,
         actor: Actor,
         service: ServiceConfig,
-        info: ServiceInfo,
+        info: ServiceInfo | None,
         cmd: grammar.Deploy,
         stages: tuple[object, ...],
         rollback_of: int | None = None,
@@ -171,62 +173,7 @@ class Deployments:
             return self.blocked_by(service.key) or refused(f"`{service.key}` already has a deployment starting.")
         with bound(deployment_id=dep.id, service=service.key):
             log.info("deployment requested", strategy=dep.strategy.value, rollback_of=rollback_of)
-            return self._start(dep.id, service, info, cmd)
-
-    def _start(self, dep_id: int, service: ServiceConfig, info: ServiceInfo, cmd: grammar.Deploy) -> Answer:
-        sent = False
-        try:
-            target, image = self._target(service, info, cmd)
-            spec = self._spec(dep_id, target)
-            self._save(dep_id, taskdef_to=target, image_to=image, update_sent=False)
-            asked_at = self.clock() - CLOCK_SKEW
-            arn = self.ecs.start_deployment(service, spec, info)
-            sent = True
-            self._save(dep_id, update_sent=True)
-            if arn is None:  # the response did not name it: look for it (in any status)
-                arn = self.ecs.find_service_deployment(service, target, asked_at)
-        except EcsUnavailable as exc:
-            if not sent:
-                return self.fail(dep_id, f"ECS is busy ({exc.code}); nothing was started. Try again in a minute.")
-            arn = None  # ECS has it; the reconciler finds its ARN on its next pass
-        except EcsError as exc:
-            return self.fail(dep_id, f"ECS refused the deployment: {exc.code}: {exc.message}")
-        if arn:
-            self.attach(dep_id, arn)
-        return Answer(
-            f"Deployment #{dep_id} of `{service.key}` is starting. Follow it in the thread.", deployment_id=dep_id
-        )
-
-    def _target(self, service: ServiceConfig, info: ServiceInfo, cmd: grammar.Deploy) -> tuple[str, str | None]:
-        if cmd.image:
-            image = replace_image(info.image, cmd.image)
-            return self.ecs.register_image(service, info.task_definition_arn, image), image
-        if cmd.taskdef:
-            return cmd.taskdef, None
-        return info.task_definition_arn, info.image
-
-    def _spec(self, dep_id: int, target: str) -> StartSpec:
-        with transaction(self.sessions) as session:
-            dep = session.get_one(Deployment, dep_id)
-            return StartSpec(
-                strategy=dep.strategy,
-                task_definition=target,
-                canary_percent=dep.canary_percent or DEFAULT_CANARY_PERCENT,
-                canary_bake=timedelta(seconds=dep.canary_bake_seconds or 0),
-                linear_step_percent=dep.linear_step_percent or DEFAULT_LINEAR_STEP_PERCENT,
-                step_bake=timedelta(seconds=dep.step_bake_seconds or 0),
-                bake=timedelta(seconds=dep.bake_seconds or 0),
-                approval_stages=tuple(dep.approval_stages),
-                approval_timeout=_stored_duration(dep.tracked.get("approval_timeout"), DEFAULT_APPROVAL_TIMEOUT),
-                timeout_action=TimeoutAction(dep.tracked.get("timeout_action") or DEFAULT_TIMEOUT_ACTION),
-            )
-
-    def _save(self, dep_id: int, *, update_sent: bool, **columns: object) -> None:
-        with transaction(self.sessions) as session:
-            dep = session.get_one(Deployment, dep_id)
-            for name, value in columns.items():
-                setattr(dep, name, value)
-            dep.tracked = {**dep.tracked, "update_sent": update_sent}
+            return self.starts.start(dep.id, service, info)
 
     def attach(self, dep_id: int, arn: str) -> None:
         """Link a deployment to its ECS service deployment and start tracking it."""
@@ -338,16 +285,10 @@ def _busy(active: Deployment) -> Answer:
     )
 
 
-def _ecs_problem(service: ServiceConfig, exc: EcsError) -> str:
-    if isinstance(exc, EcsUnavailable):
-        return f"ECS is busy right now ({exc.code}); nothing was started. Try again in a minute."
-    return f"ECS could not read `{service.cluster}/{service.service}`: {exc.code}: {exc.message}"
-
-
 def _new_deployment(
     actor: Actor,
     service: ServiceConfig,
-    info: ServiceInfo,
+    info: ServiceInfo | None,
     cmd: grammar.Deploy,
     stages: tuple[object, ...],
     now: datetime,
@@ -369,9 +310,9 @@ def _new_deployment(
         step_bake_seconds=_seconds(cmd.step_bake or service.step_bake) if linear else None,
         bake_seconds=_seconds(cmd.bake if cmd.bake is not None else service.bake) if shifts else None,
         approval_stages=[str(s) for s in stages],
-        image_from=info.image,
+        image_from=info.image if info else None,  # else read once ECS answers (bot/engine/starts.py)
         image_to=cmd.image,
-        taskdef_from=info.task_definition_arn,
+        taskdef_from=info.task_definition_arn if info else None,
         taskdef_to=cmd.taskdef,
         status=DeploymentStatus.REQUESTED,
         requested_by=actor.user_id,
@@ -384,17 +325,13 @@ def _new_deployment(
         tracked={
             "approval_timeout": _seconds(service.approval_timeout),
             "timeout_action": service.timeout_action.value,
-            "headless": info.headless,
+            "headless": info.headless if info else None,
         },
     )
 
 
 def _seconds(value: timedelta) -> int:
     return int(value.total_seconds())
-
-
-def _stored_duration(seconds: object, default: timedelta) -> timedelta:
-    return timedelta(seconds=seconds) if isinstance(seconds, int) else default
 
 
 def rollback_command(original: DeploymentView) -> grammar.Deploy:

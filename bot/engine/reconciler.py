@@ -41,8 +41,9 @@ from bot.domain.telling import closing_channels, telling
 from bot.ecs.gateway import EcsError, EcsUnavailable, Snapshot, chunks
 from bot.engine import metrics
 from bot.engine.decisions import Decisions
-from bot.engine.deployments import CLOCK_SKEW, Deployments
+from bot.engine.deployments import Deployments
 from bot.engine.failsafe import unseen_pauses
+from bot.engine.starts import CLOCK_SKEW, retry_delay
 from bot.logs import bound, get_logger
 from models import Decision, Deployment, DeploymentEvent
 
@@ -209,13 +210,22 @@ class Reconciler:
         with transaction(self.d.sessions) as session:
             dep = session.get_one(Deployment, claim.id)
             sent, target, created = bool(dep.tracked.get("update_sent")), dep.taskdef_to, dep.created_at
+            queued, attempts = bool(dep.tracked.get("start_queued")), int(dep.tracked.get("start_attempts") or 0)
+            # Written before UpdateService: a crash after it leaves a start that may have reached ECS.
+            asked = dep.tracked.get("asked_at") is not None
+        if queued:  # ECS was unavailable when asked: the start is retried here, with a growing back-off
+            self._paced()
+            still = self.d.starts.resume(claim.id)
+            self._release([claim.id], self.d.clock() + retry_delay(attempts + 1) if still else None)
+            return
         service = self.d.catalog.get(dep.service_key)
+        look = (sent or asked) and target and service is not None
         try:
-            if sent and target and service:
+            if look:
                 self._paced()  # ListServiceDeployments shares the describe budget
             arn = (
                 self.d.ecs.find_service_deployment(service, target, created - CLOCK_SKEW)
-                if sent and target and service
+                if look and service and target
                 else None
             )
         except EcsError as exc:

@@ -163,7 +163,9 @@ def test_100_concurrent_commands_and_clicks_while_ecs_throttles_are_all_acked_in
     assert [r["error"] for _, r in results] == [None] * len(jobs)
     assert max(t for t, _ in results) < 3.0
     # …and every one is answered later through its response_url.
-    w.told(ws.ALICE, "ECS", 10, timeout=120)
+    # ECS throttling is a delay: one deployment of orders is queued (never refused), the other nine find it there.
+    w.told(ws.ALICE, "ECS is throttling; I'll start it as soon as it lets me", 1, timeout=120)
+    w.told(ws.ALICE, "already has deployment", 9, timeout=120)
     w.told(ws.CAROL, "deployment", 45, timeout=60)
     w.told(ws.DAVE, "rule `not_approver`", 45, timeout=60)
     w.ecs.post("fault", {"operation": "*", "code": "ThrottlingException", "rate": 0})
