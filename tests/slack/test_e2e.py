@@ -184,6 +184,9 @@ def test_double_click_reaches_ecs_once_and_the_second_is_told(world: World) -> N
     w.click("U0BOB", ts, APPROVE_ACTION)
     w.click("U0BOB", ts, APPROVE_ACTION)
     w.ephemeral_with("U0BOB", "Already approved by <@U0BOB> at")
+    # The second click can be answered before the first one's worker has reached ECS: wait for that call.
+    wait_for(lambda: w.ecs.calls("ContinueServiceDeployment"), what="the first click's ContinueServiceDeployment")
+    w.drain()
     assert len(w.ecs.calls("ContinueServiceDeployment")) == 1
 
 
