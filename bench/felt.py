@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 
 from bench.probes import percentile
 from bench.seed import APPROVAL, register_families, seed_live
-from bench.stack import Stack, service_key
+from bench.stack import CHANNELS, Stack, bench_channels, service_key
 from bot.domain.enums import EventKind, OutboxState
 from bot.runtime import build_sender
 from bot.scheduler import build_scheduler
@@ -31,16 +31,6 @@ from models import Deployment, DeploymentEvent, Outbox
 from sandbox.slack import payloads
 from sandbox.slack import workspace as ws
 from sandbox.slack.server import DEFAULT_BOT_TOKEN
-
-CHANNELS = 200  # live deployments are spread over this many channels (Slack's pace is per channel)
-
-
-def bench_channels(count: int) -> list[str]:
-    """`count` public channels with everyone and the bot in them, added to the stand-in's workspace."""
-    ids = [f"C0BENCH{i:03d}" for i in range(count)]
-    for i, cid in enumerate(ids):
-        ws.ALL_CHANNELS.setdefault(cid, ws.Channel(cid, f"bench-{i}", (*ws.HUMAN_IDS, ws.BOT_USER_ID)))
-    return ids
 
 
 @dataclass

@@ -159,17 +159,20 @@ class RequestResult:
     statements: int = 0
 
 
-def request_deploys(stack: Stack, meters: Meters, sql: SqlCounter, workers: int) -> RequestResult:
+def request_deploys(
+    stack: Stack, meters: Meters, sql: SqlCounter, workers: int, channels: tuple[str, ...] = (ws.DEPLOYS_CHANNEL,)
+) -> RequestResult:
     """`/deploy bench-NNNN image=:2.0` for every bench service through the engine, `workers` at a time
     (Bolt runs listeners on a pool, so concurrent requests are the realistic case)."""
     usecases, catalog = stack.ctx.usecases, stack.ctx.catalog
-    actor = Actor(user_id=ws.ALICE, channel_id=ws.DEPLOYS_CHANNEL, team_id=ws.TEAM_ID, source=ActorSource.COMMAND)
+    where = {key: channels[i % len(channels)] for i, key in enumerate(stack.services)}  # narrated where asked
     latencies: list[float] = []
     refused: list[str] = []
     lock = threading.Lock()
 
     def one(key: str) -> None:
         command = grammar.parse(f"{key} image=:2.0", catalog)
+        actor = Actor(user_id=ws.ALICE, channel_id=where[key], team_id=ws.TEAM_ID, source=ActorSource.COMMAND)
         started = time.perf_counter()
         answer = usecases.handle(actor, command)
         ms = (time.perf_counter() - started) * 1000
@@ -364,3 +367,23 @@ def post_roots(stack: Stack) -> int:
             session.execute(update(Deployment).where(Deployment.id == dep_id).values(root_ts=ts, channel_id=channel))
             session.execute(update(Outbox).where(Outbox.id == row_id).values(state=OutboxState.SENT, slack_ts=ts))
     return len(rows)
+
+
+def paced_drain(stack: Stack, seconds: float) -> tuple[int, int]:
+    """The real sender at Slack's pace (1 post/s per channel, the stand-in enforcing it), one drain_once a second
+    as the scheduler runs it (back to back when a pass takes longer): (messages sent, channels they went to)."""
+    sender = build_sender(stack, 1.0)
+    stack.slack.store.settings.rate_limit = True
+    before = len(stack.slack.store.calls)
+    sent = 0
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            begun = time.monotonic()
+            sent += sender.drain_once()
+            time.sleep(max(0.0, begun + 1.0 - time.monotonic()))
+    finally:
+        stack.slack.store.settings.rate_limit = False
+    calls = stack.slack.store.calls[before:]
+    channels = {str(c.get("params", {}).get("channel")) for c in calls if c.get("method") == "chat.postMessage"}
+    return sent, len(channels)

@@ -34,13 +34,14 @@ from bench.phases import (
     build_sender,
     drain,
     measure_acks,
+    paced_drain,
     post_roots,
     reconcile_until_done,
     request_deploys,
     wait_quiet,
 )
 from bench.probes import Meters, Row, SqlCounter, percentile
-from bench.stack import Stack, running_stack
+from bench.stack import CHANNELS, Stack, bench_channels, running_stack
 
 # Targets -----------------------------------------------------------------------------------------------------------
 # Slack shows "operation_timeout" if the ack takes more than 3 s. Keep the worst 1 % at a sixth of that, so a slower
@@ -54,9 +55,9 @@ ACK_LOADED_P99_MS = 1000.0
 # runs, and every deployment's timeline (and its approval buttons) lags by more than one poll.
 RECONCILE_PASS_S = 5.0
 # Bot-side cost of one Slack message (claim, render, HTTP call, record), without the stand-in's own time, measured
-# against a ~17k-row backlog (the worst case). Real Slack allows ~1 post/s per channel and the drain job runs every
-# second, so 100 ms (10 % of that budget) keeps the bot, not Slack, from ever being the limit.
-NOTIFY_MS_PER_MESSAGE = 100.0
+# against a ~20k-row backlog spread over 200 channels. Slack allows ~1 post/s per channel, so at 5 ms one process
+# keeps ~200 channels at Slack's pace (issue P6; the first target here was 100 ms, for one channel).
+NOTIFY_GOAL_MS = 5.0
 
 # Sizes (full / --quick) ---------------------------------------------------------------------------------------------
 FULL = {"deployments": 1000, "acks": 200, "loaded_acks": 200}
@@ -138,12 +139,13 @@ def run_classic(backend: str, url: str | None, size: dict[str, int], quick: bool
         say(f"  acks: p50 {acks.p50:.1f} ms, p99 {acks.p99:.1f} ms, max {max(acks.latencies_ms):.1f} ms")
         wait_quiet(stack)
 
+        channels = tuple(bench_channels(CHANNELS))  # the bench services narrate in 200 channels, in turn
         stop = threading.Event()
         holder: dict[str, RequestResult] = {}
 
         def requests() -> None:
             try:
-                holder["r"] = request_deploys(stack, meters, sql, REQUEST_WORKERS)
+                holder["r"] = request_deploys(stack, meters, sql, REQUEST_WORKERS, channels)
             finally:
                 stop.set()
 
@@ -179,7 +181,11 @@ def run_classic(backend: str, url: str | None, size: dict[str, int], quick: bool
             f"{steady.passes} passes, {steady.left} left"
         )
 
+        paced_seconds = 4.0 if quick else 12.0
+        paced, reached = paced_drain(stack, paced_seconds)
+        say(f"  at Slack's pace: {paced} messages in {paced_seconds:g} s to {reached} channels")
         rows = _rows(acks, loaded, req, rec, drained, steady, size)
+        rows.append(Row(f"notify at Slack's pace: messages/s ({reached} channels)", paced / paced_seconds, "/s"))
         notes += _notes(acks, loaded, req, rec, drained, size)
         notes += _drain_notes("drain (roots posted)", steady)
     return BackendResult(backend, rows, notes)
@@ -215,9 +221,9 @@ def _rows(
         Row(f"reconcile mean pass ({len(rec.passes)} passes)", rec.mean, "s"),
         Row("reconcile total", rec.total, "s"),
         Row(f"notify: wall/message ({drained.sent} sent, backlog)", drained.ms_per_message(), "ms"),
-        Row("notify: bot overhead/message (backlog)", _overhead(drained), "ms", NOTIFY_MS_PER_MESSAGE),
+        Row("notify: bot overhead/message (backlog)", _overhead(drained), "ms", NOTIFY_GOAL_MS),
         Row(f"notify: wall/message ({steady.sent} sent, roots posted)", steady.ms_per_message(), "ms"),
-        Row("notify: bot overhead/message (roots posted)", _overhead(steady), "ms", NOTIFY_MS_PER_MESSAGE),
+        Row("notify: bot overhead/message (roots posted)", _overhead(steady), "ms", NOTIFY_GOAL_MS),
     ]
 
 

@@ -46,6 +46,17 @@ TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/
 STRATEGIES = (Strategy.CANARY, Strategy.BLUE_GREEN, Strategy.LINEAR, Strategy.ROLLING)
 
 
+CHANNELS = 200  # live deployments are spread over this many channels (Slack's pace is per channel)
+
+
+def bench_channels(count: int) -> list[str]:
+    """`count` public channels with everyone and the bot in them, added to the stand-in's workspace."""
+    ids = [f"C0BENCH{i:03d}" for i in range(count)]
+    for i, cid in enumerate(ids):
+        ws.ALL_CHANNELS.setdefault(cid, ws.Channel(cid, f"bench-{i}", (*ws.HUMAN_IDS, ws.BOT_USER_ID)))
+    return ids
+
+
 @dataclass
 class Stack:
     """Everything a benchmark phase drives."""
