@@ -39,8 +39,10 @@ def main(argv: list[str]) -> int:
         aws_region=REGION,
         aws_endpoint_url_ecs=config["ecs"],
     )
-    ctx = build_context(settings, bench_catalog(int(config["services"])), ecs_endpoint=config["ecs"])
+    catalog = bench_catalog(int(config["services"]), bool(config.get("approvals")))
+    ctx = build_context(settings, catalog, ecs_endpoint=config["ecs"])
     bot = start_http(ctx, port=0, run_jobs=False)
+    print(bot.port, flush=True)  # the first line: where Slack's requests go
     try:
         for line in sys.stdin:
             command = line.strip()
@@ -57,6 +59,7 @@ def main(argv: list[str]) -> int:
 @dataclass
 class Child:
     process: subprocess.Popen[str]
+    port: int = 0
 
     def ask(self, command: str) -> float:
         """Send one command; the resident MB it answers."""
@@ -67,17 +70,24 @@ class Child:
 
 
 @contextmanager
-def child_bot(stack: Stack, database_url: str, services: int) -> Iterator[Child]:
+def child_bot(stack: Stack, database_url: str, services: int, approvals: bool = False) -> Iterator[Child]:
     """The bot in a process of its own, on the stack's sandbox, stand-in and database."""
-    config = {"slack": stack.slack.api_url, "ecs": stack.ecs.url, "database": database_url, "services": services}
+    config = {
+        "slack": stack.slack.api_url,
+        "ecs": stack.ecs.url,
+        "database": database_url,
+        "services": services,
+        "approvals": approvals,
+    }
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments built here
         [sys.executable, "-m", "bench.child", json.dumps(config)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
     try:
-        yield Child(process)
+        yield Child(process, int(process.stdout.readline()))
     finally:
         if process.stdin is not None:
             process.stdin.close()

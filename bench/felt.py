@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,6 +146,13 @@ def unsent(stack: Stack) -> int:
         return int(session.scalar(stmt) or 0)
 
 
+def wait_for(done: Callable[[], bool], limit: float) -> None:
+    """Until `done()` holds (checked every 0.25 s) or `limit` seconds have gone."""
+    deadline = time.time() + limit
+    while time.time() < deadline and not done():
+        time.sleep(0.25)
+
+
 def wait_settled(stack: Stack, rec: Recorder, quiet: float = 2.0, limit: float = 120.0) -> float:
     """Until the outbox is empty and Slack saw nothing for `quiet` s; returns the time waited."""
     started = time.time()
@@ -231,7 +238,15 @@ def _to_pause(stack: Stack, rec: Recorder, live: list[Live], result: FeltResult)
     """ECS moves every deployment on to its approval pause at once: root updated, buttons, "approval needed"."""
     changed = time.time()
     stack.ecs.sandbox.advance(150)
-    wait_settled(stack, rec, limit=60 + len(live) * 0.2)
+
+    def shown() -> bool:
+        events = rec.since(changed)
+        return all(_first(events, i, root=False, after=changed) for i in live) and all(
+            _first(events, i, root=True, after=changed, buttons=True) for i in live
+        )
+
+    wait_for(shown, 90 + len(live) * 0.2)  # not only quiet: the next poll may be seconds away
+    wait_settled(stack, rec, limit=30)
     events = rec.since(changed)
     for item in live:
         root = _first(events, item, root=True, after=changed)
@@ -259,8 +274,10 @@ def _approve_all(stack: Stack, rec: Recorder, ecs: EcsCalls, live: list[Live], r
                 sent[item.id] = at
             else:
                 result.missing.append(f"#{item.id}: click answered HTTP {status}")
-    wait_settled(stack, rec, limit=60 + len(live) * 0.2)
-    events = rec.since(min(sent.values(), default=time.time()))
+    first = min(sent.values(), default=time.time())
+    wait_for(lambda: all(_first(rec.since(first), i, root=True, after=sent[i.id]) for i in live if i.id in sent), 60)
+    wait_settled(stack, rec, limit=30)
+    events = rec.since(first)
     for item in live:
         if item.id not in sent:
             continue
@@ -276,6 +293,7 @@ def _to_end(stack: Stack, rec: Recorder, live: list[Live], result: FeltResult) -
     moment the bot stored the outcome (a poll interval apart at most)."""
     ended = time.time()
     stack.ecs.sandbox.advance(6 * 3600)
+    wait_for(lambda: len(finished_at(stack, [i.id for i in live])) == len(live), 60)
     wait_settled(stack, rec, quiet=3.0, limit=60 + len(live) * 0.5)
     events = rec.since(ended)
     seen = finished_at(stack, [item.id for item in live])

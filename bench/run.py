@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 deployments, 50 requests: a smoke run")
     parser.add_argument("--deployments", type=int, help="override the number of deployments")
+    parser.add_argument("--backends", help="comma-separated: sqlite, postgresql (default: both when configured)")
     parser.add_argument("--only", help=f"comma-separated phase groups of {','.join(PHASES)} (default: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -345,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if os.environ.get("BENCH_DATABASE_URL"):
         backends.append(("postgresql", os.environ["BENCH_DATABASE_URL"]))
+    if args.backends:
+        backends = [b for b in backends if b[0] in args.backends.split(",")]
     print(
         f"DeployBot benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {'quick' if args.quick else 'full'} run"
