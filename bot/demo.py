@@ -95,6 +95,17 @@ def demo_settings(database: Path, slack_api_url: str, ecs_url: str) -> Settings:
     )
 
 
+def fresh_database(database: Path) -> None:
+    """Start the demo's database empty, so that it and the sandboxes agree.
+
+    The ECS sandbox and the Slack stand-in live in memory and start from their seeded world every time; a database
+    kept from a previous run would follow deployments (and edit messages) that no longer exist. Resetting is the
+    honest choice: persisting the sandboxes would mean saving a simulated ECS mid-plan, for a demo's history.
+    """
+    for path in (database, database.with_name(database.name + "-journal"), database.with_name(database.name + "-wal")):
+        path.unlink(missing_ok=True)
+
+
 @contextmanager
 def running_demo(page_port: int = 0, speed: float = 1.0, data_dir: Path | None = None) -> Iterator[Demo]:
     """Start the ECS sandbox, the Slack stand-in and the bot; stop all three on exit.
@@ -112,6 +123,7 @@ def running_demo(page_port: int = 0, speed: float = 1.0, data_dir: Path | None =
     data_dir = data_dir or Path("demo-data")
     data_dir.mkdir(parents=True, exist_ok=True)
     database = (data_dir / "deploybot.sqlite").resolve()
+    fresh_database(database)
     with ExitStack() as stack:
         # The page's port first: if it is taken, nothing else has started.
         try:

@@ -97,3 +97,13 @@ def test_the_demo_catalog_bakes_for_a_minute_at_most() -> None:
         assert max(svc.bake, svc.canary_bake, svc.step_bake) <= DEMO_BAKE, svc.key
     canary = catalog.get("catalog")
     assert canary is not None and canary.canary_bake == DEMO_BAKE
+
+
+def test_the_demo_database_starts_empty_like_the_sandboxes(tmp_path: Path) -> None:
+    from bot.demo import fresh_database
+
+    database = tmp_path / "deploybot.sqlite"
+    for path in (database, tmp_path / "deploybot.sqlite-journal"):
+        path.write_text("left from a previous run")
+    fresh_database(database)
+    assert not database.exists() and not (tmp_path / "deploybot.sqlite-journal").exists()

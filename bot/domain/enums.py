@@ -27,6 +27,7 @@ class DeploymentStatus(StrEnum):
     STOPPED = "STOPPED"
     SUPERSEDED = "SUPERSEDED"
     FAILED = "FAILED"  # ECS refused to start it
+    LOST = "LOST"  # ECS no longer knows it (service or deployment deleted): the bot stopped following it
 
     @property
     def is_active(self) -> bool:

@@ -26,6 +26,8 @@ from bot.logs import get_logger
 from models import Decision, Deployment, ServiceLock
 
 log = get_logger(__name__)
+# ECS's answers for a deployment (or service) it no longer has: explained, never relayed.
+FORGOTTEN_CODES = frozenset({"ServiceDeploymentNotFoundException", "ServiceNotFoundException"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Decisions:
             return self._refuse(actor, view, "rollback", verdict)
         if view.status is DeploymentStatus.SUCCEEDED:
             return self._redeploy_previous(actor, view, service)
+        if view.status is DeploymentStatus.LOST:
+            return refused(_lost(view), deployment_id=dep_id)
         if not view.is_active:
             return refused(f"Nothing to roll back: #{dep_id} already ended {_status(view)}.", deployment_id=dep_id)
         if view.status is DeploymentStatus.ROLLING_BACK:
@@ -205,6 +209,8 @@ class Decisions:
         except EcsError as exc:
             log.warning("ECS refused the decision", **where, decision=kind, hook_id=hook, error=str(exc))
             self._applied(dep_id, hook, error=f"{exc.code}: {exc.message}")
+            if exc.code in FORGOTTEN_CODES:
+                return refused(_forgotten(dep_id, kind), deployment_id=dep_id)
             return refused(f"ECS refused the {_verb(kind).lower()}: {exc.message}", deployment_id=dep_id)
         self._applied(dep_id, hook, error=None)
         log.info("decision sent to ECS", **where, decision=kind, hook_id=hook, decided_by=user)
@@ -324,6 +330,23 @@ def _checked(check: Callable[[], policy.Verdict]) -> policy.Verdict:
 def _already(decision: DecisionView) -> str:
     verb = "approved" if decision.kind is DecisionKind.APPROVE else "rolled back"
     return f"Already {verb} by {mention(decision.user_id)} at {slack_time(decision.decided_at)}."
+
+
+def _lost(view: DeploymentView) -> str:
+    key = view.service_key
+    before = view.taskdef_from.rsplit("/", 1)[-1] if view.taskdef_from else "<family:revision>"
+    return (
+        f"Nothing to roll back on ECS: it no longer knows #{view.id} (the service or the deployment was deleted), "
+        f"so I stopped following it. To run what ran before, deploy it: `/deploy {key} taskdef={before}`"
+    )
+
+
+def _forgotten(dep_id: int, kind: DecisionKind) -> str:
+    return (
+        f"ECS no longer knows #{dep_id}'s deployment (the service or the deployment was deleted), so there is "
+        f"nothing to {'approve' if kind is DecisionKind.APPROVE else 'roll back'}. I mark it lost once ECS has "
+        "answered so for a few polls; the service then takes new deployments."
+    )
 
 
 def _verb(kind: DecisionKind) -> str:

@@ -31,6 +31,7 @@ from bot.domain.enums import (
     Telling,
 )
 from bot.domain.machine.advance import advance
+from bot.domain.machine.lost import LOST_REASON, missing_pass
 from bot.domain.machine.state import Event, Tracked
 from bot.domain.outbox import event_key, incident_key, render_payload, root_update_key
 from bot.domain.pacing import Budget, TokenBucket, next_describe, pace_of, quiet_interval
@@ -51,6 +52,7 @@ log = get_logger(__name__)
 NEVER_STARTED_AFTER = timedelta(minutes=10)
 # A decision younger than this may still be on its way to ECS from the handler that took it.
 DECISION_RETRY_AFTER = timedelta(minutes=2)
+MISSING_PASSES = "missing_passes"  # tracked: consecutive passes ECS answered the deployment in `failures`
 
 
 @dataclass
@@ -271,18 +273,24 @@ class Reconciler:
             return
         report.described += len(result.snapshots)
         try:
-            report.events += self.write_batch(claims, result.by_arn(), report.stretch)
+            report.events += self.write_batch(claims, result.by_arn(), report.stretch, frozenset(result.missing_arns))
         except (StaleDataError, IntegrityError) as exc:
             # Another replica wrote the same rows; its writes stand and ours are observed again next pass.
             log.info("batch skipped after a concurrent write: %s", exc)
             report.errors.append(type(exc).__name__)
 
     def write_batch(
-        self, claims: Sequence[_Claim], snapshots: dict[str, Snapshot], stretch: timedelta = timedelta(0)
+        self,
+        claims: Sequence[_Claim],
+        snapshots: dict[str, Snapshot],
+        stretch: timedelta = timedelta(0),
+        missing: frozenset[str] = frozenset(),
     ) -> int:
         """Advance every deployment of the batch and store states, events and messages in one transaction.
 
         Each one is released until it is next due: now (the next pass) if it moves, after `stretch` if it is quiet.
+        A deployment ECS answered in `failures` (`missing`) counts one more pass missing, and ends LOST after a few
+        (described again on the next pass, whatever its pace: a few passes, not a few stretches).
         """
         now = self.d.clock()
         with transaction(self.d.sessions) as session:
@@ -294,16 +302,22 @@ class Reconciler:
             with session.no_autoflush:  # one UPDATE per deployment, at the flush below
                 for claim in claims:
                     dep, snapshot = deps.get(claim.id), snapshots.get(claim.arn or "")
-                    if dep is None or dep.lease_owner != self.owner or snapshot is None:
+                    if dep is None or dep.lease_owner != self.owner:
                         continue
                     with bound(deployment_id=dep.id, service=dep.service_key, ecs_arn=claim.arn):
-                        events, changed = self._advance(session, dep, snapshot, now, decisions.get(dep.id, []))
+                        if snapshot is not None:
+                            events, changed = self._advance(session, dep, snapshot, now, decisions.get(dep.id, []))
+                        elif claim.arn in missing:
+                            events, changed = _missing(dep, now)
+                        else:
+                            continue
                     found += [(dep, e) for e in events]
                     if events or changed:
                         dep.updated_at = now
                         touched.append(dep)
                     pace = pace_of(dep.status, dep.lifecycle_stage, baking=bool(dep.tracked.get("bake_until")))
-                    dep.lease_owner, dep.lease_until = None, next_describe(pace, now, stretch)
+                    due = now if snapshot is None else next_describe(pace, now, stretch)
+                    dep.lease_owner, dep.lease_until = None, due
             session.flush()
             stored = self._store(session, found, touched, now)
         _narrate(found, touched)
@@ -318,6 +332,7 @@ class Reconciler:
             (d.user_id for d in decisions if d.hook_id == STOP_HOOK_ID and d.kind is DecisionKind.ROLLBACK), None
         )
         tracked = Tracked.from_json(dep.tracked)
+        dep.tracked = {k: v for k, v in dep.tracked.items() if k != MISSING_PASSES}  # found again: count afresh
         state, events = advance(tracked, snapshot, now, by_hook, stopped_by=stopped_by)
         before = (dep.status, dep.lifecycle_stage, dep.production_weight, dep.test_weight)
         _apply_state(dep, state, snapshot)
@@ -463,6 +478,20 @@ def _applied_decisions(session: Session, ids: Sequence[int]) -> dict[int, list[D
     for decision in session.scalars(stmt):
         by_deployment[decision.deployment_id].append(decision)
     return by_deployment
+
+
+def _missing(dep: Deployment, now: datetime) -> tuple[list[Event], bool]:
+    """One more pass ECS answered this deployment as missing; LOST after a few in a row (bot/domain/machine/lost.py)."""
+    passes = int(dep.tracked.get(MISSING_PASSES) or 0) + 1
+    state, events = missing_pass(Tracked.from_json(dep.tracked), passes, now)
+    dep.tracked = {**dep.tracked, **state.to_json(), MISSING_PASSES: passes}
+    log.warning("ECS does not find the service deployment", missing_passes=passes, lost=bool(events))
+    if not events:
+        return [], False
+    dep.status = state.status
+    dep.status_reason = LOST_REASON
+    dep.finished_at = now  # the bot's verdict, on the bot's clock: ECS gave no end
+    return events, True
 
 
 def _apply_state(dep: Deployment, state: Tracked, snapshot: Snapshot) -> None:

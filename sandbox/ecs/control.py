@@ -10,6 +10,9 @@ POST lambda     {name, url}     register a Lambda function called by HTTP POST a
 POST speed      {speed}         sandbox seconds per real second
 POST switch     {name, value}   set a named switch for behaviour AWS leaves undocumented (switches.py)
 POST throttling {enabled}       switch ECS's token-bucket limits on or off
+POST delete-service {service, cluster?}   delete a service with its deployments and revisions (their ARNs are
+                                then answered in `failures`, MISSING)
+POST forget     {deployment}    drop one service deployment's record, as if ECS had lost it
 GET  calls[?operation=X]        every ECS API call received
 GET  state[?deployment=ARN]     clock, speed, switches, deployment counts, alarms, faults; or one deployment's
                                 next wake-up time (`nextWakeAt`)
@@ -21,6 +24,7 @@ from collections import Counter
 from typing import Any
 
 from .app import Sandbox
+from .errors import EcsError
 from .model import lambda_arn
 from .switches import SwitchError
 
@@ -143,6 +147,31 @@ def _throttling(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     return {"enabled": enabled}
 
 
+def _delete_service(sandbox: Sandbox, body: dict[str, Any]) -> Any:
+    name, cluster = _text(body, "service"), body.get("cluster")
+    with sandbox.lock:
+        sandbox.catch_up()
+        store = sandbox.engine.store
+        try:
+            service = store.service(store.cluster(cluster if isinstance(cluster, str) else None), name)
+        except EcsError as exc:
+            raise ControlError(exc.message, status=404) from exc
+        arns = [d.arn for d in service.deployments]
+        sandbox.engine.delete_service(service)
+    return {"service": service.arn, "deletedDeployments": arns}
+
+
+def _forget(sandbox: Sandbox, body: dict[str, Any]) -> Any:
+    arn = _text(body, "deployment")
+    with sandbox.lock:
+        sandbox.catch_up()
+        d = sandbox.engine.store.deployments.get(arn)
+        if d is None:
+            raise ControlError(f"unknown deployment {arn}", status=404)
+        sandbox.engine.forget(d)
+    return {"forgotten": arn}
+
+
 def _state(sandbox: Sandbox, deployment: str | None) -> Any:
     with sandbox.lock:
         now = sandbox.catch_up()
@@ -176,4 +205,6 @@ _POST = {
     "speed": _speed,
     "switch": _switch,
     "throttling": _throttling,
+    "delete-service": _delete_service,
+    "forget": _forget,
 }

@@ -324,6 +324,23 @@ class Engine:
         d.plan, d.pc, d.hook_step, d.wait_until, d.updated_at = steps, 0, -1, None, at
         self._schedule(d, at)
 
+    # -- forgetting (control API) ---------------------------------------------------------------------------
+
+    def forget(self, d: ServiceDeployment) -> None:
+        """Drop a service deployment's record, as if ECS had lost it: Describe answers it in `failures`."""
+        self._unwatch(d)
+        d.token += 1  # its queued wake-ups are stale now
+        self.store.deployments.pop(d.arn, None)
+        d.service.deployments = [x for x in d.service.deployments if x is not d]
+
+    def delete_service(self, service: Service) -> None:
+        """Delete a service with its service deployments and revisions (DeleteService with force, then gone)."""
+        for d in list(service.deployments):
+            self.forget(d)
+        for arn in [a for a, rev in self.store.revisions.items() if rev.service_arn == service.arn]:
+            del self.store.revisions[arn]
+        self.store.services.pop((service.cluster.name, service.name), None)
+
     # -- alarms -----------------------------------------------------------------------------------------------
 
     def set_alarm(self, name: str, state: str, at: float) -> None:

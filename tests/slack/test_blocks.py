@@ -80,6 +80,7 @@ FINISHED = (
     DeploymentStatus.FAILED,
     DeploymentStatus.STOPPED,
     DeploymentStatus.SUPERSEDED,
+    DeploymentStatus.LOST,
 )
 
 
@@ -366,9 +367,11 @@ def test_root_message_for_every_status_and_strategy(strategy: Strategy, status: 
         "FAILED": "❌",
         "STOPPED": "⏹",
         "SUPERSEDED": "⏹",
+        "LOST": "❔",
     }[status.value]
     assert f"*Status*\n{emoji}" in body
-    assert ("blue ▰" in body) is (strategy is not Strategy.ROLLING)
+    # A lost deployment's last weights may no longer hold: no bar, only what was last seen.
+    assert ("blue ▰" in body) is (strategy is not Strategy.ROLLING and status is not DeploymentStatus.LOST)
     assert "<@U0ALICE>" in body and "`v1` → `v2`" in body and "`catalog:41` → `catalog:42`" in body
     if status in FINISHED:
         assert "history: `/deploy history catalog`" in body
@@ -679,6 +682,10 @@ EVENT_CASES: list[tuple[EventView, str | None]] = [
     (
         ev(EventKind.FINISHED, {"outcome": "SUPERSEDED", "cause": "superseded", "duration_seconds": 60}),
         "⏹ *catalog* superseded by a newer deployment after 1m",
+    ),
+    (
+        ev(EventKind.FINISHED, {"outcome": "LOST", "missing_passes": 3, "duration_seconds": 60}),
+        "❔ *catalog* lost: ECS no longer knows this deployment",
     ),
     (
         ev(

@@ -197,7 +197,21 @@ def _finished(view: DeploymentView, e: EventView, s: ServiceConfig | None, now: 
     # The requester is named in the last line so that their phone buzzes, however the deployment ended.
     mention = user(view.requested_by) if USER_ID.match(view.requested_by or "") else None
     line = outcome_line(view, e.detail, e.actor)
-    return line + (f" · cc {mention}" if mention else ""), [f"History: `/deploy history {escape(view.service_key)}`"]
+    context = [f"History: `/deploy history {escape(view.service_key)}`"]
+    if _status(e.detail.get("outcome"), view.status) is DeploymentStatus.LOST:
+        context.insert(0, _lost_words(view, e.detail))
+    return line + (f" · cc {mention}" if mention else ""), context
+
+
+def _lost_words(view: DeploymentView, d: Mapping[str, Any]) -> str:
+    # Only what is known: ECS stopped answering for it; not whether it finished, nor where traffic went.
+    passes = d.get("missing_passes")
+    times = f" {passes} times in a row" if isinstance(passes, int) else ""
+    key = escape(view.service_key)
+    return (
+        f"ECS answered this deployment as missing{times} (the service or the deployment was deleted), so I stopped "
+        f"following it; I can't tell how it ended. `{key}` takes new deployments: `/deploy {key} …`"
+    )
 
 
 def humanize_seconds(seconds: float) -> str:

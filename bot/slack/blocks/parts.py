@@ -33,6 +33,7 @@ STATUS_EMOJI = {
     DeploymentStatus.FAILED: "❌",
     DeploymentStatus.STOPPED: "⏹",
     DeploymentStatus.SUPERSEDED: "⏹",
+    DeploymentStatus.LOST: "❔",
 }
 STATUS_WORDS = {
     DeploymentStatus.REQUESTED: "starting",
@@ -45,6 +46,7 @@ STATUS_WORDS = {
     DeploymentStatus.FAILED: "failed to start",
     DeploymentStatus.STOPPED: "stopped",
     DeploymentStatus.SUPERSEDED: "superseded by a newer deployment",
+    DeploymentStatus.LOST: "lost: ECS no longer knows this deployment",
 }
 STAGE_LABELS = {
     LifecycleStage.RECONCILE_SERVICE: "Reconcile service",
@@ -145,6 +147,9 @@ def traffic_lines(view: DeploymentView) -> str | None:
         return None
     if view.headless:
         return "*Traffic*  none to shift: no load balancer, so ECS swaps the tasks"
+    if view.status is DeploymentStatus.LOST:  # the last weights seen may no longer hold: say only that
+        last = pct(view.production_weight)
+        return f"*Production traffic*  unknown since ECS lost this deployment (last seen: green {last})"
     lines = [f"*Production traffic*  {traffic_bar(view.production_weight)}"]
     if view.test_weight is not None and tenths(view.test_weight) != tenths(view.production_weight or 0.0):
         lines.append(f"*Test traffic*  {traffic_bar(view.test_weight)}")
@@ -170,7 +175,8 @@ def stage_marks(view: DeploymentView) -> list[tuple[str, LifecycleStage]]:
         if succeeded or (stage in view.stages_seen and stage is not current):
             mark = "✓"
         elif stage is current:
-            mark = "▶" if view.is_active else "✗"
+            # Lost: ECS stopped answering there; it may have gone on, so no ✗ claiming it stopped.
+            mark = "▶" if view.is_active else ("?" if view.status is DeploymentStatus.LOST else "✗")
         else:
             mark = "·"
         marks.append((mark, stage))
@@ -282,6 +288,11 @@ def timeout_line(view: DeploymentView, hook: AwaitingHook, service: ServiceConfi
 def requester(view: DeploymentView) -> str:
     """A mention of the person who asked for the deployment."""
     return user(view.requested_by)
+
+
+def upper_first(words: str) -> str:
+    """`Lost: ECS no longer …` (str.capitalize would lower-case `ECS`)."""
+    return words[:1].upper() + words[1:]
 
 
 def duration_of(view: DeploymentView) -> str | None:

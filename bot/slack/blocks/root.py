@@ -48,6 +48,7 @@ from bot.slack.blocks.parts import (
     timeout_line,
     title,
     traffic_lines,
+    upper_first,
     who_may_approve,
 )
 
@@ -95,12 +96,12 @@ def status_line(view: DeploymentView) -> str:
     emoji = STATUS_EMOJI[view.status]
     hook = pending_hook(view) or (view.awaiting[0] if view.awaiting else None)
     if view.status is DeploymentStatus.AWAITING_APPROVAL and hook is not None:
-        return f"{emoji} {words.capitalize()} {hook_phrase(view, hook.stage, hook.next_step)}"
+        return f"{emoji} {upper_first(words)} {hook_phrase(view, hook.stage, hook.next_step)}"
     if view.status is DeploymentStatus.IN_PROGRESS and view.lifecycle_stage is not None:
         note = step_note(view)
         where = stage_label(view.lifecycle_stage) + (f" ({note})" if note else "")
-        return f"{emoji} {words.capitalize()} — {where}"
-    return f"{emoji} {words.capitalize()}"
+        return f"{emoji} {upper_first(words)} — {where}"
+    return f"{emoji} {upper_first(words)}"
 
 
 def summary_text(view: DeploymentView, now: datetime) -> str:
@@ -179,7 +180,7 @@ def outcome_line(view: DeploymentView, now: datetime) -> str:
     took = duration_of(view)
     verb = "in" if view.status is DeploymentStatus.SUCCEEDED else "after"
     parts = [
-        f"{STATUS_EMOJI[view.status]} *{STATUS_WORDS[view.status].capitalize()}*" + (f" {verb} {took}" if took else "")
+        f"{STATUS_EMOJI[view.status]} *{upper_first(STATUS_WORDS[view.status])}*" + (f" {verb} {took}" if took else "")
     ]
     if view.finished_at is not None:
         parts.append(f"finished {slack_date(view.finished_at)}")

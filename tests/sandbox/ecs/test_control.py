@@ -174,3 +174,31 @@ def test_serve_forever_prints_its_address() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def test_forget_drops_one_deployment_record(ecs_strict: ECSClient, control: Control) -> None:
+    from .helpers import deploy
+
+    arn = deploy(ecs_strict, "orders")
+    assert control.post("forget", {"deployment": arn}) == {"forgotten": arn}
+    answer = ecs_strict.describe_service_deployments(serviceDeploymentArns=[arn])
+    assert answer["serviceDeployments"] == [] and answer["failures"][0]["reason"] == "MISSING"
+    listed = ecs_strict.list_service_deployments(cluster=CLUSTER, service="orders")["serviceDeployments"]
+    assert arn not in {b["serviceDeploymentArn"] for b in listed}
+    assert _code(lambda: ecs_strict.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")) == (
+        "ServiceDeploymentNotFoundException"
+    )
+
+
+def test_delete_service_takes_its_deployments_with_it(ecs_strict: ECSClient, control: Control) -> None:
+    briefs = ecs_strict.list_service_deployments(cluster=CLUSTER, service="notifications")["serviceDeployments"]
+    answer = control.post("delete-service", {"service": "notifications", "cluster": CLUSTER})
+    assert answer["deletedDeployments"] == [b["serviceDeploymentArn"] for b in briefs]
+    described = ecs_strict.describe_service_deployments(serviceDeploymentArns=answer["deletedDeployments"])
+    assert {f["reason"] for f in described["failures"]} == {"MISSING"}
+    assert ecs_strict.describe_services(cluster=CLUSTER, services=["notifications"])["failures"][0]["reason"] == (
+        "MISSING"
+    )
+    assert _code(lambda: ecs_strict.list_service_deployments(cluster=CLUSTER, service="notifications")) == (
+        "ServiceNotFoundException"
+    )
