@@ -109,6 +109,15 @@ class HookStage(StrEnum):
     POST_PRODUCTION_TRAFFIC_SHIFT = "POST_PRODUCTION_TRAFFIC_SHIFT"
 
 
+# A rolling update shifts no traffic between revisions: the only hook stages it passes (ECS_BEHAVIOUR.md §4).
+ROLLING_HOOK_STAGES = frozenset({HookStage.RECONCILE_SERVICE, HookStage.PRE_SCALE_UP, HookStage.POST_SCALE_UP})
+
+
+def hook_stages_of(strategy: Strategy) -> frozenset[HookStage]:
+    """The hook stages a deployment of this strategy passes (blue/green, canary and linear pass them all)."""
+    return ROLLING_HOOK_STAGES if strategy is Strategy.ROLLING else frozenset(HookStage)
+
+
 # PAUSE hooks are refused where ECS re-runs the stage during a rollback.
 PAUSE_FORBIDDEN_STAGES = frozenset({HookStage.TEST_TRAFFIC_SHIFT, HookStage.PRODUCTION_TRAFFIC_SHIFT})
 PAUSE_STAGES = tuple(s for s in HookStage if s not in PAUSE_FORBIDDEN_STAGES)

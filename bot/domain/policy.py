@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.domain.catalog.schema import GROUP_ID, ServiceConfig
-from bot.domain.enums import HookStage, Strategy
+from bot.domain.enums import HookStage, Strategy, hook_stages_of
 
 __all__ = [
     "CachedMembership",
@@ -125,14 +125,19 @@ def _responder(service: ServiceConfig, user: str, membership: Membership, action
 def check_strategy(
     service: ServiceConfig, strategy: Strategy, approval_stages: Sequence[HookStage] | None = None
 ) -> Verdict:
-    """Refuse ROLLING when the deployment needs approval pauses (ECS rejects lifecycle hooks on ROLLING)."""
+    """Refuse a strategy that never passes a stage where the deployment needs an approval pause.
+
+    A rolling update pauses only at RECONCILE_SERVICE, PRE_SCALE_UP and POST_SCALE_UP: it has no test traffic and
+    no production traffic shift, so an approval there could never be asked for.
+    """
     stages = service.approval_stages if approval_stages is None else tuple(approval_stages)
-    if strategy is Strategy.ROLLING and stages:
-        names = ", ".join(s.value for s in stages)
+    never = [s for s in stages if s not in hook_stages_of(strategy)]
+    if never:
+        names = ", ".join(s.value for s in never)
         return Verdict.refuse(
-            "rolling_cannot_pause",
-            f"`{service.key}` requires approval at {names}; rolling deployments cannot pause. "
-            "Use bluegreen, canary or linear.",
+            "stage_not_passed",
+            f"`{service.key}` needs approval at {names}, which a rolling update never passes (it shifts no test or "
+            f"production traffic); bluegreen, canary and linear do. Try: `/deploy {service.key} bluegreen`",
         )
     return Verdict.ok()
 

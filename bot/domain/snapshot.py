@@ -64,11 +64,13 @@ class ServiceInfo:
     has_load_balancers: bool
     has_service_connect: bool
     current_deployment_arn: str | None = None  # the service's currentServiceDeployment before we change anything
+    load_balancers: tuple[Mapping[str, Any], ...] = ()  # the service's loadBalancers, as ECS returned them
+    has_vpc_lattice: bool = False
 
     @property
     def headless(self) -> bool:
-        """No load balancer and no Service Connect: ECS only allows BLUE_GREEN and shifts no traffic."""
-        return not self.has_load_balancers and not self.has_service_connect
+        """No load balancer, Service Connect or VPC Lattice: ECS only allows BLUE_GREEN and shifts no traffic."""
+        return not self.has_load_balancers and not self.has_service_connect and not self.has_vpc_lattice
 
     @property
     def task_definition(self) -> str:

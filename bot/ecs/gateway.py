@@ -216,6 +216,8 @@ class EcsGateway:
                 (d.get("serviceConnectConfiguration") or {}).get("enabled") for d in service.get("deployments") or ()
             ),
             current_deployment_arn=service.get("currentServiceDeployment"),
+            load_balancers=tuple(dict(lb) for lb in service.get("loadBalancers") or ()),
+            has_vpc_lattice=any(d.get("vpcLatticeConfigurations") for d in service.get("deployments") or ()),
         )
 
     # Changing the service ------------------------------------------------------------------------------------

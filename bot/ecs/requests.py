@@ -72,7 +72,7 @@ def is_pause(hook: Mapping[str, Any]) -> bool:
 
 def pause_hook(spec: StartSpec) -> dict[str, Any] | None:
     """Our PAUSE hook for the spec's approval stages, or None when nothing needs approval."""
-    if spec.strategy not in ADVANCED or not spec.approval_stages:
+    if not spec.approval_stages:  # rolling updates pause too, at their scale-up stages (policy checks which)
         return None
     minutes = pause_minutes(spec.approval_timeout)
     return {

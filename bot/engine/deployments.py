@@ -35,6 +35,7 @@ from bot.domain.readmodels import DeploymentView, StatusReport
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo
 from bot.engine import metrics
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.engine.preflight import preflight_problem
 from bot.engine.starts import Starts
 from bot.logs import bound, get_logger
 from models import Deployment, utcnow
@@ -107,11 +108,9 @@ class Deployments:
         info = self.read_service(service)
         if isinstance(info, Answer):
             return info
-        if info is not None and info.headless and cmd.strategy in (Strategy.CANARY, Strategy.LINEAR):
-            return refused(
-                f"`{service.key}` has no load balancer or Service Connect, so ECS can only switch it all at once. "
-                f"Try: `/deploy {service.key} bluegreen`"
-            )
+        problem = preflight_problem(service, info, cmd) if info is not None else None
+        if problem is not None:
+            return problem  # before any ECS call that changes something: what is wrong and what to type
         answer = self.create_and_start(replace(actor, channel_id=where.channel), service, info, cmd, stages)
         return replace(answer, text=f"{where.text} {answer.text}") if where.text and answer.ok else answer
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.db.sessions import transaction
+from bot.domain import preflight
 from bot.domain.catalog.loader import ServiceConfig
 from bot.domain.catalog.schema import (
     DEFAULT_APPROVAL_TIMEOUT,
@@ -151,11 +152,9 @@ class Starts:
 
     def _adopt(self, dep_id: int, service: ServiceConfig, info: ServiceInfo, strategy: Strategy) -> None:
         """What ECS runs now, when the request could not read it (ECS was unavailable then)."""
-        if info.headless and strategy in (Strategy.CANARY, Strategy.LINEAR):
-            raise NeedsLoadBalancer(
-                f"`{service.key}` has no load balancer or Service Connect, so ECS can only switch it all at once. "
-                f"Try: `/deploy {service.key} bluegreen`"
-            )
+        refusal = preflight.check_request(service.key, strategy, info)  # the request path could not check it
+        if refusal is not None:
+            raise NeedsLoadBalancer(refusal.reason)
         with transaction(self.d.sessions) as session:
             dep = session.get_one(Deployment, dep_id)
             if dep.taskdef_from is None:

@@ -7,7 +7,7 @@ Stage durations (sandbox seconds; hooks and bakes add their own time):
     TEST_TRAFFIC_SHIFT ................ 5      each PRODUCTION_TRAFFIC_SHIFT step 5
     BAKE_TIME ......... bakeTimeInMinutes      CLEAN_UP (blue to zero) ........ 10
     canary/linear step bake ... canaryBakeTimeInMinutes / stepBakeTimeInMinutes
-    ROLLING: 2 pending, 20 scale-up, 10 drain
+    ROLLING: the hook stages up to POST_SCALE_UP as above, then 10 drain (CLEAN_UP)
     rollback: ROLLBACK_REQUESTED 2, traffic flip 3 (blue still up) or 20 (blue must scale up again)
     STOP_REQUESTED -> STOPPED ......... 5      built-in Lambda invocation ...... 1
 """
@@ -17,6 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from .model import ServiceDeployment, Step
+
+# Hook stages a ROLLING deployment passes (ECS_BEHAVIOUR.md §4): it has no test or production traffic shift.
+ROLLING_HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP")
 
 PENDING_SECONDS = 2.0
 RECONCILE_SECONDS = 3.0
@@ -64,22 +67,16 @@ def _hook_stage(stage: str, seconds: float = HOOK_STAGE_SECONDS) -> list[Step]:
 def build_plan(deployment: ServiceDeployment) -> list[Step]:
     """The forward plan for a new deployment."""
     start = [Step("wait", seconds=PENDING_SECONDS), Step("status", "IN_PROGRESS")]
-    if deployment.strategy == "ROLLING":
-        return [
-            *start,
-            Step("scale_up"),
-            Step("wait", seconds=SCALE_UP_SECONDS),
-            Step("health"),
-            Step("clean_up"),
-            Step("wait", seconds=ROLLING_DRAIN_SECONDS),
-            Step("finish", "SUCCESSFUL"),
-        ]
     plan = list(start)
     if len(deployment.sources) > 1:
         plan += _hook_stage("RECONCILE_SERVICE", RECONCILE_SECONDS)
     plan += _hook_stage("PRE_SCALE_UP")
     plan += [Step("stage", "SCALE_UP"), Step("scale_up"), Step("wait", seconds=SCALE_UP_SECONDS), Step("health")]
     plan += _hook_stage("POST_SCALE_UP")
+    if deployment.strategy == "ROLLING":
+        # A rolling update shifts no traffic between revisions: its hook stages end at POST_SCALE_UP.
+        plan += [Step("stage", "CLEAN_UP"), Step("clean_up"), Step("wait", seconds=ROLLING_DRAIN_SECONDS)]
+        return [*plan, Step("finish", "SUCCESSFUL")]
     plan += [
         Step("stage", "TEST_TRAFFIC_SHIFT"),
         Step("wait", seconds=TEST_SHIFT_SECONDS),

@@ -87,8 +87,8 @@ def deployment(d: ServiceDeployment) -> dict[str, Any]:
             "targetServiceRevision": revision_summary(d.target, weighted),
             "status": d.status,
             "statusReason": d.status_reason,
-            "lifecycleStage": d.lifecycle_stage if weighted else None,
-            "lifecycleHookDetails": [_hook(run) for run in d.hooks] if weighted else None,
+            "lifecycleStage": d.lifecycle_stage,
+            "lifecycleHookDetails": [_hook(run) for run in d.hooks],
             "deploymentConfiguration": d.config,
             "rollback": dict(d.rollback) if d.rollback else None,
             "deploymentCircuitBreaker": {

@@ -185,7 +185,7 @@ def _past_deployment(store: Store, service: Service, old: TaskDefinition, new: T
         desired=service.desired_count,
         status="SUCCESSFUL",
         status_reason="deployment completed successfully",
-        lifecycle_stage=None if service.deployment_configuration["strategy"] == "ROLLING" else "CLEAN_UP",
+        lifecycle_stage="CLEAN_UP",
         started_at=at + 2,
         updated_at=at + 900,
         finished_at=at + 900,

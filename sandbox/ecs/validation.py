@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import invalid
+from .plan import ROLLING_HOOK_STAGES
 
 PAUSE_FORBIDDEN = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
 MAX_HOOKS_PER_TYPE = 10
@@ -57,8 +58,6 @@ def validate_deployment_configuration(config: dict[str, Any], headless: bool) ->
 
 
 def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
-    if hooks and strategy == "ROLLING":
-        raise invalid(f"{FIELD}.lifecycleHooks are not supported with strategy ROLLING")
     counts = {"PAUSE": 0, "AWS_LAMBDA": 0}
     for i, hook in enumerate(hooks):
         path = f"{FIELD}.lifecycleHooks[{i}]"
@@ -66,6 +65,8 @@ def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
         counts[kind] += 1
         if not hook.get("lifecycleStages"):
             raise invalid(f"{path}.lifecycleStages must name at least one stage")
+        if strategy == "ROLLING":
+            _validate_rolling_stages(hook["lifecycleStages"], path)
         if kind == "PAUSE":
             _validate_pause(hook, path)
         else:
@@ -73,6 +74,17 @@ def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
     for kind, count in counts.items():
         if count > MAX_HOOKS_PER_TYPE:
             raise invalid(f"{FIELD}.lifecycleHooks: at most {MAX_HOOKS_PER_TYPE} {kind} hooks; got {count}")
+
+
+def _validate_rolling_stages(stages: list[str], path: str) -> None:
+    # (sandbox choice) ECS documents no answer for a hook at a stage a rolling update never passes; refusing is
+    # the strict reading (ECS_BEHAVIOUR.md §4).
+    for stage in stages:
+        if stage not in ROLLING_HOOK_STAGES:
+            raise invalid(
+                f"{path}.lifecycleStages: {stage} is not a stage of a ROLLING deployment "
+                f"(valid: {', '.join(ROLLING_HOOK_STAGES)})"
+            )
 
 
 def _validate_pause(hook: dict[str, Any], path: str) -> None:

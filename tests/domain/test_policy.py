@@ -130,10 +130,11 @@ def test_may_lock_and_unlock(check: Callable[..., Verdict], action: str, user: s
 
 ROLLING_REFUSED = Verdict(
     False,
-    "rolling_cannot_pause",
-    "`orders` requires approval at PRE_PRODUCTION_TRAFFIC_SHIFT; rolling deployments cannot pause. "
-    "Use bluegreen, canary or linear.",
+    "stage_not_passed",
+    "`orders` needs approval at PRE_PRODUCTION_TRAFFIC_SHIFT, which a rolling update never passes (it shifts no "
+    "test or production traffic); bluegreen, canary and linear do. Try: `/deploy orders bluegreen`",
 )
+SCALE_UP = HookStage.POST_SCALE_UP
 
 
 @pytest.mark.parametrize(
@@ -143,6 +144,8 @@ ROLLING_REFUSED = Verdict(
         (ORDERS, Strategy.ROLLING, (), Verdict.ok()),
         (ORDERS, Strategy.ROLLING, (PROD,), ROLLING_REFUSED),  # approve= asked for a pause
         (replace(ORDERS, approval_stages=(PROD,)), Strategy.ROLLING, None, ROLLING_REFUSED),  # catalog's stages
+        (ORDERS, Strategy.ROLLING, (SCALE_UP,), Verdict.ok()),  # a rolling update passes POST_SCALE_UP
+        (ORDERS, Strategy.ROLLING, (HookStage.PRE_SCALE_UP, HookStage.RECONCILE_SERVICE), Verdict.ok()),
         (ORDERS, Strategy.CANARY, (PROD,), Verdict.ok()),
         (ORDERS, Strategy.BLUE_GREEN, (TEST, PROD), Verdict.ok()),
     ],
@@ -154,8 +157,8 @@ def test_check_strategy(
 
 
 def test_check_strategy_names_every_stage() -> None:
-    verdict = check_strategy(ORDERS, Strategy.ROLLING, (TEST, PROD))
-    assert "approval at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT;" in verdict.reason
+    verdict = check_strategy(ORDERS, Strategy.ROLLING, (SCALE_UP, TEST, PROD))
+    assert "approval at POST_TEST_TRAFFIC_SHIFT, PRE_PRODUCTION_TRAFFIC_SHIFT, which" in verdict.reason
 
 
 @pytest.mark.parametrize(

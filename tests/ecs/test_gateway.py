@@ -334,11 +334,11 @@ def test_configuration_per_strategy(strategy: Strategy, present: dict[str, Any],
     assert config["bakeTimeInMinutes"] == 10
 
 
-def test_rolling_gets_no_pause_and_drops_ours() -> None:
+def test_rolling_gets_its_pause_in_place_of_ours() -> None:
     ours = deployment_configuration({}, spec(approval_stages=(HookStage.POST_SCALE_UP,)))
-    config = deployment_configuration(ours, spec(Strategy.ROLLING, approval_stages=(HookStage.POST_SCALE_UP,)))
+    config = deployment_configuration(ours, spec(Strategy.ROLLING, approval_stages=(HookStage.PRE_SCALE_UP,)))
     assert config["strategy"] == "ROLLING"
-    assert config["lifecycleHooks"] == []
+    assert [(h["targetType"], h["lifecycleStages"]) for h in config["lifecycleHooks"]] == [("PAUSE", ["PRE_SCALE_UP"])]
 
 
 # --- against the sandbox ----------------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ STAGE_LABELS = {
     LifecycleStage.BAKE_TIME: "Bake time",
     LifecycleStage.CLEAN_UP: "Clean up blue",
 }
+ROLLING_PHRASES = {
+    HookStage.PRE_SCALE_UP: "before any new task starts",
+    HookStage.POST_SCALE_UP: "after the new tasks started",
+}
 HOOK_PHRASES = {
     HookStage.RECONCILE_SERVICE: "while reconciling the service",
     HookStage.PRE_SCALE_UP: "before green scales up",
@@ -239,6 +243,8 @@ def hook_phrase(view: DeploymentView, stage: str | None, step: Mapping[str, Any]
         if nxt["n"] <= 1:
             return "before production traffic moves to green"
         return f"before production step {nxt['k']} of {nxt['n']} (green {pct(nxt['percent'])})"
+    if view.strategy is Strategy.ROLLING and stage in ROLLING_PHRASES:  # no green: the new tasks replace the old
+        return ROLLING_PHRASES[HookStage(stage)]
     try:
         return HOOK_PHRASES[HookStage(stage)] if stage else "at a pause"
     except ValueError:

@@ -76,9 +76,9 @@ BAD_CONFIGS: dict[str, tuple[str, Any, str]] = {
         {**BG, "lifecycleHooks": [{"targetType": "AWS_LAMBDA", "roleArn": ROLE, "lifecycleStages": ["POST_SCALE_UP"]}]},
         "hookTargetArn",
     ),
-    "hooks-on-rolling": (
+    "rolling-hook-at-a-traffic-stage": (
         "orders",
-        {"strategy": "ROLLING", "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["POST_SCALE_UP"]}]},
+        {"strategy": "ROLLING", "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]},
         "ROLLING",
     ),
     "canary-on-headless": ("notifications", {**CANARY, "canaryConfiguration": {"canaryPercent": 10.0}}, "CANARY"),

@@ -114,13 +114,44 @@ def test_canary_weights_and_pause_fields(ecs: ECSClient, control: Control) -> No
     assert d["targetServiceRevision"]["requestedProductionTrafficWeight"] == 100.0
 
 
-def test_rolling_has_no_stages_or_weights(ecs: ECSClient, control: Control) -> None:
+def test_rolling_passes_the_scale_up_stages_and_has_no_weights(ecs: ECSClient, control: Control) -> None:
     arn = deploy(ecs, "orders")
 
-    seen, final = drive(ecs, control, arn)
+    seen, _ = drive(ecs, control, arn)
 
-    assert seen == [("PENDING", None, None, ()), ("IN_PROGRESS", None, None, ()), ("SUCCESSFUL", None, None, ())]
-    assert "lifecycleStage" not in final
+    assert [(status, stage) for status, stage, _, _ in seen] == [
+        ("PENDING", None),
+        ("IN_PROGRESS", "PRE_SCALE_UP"),
+        ("IN_PROGRESS", "SCALE_UP"),
+        ("IN_PROGRESS", "POST_SCALE_UP"),
+        ("IN_PROGRESS", "CLEAN_UP"),
+        ("SUCCESSFUL", "CLEAN_UP"),
+    ]
+    assert {w for *_, w, _ in seen} == {None}  # no traffic weights on a rolling update
+
+
+def test_rolling_runs_pause_and_lambda_hooks(ecs: ECSClient, control: Control) -> None:
+    lam = {
+        "targetType": "AWS_LAMBDA",
+        "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:succeed",
+        "roleArn": "arn:aws:iam::123456789012:role/hook",
+        "lifecycleStages": ["PRE_SCALE_UP"],
+    }
+    arn = deploy(ecs, "orders", lifecycleHooks=[lam, {**PAUSE, "lifecycleStages": ["POST_SCALE_UP"]}])
+
+    seen, final = drive(ecs, control, arn, act=continue_pauses(ecs))
+
+    assert ("IN_PROGRESS", "PRE_SCALE_UP", None, ("AWS_LAMBDA:IN_PROGRESS",)) in seen
+    assert ("IN_PROGRESS", "POST_SCALE_UP", None, ("PAUSE:AWAITING_ACTION",)) in seen
+    assert final["status"] == "SUCCESSFUL"
+
+
+def test_rolling_pause_rolled_back(ecs: ECSClient, control: Control) -> None:
+    arn = deploy(ecs, "orders", lifecycleHooks=[{**PAUSE, "lifecycleStages": ["PRE_SCALE_UP"]}])
+
+    _, final = drive(ecs, control, arn, act=continue_pauses(ecs, "ROLLBACK"))
+
+    assert final["status"] == "ROLLBACK_SUCCESSFUL"
 
 
 def test_headless_blue_green_keeps_weights_at_zero(ecs: ECSClient, control: Control) -> None:
