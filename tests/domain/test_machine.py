@@ -845,3 +845,27 @@ def test_forward_traffic_is_narrated_in_its_shift_stage() -> None:
     _, events = run(snaps, Strategy.CANARY, 10.0)
     assert keys(events)[-2:] == ["traffic:fwd:100.0:100.0", "stage:POST_PRODUCTION_TRAFFIC_SHIFT"]
     assert by_key(events, "traffic:fwd:100.0:100.0").stage == "PRODUCTION_TRAFFIC_SHIFT"
+
+
+@pytest.mark.parametrize("bake_stage", [S.PRODUCTION_TRAFFIC_SHIFT, S.BAKE_TIME])
+def test_a_step_bake_is_a_step_bake_whatever_stage_ecs_reports(bake_stage: LifecycleStage) -> None:
+    """Undocumented: lifecycleStage during a canary step bake (sandbox switch step_bake_stage)."""
+    c = Strategy.CANARY
+    tracked, events = run(
+        [
+            snap(S.POST_TEST_TRAFFIC_SHIFT, (100.0, 0.0), strategy=c, step=10.0),
+            snap(bake_stage, (100.0, 10.0), strategy=c, step=10.0, at=2),
+            snap(S.PRODUCTION_TRAFFIC_SHIFT, (100.0, 100.0), strategy=c, step=10.0, at=8),
+            snap(S.BAKE_TIME, (100.0, 100.0), strategy=c, step=10.0, at=9),
+        ],
+        c,
+        10.0,
+    )
+    bakes = [(e.detail["kind"], e.detail["since"]) for e in events if e.kind is EventKind.BAKE_STARTED]
+    assert [kind for kind, _ in bakes] == ["step", "final"]
+    assert bakes[1][1] == (T0 + timedelta(minutes=9)).isoformat()  # the final bake began when ECS said so
+    passed = [e.detail["stage"] for e in events if e.kind is EventKind.STAGE_PASSED]
+    assert "POST_PRODUCTION_TRAFFIC_SHIFT" in passed and keys(events).index(
+        "stage-passed:POST_PRODUCTION_TRAFFIC_SHIFT"
+    ) > keys(events).index("bake:step:10.0")
+    assert tracked.stages_seen.count(S.BAKE_TIME) == 1

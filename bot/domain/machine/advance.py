@@ -30,6 +30,7 @@ from bot.domain.machine.rules import (
     FINAL_HOOK_STATUSES,
     STAGE_ORDER,
     DecisionsByHook,
+    as_reported,
     classify_rollback,
     hook_stage,
     next_step,
@@ -393,6 +394,7 @@ def advance(
     `decisions` maps hookId → (decision, user) for hooks our users resolved; `stopped_by` names the user when we
     called StopServiceDeployment; `superseded_by` is the newer deployment when the caller knows one replaced it.
     """
+    snapshot = as_reported(snapshot, snapshot.strategy or tracked.strategy, tracked.production_weight)
     p = _make_pass(tracked, snapshot, now, decisions or {}, stopped_by=stopped_by, by=superseded_by)
     final = outcome(snapshot, superseded_by)
     stage_events, seen = _stage_events(p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.domain.enums import (
@@ -119,6 +120,22 @@ def hook_stage(
     if reported in candidates:
         return reported
     return candidates[0] if len(candidates) == 1 else None
+
+
+def as_reported(snapshot: Snapshot, strategy: Strategy, tracked_weight: float | None) -> Snapshot:
+    """The snapshot with a step bake read as the production shift it belongs to.
+
+    AWS does not document what `lifecycleStage` reads while a canary or linear deployment bakes between two
+    production steps: PRODUCTION_TRAFFIC_SHIFT, or BAKE_TIME. BAKE_TIME before production traffic reached 100 %
+    is such a step bake, never the final bake (whose checklist, thread line and end would then be false).
+    """
+    if strategy not in (Strategy.CANARY, Strategy.LINEAR) or snapshot.lifecycle_stage is not LifecycleStage.BAKE_TIME:
+        return snapshot
+    reported = snapshot.target.production_weight if snapshot.target is not None else None
+    weight = reported if reported is not None else tracked_weight
+    if weight is None or tenths(weight) >= 1000 or rollback_active(snapshot):
+        return snapshot
+    return replace(snapshot, lifecycle_stage=LifecycleStage.PRODUCTION_TRAFFIC_SHIFT)
 
 
 def rollback_active(snapshot: Snapshot) -> bool:
