@@ -81,11 +81,12 @@ class ServiceRevision:
     service_connect: dict[str, Any] | None
     launch_type: str
     created_at: float
+    vpc_lattice: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def headless(self) -> bool:
-        """No load balancer and no Service Connect in this revision."""
-        return not self.load_balancers and not (self.service_connect or {}).get("enabled")
+        """No load balancer, Service Connect or VPC Lattice in this revision."""
+        return not self.load_balancers and not (self.service_connect or {}).get("enabled") and not self.vpc_lattice
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Service:
     created_at: float
     launch_type: str = "FARGATE"
     network_configuration: dict[str, Any] | None = None
+    vpc_lattice: list[dict[str, Any]] = field(default_factory=list)  # vpcLatticeConfigurations
     active_revisions: list[ServiceRevision] = field(default_factory=list)
     deployments: list[ServiceDeployment] = field(default_factory=list)
 
@@ -112,8 +114,8 @@ class Service:
 
     @property
     def headless(self) -> bool:
-        """No load balancer and no Service Connect: nothing to shift traffic on."""
-        return not self.load_balancers and not (self.service_connect or {}).get("enabled")
+        """No load balancer, Service Connect or VPC Lattice: nothing to shift traffic on."""
+        return not self.load_balancers and not (self.service_connect or {}).get("enabled") and not self.vpc_lattice
 
 
 @dataclass
@@ -269,6 +271,7 @@ class Store:
             service_connect=dict(service.service_connect) if service.service_connect else None,
             launch_type=service.launch_type,
             created_at=at,
+            vpc_lattice=[dict(v) for v in service.vpc_lattice],
         )
         self.revisions[revision.arn] = revision
         return revision

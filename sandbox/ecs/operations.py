@@ -125,8 +125,9 @@ def create_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
         created_at=now,
         launch_type=params.get("launchType") or "FARGATE",
         network_configuration=params.get("networkConfiguration"),
+        vpc_lattice=params.get("vpcLatticeConfigurations") or [],
     )
-    validate_deployment_configuration(config, service.headless)
+    validate_deployment_configuration(config, service.headless, service.load_balancers)
     store.services[(cluster.name, name)] = service
     engine.start(service, store.new_revision(service, now), now)
     return {"service": render.service(service)}
@@ -155,11 +156,14 @@ def update_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
     if "deploymentConfiguration" in params:
         # The whole configuration is replaced, not merged (ECS_BEHAVIOUR.md §3).
         config = normalize_configuration(_configuration(engine, params["deploymentConfiguration"]))
-    headless = not lbs and not (connect or {}).get("enabled")
-    validate_deployment_configuration(config, headless)
+    lattice = params.get("vpcLatticeConfigurations", service.vpc_lattice)
+    headless = not lbs and not (connect or {}).get("enabled") and not lattice
+    validate_deployment_configuration(config, headless, lbs)
     redeploy = bool(params.get("forceNewDeployment")) or (td is not None and td is not service.task_definition)
     redeploy = redeploy or lbs != service.load_balancers or connect != service.service_connect
+    redeploy = redeploy or lattice != service.vpc_lattice
     service.load_balancers, service.service_connect, service.deployment_configuration = lbs, connect, config
+    service.vpc_lattice = lattice
     if params.get("desiredCount") is not None:
         service.desired_count = int(params["desiredCount"])
     if params.get("networkConfiguration"):

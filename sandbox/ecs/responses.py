@@ -155,6 +155,7 @@ def revision(rev: ServiceRevision) -> dict[str, Any]:
             "containerImages": images,
             "guardDutyEnabled": False,
             "serviceConnectConfiguration": rev.service_connect,
+            "vpcLatticeConfigurations": rev.vpc_lattice or None,
             "createdAt": rev.created_at,
         }
     )
@@ -230,6 +231,7 @@ def _legacy(s: Service, states: list[RevisionState], latest: ServiceDeployment |
                     "networkConfiguration": s.network_configuration,
                     "rolloutState": rollout if i == 0 else None,
                     "serviceConnectConfiguration": rev.service_connect,
+                    "vpcLatticeConfigurations": rev.vpc_lattice or None,
                 }
             )
         )

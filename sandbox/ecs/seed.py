@@ -1,12 +1,17 @@
 """The seeded world (also what `POST /_sandbox/reset` restores).
 
 Cluster `unicorn-watch` in us-east-1 / 123456789012 with four services, each running revision 2 of a
-task-definition family named like the service, and each with one SUCCESSFUL service deployment (1 → 2):
-    ui             ALB with production + test listener rules, BLUE_GREEN, bake 5, Lambda hook `succeed`
-                   at POST_TEST_TRAFFIC_SHIFT
-    catalog        ALB + Service Connect, CANARY 10 % / 5 min, bake 5, alarms catalog-5xx, catalog-latency-p99
-    orders         ALB, ROLLING
-    notifications  headless (no load balancer, no Service Connect), BLUE_GREEN, bake 2
+task-definition family named like the service, and each with one SUCCESSFUL service deployment (1 → 2). The
+architecture of the talk: one ALB (`unicorn-watch`) whose HTTP listener routes by path, with a header-based test
+rule per blue/green service on the same listener (`LISTENER_RULES`; ECS sees only the rules' ARNs):
+    ui             ALB, path /frontend/* (test: + header x-amzn-ecs-blue-green-test), blue + green target groups,
+                   BLUE_GREEN, bake 5, Lambda hook `succeed` at POST_TEST_TRAFFIC_SHIFT
+    catalog        ALB, path /catalog/* (test: + the header), blue + green target groups, and Service Connect
+                   (`catalog` in namespace unicorn-watch), CANARY 10 % / 5 min, bake 5, alarms catalog-5xx and
+                   catalog-latency-p99
+    orders         its own target group on the ALB, no green target group and no listener rule of its own
+                   (no advancedConfiguration): rolling-only, ECS refuses BLUE_GREEN, CANARY and LINEAR for it
+    notifications  headless (no load balancer, no Service Connect, no VPC Lattice), BLUE_GREEN, bake 2
 All have the circuit breaker enabled with rollback.
 """
 
@@ -103,14 +108,24 @@ def _load_balancers(name: str, kind: str | None) -> list[dict[str, Any]]:
         "containerPort": 8080,
     }
     if kind == "advanced":
-        listener = f"{ELB}:listener-rule/app/{CLUSTER}/{_hex(CLUSTER, 16)}"
+        # Both rules on the ALB's one HTTP listener: the test rule differs only by its header condition.
+        listener = f"{ELB}:listener-rule/app/{CLUSTER}/{_hex(CLUSTER, 16)}/{_hex('http', 16)}"
         lb["advancedConfiguration"] = {
             "alternateTargetGroupArn": f"{ELB}:targetgroup/{name}-green/{_hex(name + 'g', 16)}",
-            "productionListenerRule": f"{listener}/{_hex('prod', 16)}/{_hex(name + 'p', 16)}",
-            "testListenerRule": f"{listener}/{_hex('test', 16)}/{_hex(name + 't', 16)}",
+            "productionListenerRule": f"{listener}/{_hex(name + 'p', 16)}",
+            "testListenerRule": f"{listener}/{_hex(name + 't', 16)}",
             "roleArn": f"{IAM}/ecsInfrastructureRoleForLoadBalancers",
         }
     return [lb]
+
+
+# The ALB's listener rules as the talk draws them (ELB objects: not part of any ECS answer).
+TEST_HEADER = "x-amzn-ecs-blue-green-test"
+LISTENER_RULES: dict[str, dict[str, str]] = {
+    "ui": {"production": "path-pattern /frontend/*", "test": f"path-pattern /frontend/* and header {TEST_HEADER}"},
+    "catalog": {"production": "path-pattern /catalog/*", "test": f"path-pattern /catalog/* and header {TEST_HEADER}"},
+    "orders": {"production": "path-pattern /orders/* (forward to orders-blue only)"},
+}
 
 
 def _hex(text: str, length: int) -> str:

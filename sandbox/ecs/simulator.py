@@ -17,6 +17,8 @@ from .model import ACTIVE, RevisionState, Service, ServiceDeployment, ServiceRev
 from .switches import Switches
 
 HOOK_FAILURE = "deployment failed: hook execution failure(s) detected"
+# StopServiceDeployment on these answers without error and changes nothing (ECS_BEHAVIOUR.md §6).
+STOPPING = frozenset({"STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
 NEXT, BLOCK, JUMP = "next", "block", "jump"
 
 
@@ -299,6 +301,8 @@ class Engine:
         """StopServiceDeployment with stopType ROLLBACK."""
         if stop_type == "ABORT":
             raise invalid("stopType ABORT is not supported; use stopType ROLLBACK")
+        if d.status in STOPPING:
+            return  # "continues to stop" / "continues the rollback": no error, nothing new
         if d.status not in ACTIVE:
             raise EcsError("ConflictException", f"Service deployment {d.arn} is {d.status} and cannot be stopped")
         self._rollback(d, at, "deployment stopped: rollback requested by StopServiceDeployment", requested=True)

@@ -12,6 +12,8 @@ from .plan import ROLLING_HOOK_STAGES
 
 PAUSE_FORBIDDEN = ("TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT")
 MAX_HOOKS_PER_TYPE = 10
+SHIFTING = ("BLUE_GREEN", "CANARY", "LINEAR")
+ADVANCED_REQUIRED = ("alternateTargetGroupArn", "productionListenerRule", "roleArn")
 FIELD = "deploymentConfiguration"
 
 
@@ -29,9 +31,13 @@ def _check_minutes(value: Any, low: int, high: int, path: str) -> None:
         raise invalid(f"{path} must be between {low} and {high} minutes; got {value}")
 
 
-def validate_deployment_configuration(config: dict[str, Any], headless: bool) -> None:
+def validate_deployment_configuration(
+    config: dict[str, Any], headless: bool, load_balancers: list[dict[str, Any]] | None = None
+) -> None:
     """Refuse what ECS refuses for this configuration on a service with (or without) load balancing."""
     strategy = config.get("strategy") or "ROLLING"
+    if strategy in SHIFTING:
+        _validate_advanced(load_balancers or [], strategy)
     for key, wanted in (("canaryConfiguration", "CANARY"), ("linearConfiguration", "LINEAR")):
         if key in config and strategy != wanted:
             raise invalid(f"{FIELD}.{key} is only valid with strategy {wanted} (strategy is {strategy})")
@@ -55,6 +61,23 @@ def validate_deployment_configuration(config: dict[str, Any], headless: bool) ->
             "a service without either supports BLUE_GREEN only"
         )
     _validate_hooks(config.get("lifecycleHooks") or [], strategy)
+
+
+def _validate_advanced(load_balancers: list[dict[str, Any]], strategy: str) -> None:
+    # BLUE_GREEN, CANARY and LINEAR shift traffic between two target groups through listener rules: each load
+    # balancer must name the alternate target group, the production listener rule and the role ECS uses.
+    for i, lb in enumerate(load_balancers):
+        advanced = lb.get("advancedConfiguration") or {}
+        missing = [f for f in ADVANCED_REQUIRED if not advanced.get(f)]
+        if missing:
+            raise invalid(
+                f"loadBalancers[{i}].advancedConfiguration.{missing[0]} is required when the deployment strategy "
+                f"is {strategy}"
+            )
+        if advanced["alternateTargetGroupArn"] == lb.get("targetGroupArn"):
+            raise invalid(
+                f"loadBalancers[{i}].advancedConfiguration.alternateTargetGroupArn must differ from targetGroupArn"
+            )
 
 
 def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:

@@ -81,6 +81,12 @@ BAD_CONFIGS: dict[str, tuple[str, Any, str]] = {
         {"strategy": "ROLLING", "lifecycleHooks": [{**PAUSE, "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]},
         "ROLLING",
     ),
+    "blue-green-on-a-plain-load-balancer": ("orders", {**BG}, "advancedConfiguration.alternateTargetGroupArn"),
+    "canary-on-a-plain-load-balancer": (
+        "orders",
+        {**CANARY, "canaryConfiguration": {"canaryPercent": 10.0}},
+        "advancedConfiguration",
+    ),
     "canary-on-headless": ("notifications", {**CANARY, "canaryConfiguration": {"canaryPercent": 10.0}}, "CANARY"),
     "linear-on-headless": ("notifications", {**LINEAR, "linearConfiguration": {"stepPercent": 10.0}}, "LINEAR"),
     "unknown-strategy": ("ui", {"strategy": "RED_BLACK"}, "strategy"),

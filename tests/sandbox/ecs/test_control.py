@@ -140,6 +140,11 @@ def test_thousand_concurrent_deployments_progress(ecs: ECSClient, control: Contr
             "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/load/1",
             "containerName": "load",
             "containerPort": 80,
+            "advancedConfiguration": {
+                "alternateTargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/load/2",
+                "productionListenerRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/l/1",
+                "roleArn": "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForLoadBalancers",
+            },
         }
     ]
 

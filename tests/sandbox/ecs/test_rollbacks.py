@@ -213,3 +213,19 @@ def test_slow_lambda_answers_in_progress_then_succeeds(ecs: ECSClient, control: 
     assert ("IN_PROGRESS", "POST_SCALE_UP", 0.0, ("AWS_LAMBDA:SUCCEEDED",)) in seen
     calls = [c for c in control.get("calls?operation=DescribeServiceDeployments")["calls"]]
     assert calls  # the poller's calls are logged
+
+
+def test_stop_on_a_stopping_or_rolling_back_deployment_continues_it(ecs: ECSClient, control: Control) -> None:
+    # "continues to stop" / "continues the rollback" (Stopping Amazon ECS service deployments): no error.
+    first = deploy(ecs, "ui")
+    control.advance(30)
+    second = deploy(ecs, "ui", "ui:2")
+    assert describe(ecs, first)["status"] == "STOP_REQUESTED"
+    assert ecs.stop_service_deployment(serviceDeploymentArn=first, stopType="ROLLBACK")["serviceDeploymentArn"] == first
+    assert describe(ecs, first)["status"] == "STOP_REQUESTED"
+    control.advance(30)
+    ecs.stop_service_deployment(serviceDeploymentArn=second, stopType="ROLLBACK")
+    assert describe(ecs, second)["status"] == "ROLLBACK_REQUESTED"
+    ecs.stop_service_deployment(serviceDeploymentArn=second, stopType="ROLLBACK")
+    _, final = drive(ecs, control, second)
+    assert final["status"] == "ROLLBACK_SUCCESSFUL" and describe(ecs, first)["status"] == "STOPPED"
