@@ -177,6 +177,7 @@ class ServiceDeployment:
     stopped_at: float | None = None
     rollback: dict[str, Any] | None = None
     hooks: list[HookRun] = field(default_factory=list)
+    past_hooks: list[HookRun] = field(default_factory=list)  # earlier stages' runs, oldest first
     plan: list[Step] = field(default_factory=list)
     pc: int = 0
     wait_until: float | None = None

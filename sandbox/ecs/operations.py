@@ -102,6 +102,10 @@ def _configuration(engine: Engine, config: dict[str, Any]) -> dict[str, Any]:
     return pause_hook_details(config, engine.switches.get("pause_hook_details"))
 
 
+def _strict_rolling(engine: Engine) -> bool:
+    return engine.switches.get("rolling_shift_hooks") == "reject"
+
+
 def create_service(engine: Engine, params: dict[str, Any], now: float) -> dict[str, Any]:
     """CreateService: the first deployment starts right away."""
     store = engine.store
@@ -127,7 +131,7 @@ def create_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
         network_configuration=params.get("networkConfiguration"),
         vpc_lattice=params.get("vpcLatticeConfigurations") or [],
     )
-    validate_deployment_configuration(config, service.headless, service.load_balancers)
+    validate_deployment_configuration(config, service.headless, service.load_balancers, _strict_rolling(engine))
     store.services[(cluster.name, name)] = service
     engine.start(service, store.new_revision(service, now), now)
     return {"service": render.service(service)}
@@ -158,7 +162,7 @@ def update_service(engine: Engine, params: dict[str, Any], now: float) -> dict[s
         config = normalize_configuration(_configuration(engine, params["deploymentConfiguration"]))
     lattice = params.get("vpcLatticeConfigurations", service.vpc_lattice)
     headless = not lbs and not (connect or {}).get("enabled") and not lattice
-    validate_deployment_configuration(config, headless, lbs)
+    validate_deployment_configuration(config, headless, lbs, _strict_rolling(engine))
     redeploy = bool(params.get("forceNewDeployment")) or (td is not None and td is not service.task_definition)
     redeploy = redeploy or lbs != service.load_balancers or connect != service.service_connect
     redeploy = redeploy or lattice != service.vpc_lattice
@@ -234,7 +238,7 @@ def describe_service_deployments(engine: Engine, params: dict[str, Any], now: fl
         if d is None:
             failures.append({"arn": arn, "reason": "MISSING", "detail": "Service deployment not found"})
         else:
-            found.append(render.deployment(d))
+            found.append(render.deployment(d, engine.switches.as_dict(), now))
     return {"serviceDeployments": found, "failures": failures}
 
 

@@ -14,6 +14,7 @@ Stage durations (sandbox seconds; hooks and bakes add their own time):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .model import ServiceDeployment, Step
@@ -64,8 +65,9 @@ def _hook_stage(stage: str, seconds: float = HOOK_STAGE_SECONDS) -> list[Step]:
     return [Step("stage", stage), Step("hooks", stage), Step("wait", seconds=seconds)]
 
 
-def build_plan(deployment: ServiceDeployment) -> list[Step]:
-    """The forward plan for a new deployment."""
+def build_plan(deployment: ServiceDeployment, switches: Mapping[str, str] | None = None) -> list[Step]:
+    """The forward plan for a new deployment (`switches`: the undocumented choices that shape it, switches.py)."""
+    chosen = switches or {}
     start = [Step("wait", seconds=PENDING_SECONDS), Step("status", "IN_PROGRESS")]
     plan = list(start)
     if len(deployment.sources) > 1:
@@ -84,7 +86,7 @@ def build_plan(deployment: ServiceDeployment) -> list[Step]:
         Step("hooks", "TEST_TRAFFIC_SHIFT"),
     ]
     plan += _hook_stage("POST_TEST_TRAFFIC_SHIFT")
-    plan += _production(deployment.config)
+    plan += _production(deployment.config, chosen)
     plan += _hook_stage("POST_PRODUCTION_TRAFFIC_SHIFT")
     bake = 60.0 * int(deployment.config.get("bakeTimeInMinutes") or 0)
     plan += [Step("stage", "BAKE_TIME"), Step("wait", seconds=bake)]
@@ -92,21 +94,27 @@ def build_plan(deployment: ServiceDeployment) -> list[Step]:
     return [*plan, Step("finish", "SUCCESSFUL")]
 
 
-def _production(config: dict[str, Any]) -> list[Step]:
+def _production(config: dict[str, Any], switches: Mapping[str, str]) -> list[Step]:
     # PRE_PRODUCTION_TRAFFIC_SHIFT hooks run before every step, each time as a fresh invocation.
-    plan = [Step("stage", "PRODUCTION_TRAFFIC_SHIFT")]
+    early = switches.get("pre_production_stage", "production") == "production"
+    plan = [Step("stage", "PRODUCTION_TRAFFIC_SHIFT")] if early else []
     weights = production_steps(config)
     bake = step_bake_seconds(config)
     for i, weight in enumerate(weights):
-        plan += [
-            Step("hooks", "PRE_PRODUCTION_TRAFFIC_SHIFT"),
-            Step("wait", seconds=PROD_STEP_SECONDS),
-            Step("weights", prod=weight),
-            Step("hooks", "PRODUCTION_TRAFFIC_SHIFT"),
-        ]
+        plan.append(Step("hooks", "PRE_PRODUCTION_TRAFFIC_SHIFT"))
+        if i == 0 and not early:  # the stage is reported only once the first step's hooks are done
+            plan.append(Step("stage", "PRODUCTION_TRAFFIC_SHIFT"))
+        plan += [Step("wait", seconds=PROD_STEP_SECONDS), Step("weights", prod=weight)]
+        plan.append(Step("hooks", "PRODUCTION_TRAFFIC_SHIFT"))
         if i < len(weights) - 1:
-            plan.append(Step("wait", seconds=bake))
+            plan += _step_bake(bake, switches.get("step_bake_stage", "production"))
     return plan
+
+
+def _step_bake(seconds: float, reported: str) -> list[Step]:
+    if reported == "bake_time":
+        return [Step("stage", "BAKE_TIME"), Step("wait", seconds=seconds), Step("stage", "PRODUCTION_TRAFFIC_SHIFT")]
+    return [Step("wait", seconds=seconds)]
 
 
 def rollback_plan(deployment: ServiceDeployment, requested: bool) -> list[Step]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from .model import ACCOUNT, Cluster, RevisionState, Service, ServiceDeployment, ServiceRevision, Store
@@ -68,9 +69,15 @@ def revision_summary(state: RevisionState, weighted: bool) -> dict[str, Any]:
     return body
 
 
-def deployment(d: ServiceDeployment) -> dict[str, Any]:
-    """A ServiceDeployment structure."""
+def deployment(
+    d: ServiceDeployment, switches: Mapping[str, str] | None = None, now: float | None = None
+) -> dict[str, Any]:
+    """A ServiceDeployment structure (`switches`: the undocumented choices that shape it, switches.py)."""
+    chosen = switches or {}
     weighted = d.strategy != "ROLLING"
+    stage = None if not weighted and chosen.get("rolling_stages") == "absent" else d.lifecycle_stage
+    runs = [*d.past_hooks, *d.hooks] if chosen.get("hook_details_scope") == "all" else d.hooks
+    moving = chosen.get("updated_at") == "every_describe" and not d.terminal and now is not None
     alarms = d.config.get("alarms") or {}
     breaker = d.config.get("deploymentCircuitBreaker") or {}
     return _compact(
@@ -82,13 +89,13 @@ def deployment(d: ServiceDeployment) -> dict[str, Any]:
             "startedAt": d.started_at,
             "finishedAt": d.finished_at,
             "stoppedAt": d.stopped_at,
-            "updatedAt": d.updated_at,
+            "updatedAt": now if moving else d.updated_at,
             "sourceServiceRevisions": [revision_summary(s, weighted) for s in d.sources],
             "targetServiceRevision": revision_summary(d.target, weighted),
             "status": d.status,
             "statusReason": d.status_reason,
-            "lifecycleStage": d.lifecycle_stage,
-            "lifecycleHookDetails": [_hook(run) for run in d.hooks],
+            "lifecycleStage": stage,
+            "lifecycleHookDetails": [_hook(run) for run in runs],
             "deploymentConfiguration": d.config,
             "rollback": dict(d.rollback) if d.rollback else None,
             "deploymentCircuitBreaker": {

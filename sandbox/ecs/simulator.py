@@ -13,8 +13,8 @@ from typing import Any
 
 from . import hooks, plan
 from .errors import EcsError, invalid
-from .model import ACTIVE, RevisionState, Service, ServiceDeployment, ServiceRevision, Step, Store
-from .switches import Switches
+from .model import ACTIVE, HookRun, RevisionState, Service, ServiceDeployment, ServiceRevision, Step, Store
+from .switches import SUPERSEDE_REASONS, Switches
 
 HOOK_FAILURE = "deployment failed: hook execution failure(s) detected"
 # StopServiceDeployment on these answers without error and changes nothing (ECS_BEHAVIOUR.md §6).
@@ -75,7 +75,7 @@ class Engine:
             desired=service.desired_count,
             seq=self.store.next_seq(),
         )
-        d.plan = plan.build_plan(d)
+        d.plan = plan.build_plan(d, self.switches.as_dict())
         self._arm_monitors(d)
         self.store.deployments[d.arn] = d
         service.deployments.append(d)
@@ -111,7 +111,7 @@ class Engine:
     def _supersede(self, d: ServiceDeployment, at: float) -> None:
         self._close_hooks(d)
         d.status, d.updated_at = "STOP_REQUESTED", at
-        d.status_reason = "deployment stopped: a new service deployment was started"
+        d.status_reason = SUPERSEDE_REASONS[self.switches.get("supersede_reason")]
         self._replace_plan(d, plan.stop_plan(), at)
 
     # -- running plans ----------------------------------------------------------------------------------------
@@ -138,7 +138,8 @@ class Engine:
         if step.kind == "status":
             self._set_status(d, step.name, at)
         elif step.kind == "stage":
-            d.lifecycle_stage, d.hooks = step.name, []
+            d.lifecycle_stage = step.name
+            self._set_hooks(d, [])
         elif step.kind == "weights":
             self._set_weights(d, step.test, step.prod)
         elif step.kind == "scale_up":
@@ -207,7 +208,8 @@ class Engine:
             runs = hooks.start_runs(d, step.name, at, lambda_only=step.kind == "rollback_hooks")
             if not runs:
                 return NEXT
-            d.hooks, d.updated_at = runs, at
+            self._set_hooks(d, runs)
+            d.updated_at = at
         self._invoke_due(d, at)
         hooks.expire(d.hooks, at)
         verdict = hooks.verdict(d.hooks)
@@ -272,6 +274,11 @@ class Engine:
         run.status, run.outcome = ("FAILED", "fail") if action == "ROLLBACK" else ("SUCCEEDED", "ok")
         d.updated_at = at
         self._run(d, at)
+
+    def _set_hooks(self, d: ServiceDeployment, runs: list[HookRun]) -> None:
+        # The runs of the stage before stay in the deployment's history (shown under hook_details_scope=all).
+        d.past_hooks += [r for r in d.hooks if r not in d.past_hooks]
+        d.hooks = runs
 
     def _close_hooks(self, d: ServiceDeployment) -> None:
         # Hooks still waiting when the deployment is stopped or rolled back can no longer succeed.

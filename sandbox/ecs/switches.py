@@ -21,7 +21,33 @@ CHOICES: dict[str, tuple[str, ...]] = {
     # response already names the deployment it started is not documented: it does, it is absent, or it still
     # names the deployment that was current before.
     "update_service_current_deployment": ("new", "absent", "previous"),
+    # lifecycleStage while the first production step's PRE_PRODUCTION_TRAFFIC_SHIFT hooks run: already
+    # PRODUCTION_TRAFFIC_SHIFT, or still the stage before it (POST_TEST_TRAFFIC_SHIFT).
+    "pre_production_stage": ("production", "previous"),
+    # lifecycleStage while a canary/linear deployment bakes between two production steps.
+    "step_bake_stage": ("production", "bake_time"),
+    # lifecycleHookDetails: the current stage invocation's hooks only, or every hook the deployment ran so far.
+    "hook_details_scope": ("current", "all"),
+    # statusReason of a deployment stopped because a newer one started: wording that names the newer deployment,
+    # other wording (that does not), or none.
+    "supersede_reason": ("names_new", "other", "absent"),
+    # updatedAt: moves only when the deployment changes, or on every DescribeServiceDeployments.
+    "updated_at": ("on_change", "every_describe"),
+    # lifecycleStage of a ROLLING deployment: its stages (PRE_SCALE_UP … CLEAN_UP), or never reported.
+    "rolling_stages": ("reported", "absent"),
+    # A hook on a ROLLING configuration at a stage a rolling update never passes: refused, or kept and never run.
+    "rolling_shift_hooks": ("reject", "ignore"),
 }
+SUPERSEDE_REASONS = {
+    "names_new": "deployment stopped: a new service deployment was started",
+    "other": "deployment stopped by UpdateService",
+    "absent": None,
+}
+
+
+def alternatives() -> list[tuple[str, str]]:
+    """Every value but the default, one switch at a time: the settings the bot's scenario tests also run under."""
+    return [(name, value) for name, values in CHOICES.items() for value in values[1:]]
 
 
 class SwitchError(ValueError):

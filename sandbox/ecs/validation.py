@@ -32,7 +32,10 @@ def _check_minutes(value: Any, low: int, high: int, path: str) -> None:
 
 
 def validate_deployment_configuration(
-    config: dict[str, Any], headless: bool, load_balancers: list[dict[str, Any]] | None = None
+    config: dict[str, Any],
+    headless: bool,
+    load_balancers: list[dict[str, Any]] | None = None,
+    strict_rolling: bool = True,
 ) -> None:
     """Refuse what ECS refuses for this configuration on a service with (or without) load balancing."""
     strategy = config.get("strategy") or "ROLLING"
@@ -60,7 +63,7 @@ def validate_deployment_configuration(
             f"{FIELD}.strategy {strategy} needs a load balancer or Service Connect; "
             "a service without either supports BLUE_GREEN only"
         )
-    _validate_hooks(config.get("lifecycleHooks") or [], strategy)
+    _validate_hooks(config.get("lifecycleHooks") or [], strategy, strict_rolling)
 
 
 def _validate_advanced(load_balancers: list[dict[str, Any]], strategy: str) -> None:
@@ -80,7 +83,7 @@ def _validate_advanced(load_balancers: list[dict[str, Any]], strategy: str) -> N
             )
 
 
-def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
+def _validate_hooks(hooks: list[dict[str, Any]], strategy: str, strict_rolling: bool) -> None:
     counts = {"PAUSE": 0, "AWS_LAMBDA": 0}
     for i, hook in enumerate(hooks):
         path = f"{FIELD}.lifecycleHooks[{i}]"
@@ -88,7 +91,7 @@ def _validate_hooks(hooks: list[dict[str, Any]], strategy: str) -> None:
         counts[kind] += 1
         if not hook.get("lifecycleStages"):
             raise invalid(f"{path}.lifecycleStages must name at least one stage")
-        if strategy == "ROLLING":
+        if strategy == "ROLLING" and strict_rolling:  # switch rolling_shift_hooks
             _validate_rolling_stages(hook["lifecycleStages"], path)
         if kind == "PAUSE":
             _validate_pause(hook, path)

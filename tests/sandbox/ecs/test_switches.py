@@ -12,7 +12,9 @@ import pytest
 from botocore.exceptions import ClientError
 from mypy_boto3_ecs import ECSClient
 
-from .helpers import CLUSTER, Control, deploy, describe, drive
+from sandbox.ecs.switches import CHOICES
+
+from .helpers import CLUSTER, ROLE, Control, deploy, describe, drive, lambda_arn
 
 PAUSE = {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"], "hookDetails": {"deploybot": "approval"}}
 
@@ -45,7 +47,7 @@ def test_hook_details_on_a_pause_are_rejected_like_ecs_rejects_a_parameter(
 
 
 def test_the_default_is_drop_and_reset_restores_it(control: Control) -> None:
-    assert control.get("state")["switches"]["pause_hook_details"] == "drop"
+    assert control.get("state")["switches"] == {name: values[0] for name, values in CHOICES.items()}
     control.post("switch", {"name": "pause_hook_details", "value": "reject"})
     assert control.get("state")["switches"]["pause_hook_details"] == "reject"
     control.post("reset")
@@ -90,3 +92,86 @@ def test_the_cli_starts_the_sandbox_with_the_switches_given() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def _switch(control: Control, name: str, value: str) -> None:
+    control.post("switch", {"name": name, "value": value})
+
+
+CANARY_PAUSE = {
+    "strategy": "CANARY",
+    "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1},
+    "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "stage"), [("production", "PRODUCTION_TRAFFIC_SHIFT"), ("previous", "POST_TEST_TRAFFIC_SHIFT")]
+)
+def test_pre_production_stage(ecs: ECSClient, control: Control, value: str, stage: str) -> None:
+    _switch(control, "pre_production_stage", value)
+    arn = deploy(ecs, "catalog", **CANARY_PAUSE)
+    _, d = drive(ecs, control, arn, until=lambda d: bool(d.get("lifecycleHookDetails")))
+    assert d["lifecycleStage"] == stage and d["lifecycleHookDetails"][0]["status"] == "AWAITING_ACTION"
+
+
+@pytest.mark.parametrize(("value", "stage"), [("production", "PRODUCTION_TRAFFIC_SHIFT"), ("bake_time", "BAKE_TIME")])
+def test_step_bake_stage(ecs: ECSClient, control: Control, value: str, stage: str) -> None:
+    _switch(control, "step_bake_stage", value)
+    arn = deploy(ecs, "catalog", **{**CANARY_PAUSE, "lifecycleHooks": []})
+    seen, _ = drive(ecs, control, arn)
+    during = {s for _, s, w, _ in seen if w == 10.0}
+    assert stage in during and ("BAKE_TIME" in during) is (value == "bake_time")
+
+
+@pytest.mark.parametrize(("value", "listed"), [("current", 1), ("all", 2)])
+def test_hook_details_scope(ecs: ECSClient, control: Control, value: str, listed: int) -> None:
+    _switch(control, "hook_details_scope", value)
+    lam = {"hookTargetArn": lambda_arn("succeed"), "roleArn": ROLE, "lifecycleStages": ["PRE_SCALE_UP"]}
+    pause = {"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}
+    arn = deploy(ecs, "ui", lifecycleHooks=[lam, pause])
+    _, d = drive(
+        ecs, control, arn, until=lambda d: any(h["targetType"] == "PAUSE" for h in d.get("lifecycleHookDetails", []))
+    )
+    assert len(d["lifecycleHookDetails"]) == listed
+
+
+@pytest.mark.parametrize("value", ["names_new", "other", "absent"])
+def test_supersede_reason(ecs: ECSClient, control: Control, value: str) -> None:
+    _switch(control, "supersede_reason", value)
+    first = deploy(ecs, "ui")
+    control.advance(30)
+    deploy(ecs, "ui", "ui:2")
+    reason = describe(ecs, first).get("statusReason")
+    assert (reason is None) is (value == "absent") and ("new service deployment" in (reason or "")) is (
+        value == "names_new"
+    )
+
+
+@pytest.mark.parametrize("value", ["on_change", "every_describe"])
+def test_updated_at(ecs: ECSClient, control: Control, value: str) -> None:
+    _switch(control, "updated_at", value)
+    arn = deploy(ecs, "ui")
+    control.advance(2.5)  # into PRE_SCALE_UP (from 2 s to 4 s)
+    before = describe(ecs, arn)["updatedAt"]
+    control.advance(0.5)
+    assert (describe(ecs, arn)["updatedAt"] > before) is (value == "every_describe")
+
+
+@pytest.mark.parametrize("value", ["reported", "absent"])
+def test_rolling_stages(ecs: ECSClient, control: Control, value: str) -> None:
+    _switch(control, "rolling_stages", value)
+    seen, _ = drive(ecs, control, deploy(ecs, "orders"))
+    assert ({s for _, s, _, _ in seen} == {None}) is (value == "absent")
+
+
+@pytest.mark.parametrize("value", ["reject", "ignore"])
+def test_rolling_shift_hooks(ecs_strict: ECSClient, control: Control, value: str) -> None:
+    _switch(control, "rolling_shift_hooks", value)
+    hooks = [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]
+    if value == "reject":
+        with pytest.raises(ClientError):
+            deploy(ecs_strict, "orders", lifecycleHooks=hooks)
+        return
+    seen, final = drive(ecs_strict, control, deploy(ecs_strict, "orders", lifecycleHooks=hooks))
+    assert final["status"] == "SUCCESSFUL" and all(h == () for *_, h in seen)  # kept, never run
