@@ -98,7 +98,7 @@ def _switch(control: Control, name: str, value: str) -> None:
     control.post("switch", {"name": name, "value": value})
 
 
-CANARY_PAUSE = {
+CANARY_PAUSE: dict[str, Any] = {
     "strategy": "CANARY",
     "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 1},
     "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"]}],
