@@ -54,6 +54,8 @@ def reserve(session: Session, slots: Mapping[str, datetime], now: datetime) -> s
 
 def set_times(session: Session, times: Mapping[str, datetime]) -> None:
     """Put keys this process holds at exact times (a reservation shortened to when the call really went)."""
-    for key, at in times.items():
-        stmt = _insert(session).values(key=key, not_before=at)
-        session.execute(stmt.on_conflict_do_update(index_elements=[SlackPace.key], set_={"not_before": at}))
+    if not times:
+        return
+    stmt = _insert(session)
+    stmt = stmt.on_conflict_do_update(index_elements=[SlackPace.key], set_={"not_before": stmt.excluded.not_before})
+    session.execute(stmt, [{"key": k, "not_before": at} for k, at in sorted(times.items())])

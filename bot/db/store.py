@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -19,6 +19,7 @@ from bot.domain.enums import (
     EventKind,
     LifecycleStage,
     OutboxKind,
+    OutboxState,
     RenderKind,
     Telling,
 )
@@ -215,6 +216,22 @@ def decisions_of(session: Session, deployment_id: int) -> list[Decision]:
     return list(session.scalars(stmt))
 
 
+def views_of(session: Session, ids: Sequence[int], *, with_events: Sequence[int] = ()) -> dict[int, DeploymentView]:
+    """The views of many deployments in three queries (the sender renders a whole pass at once)."""
+    if not ids:
+        return {}
+    deps = session.scalars(select(Deployment).where(Deployment.id.in_(ids)))
+    decisions: dict[int, list[Decision]] = {i: [] for i in ids}
+    for decision in session.scalars(select(Decision).where(Decision.deployment_id.in_(ids)).order_by(Decision.id)):
+        decisions[decision.deployment_id].append(decision)
+    events: dict[int, list[DeploymentEvent]] = {i: [] for i in with_events}
+    if with_events:
+        stmt = select(DeploymentEvent).where(DeploymentEvent.deployment_id.in_(with_events))
+        for event in session.scalars(stmt.order_by(DeploymentEvent.id)):
+            events[event.deployment_id or 0].append(event)
+    return {d.id: deployment_view(d, decisions[d.id], events.get(d.id, ())) for d in deps}
+
+
 def view_of(session: Session, dep: Deployment, *, with_events: bool = False) -> DeploymentView:
     """The read-only view of a deployment, with its decisions (and events when asked)."""
     events: Sequence[DeploymentEvent] = ()
@@ -295,3 +312,53 @@ def deployment_view(
         decisions=tuple(decision_view(d) for d in decisions),
         events=tuple(event_view(e) for e in events),
     )
+
+
+# The outbox sender's writes, a batch of outcomes at a time ------------------------------------------------------
+def sending_attempts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    """attempts of the rows among `ids` still SENDING, locked until the transaction ends (who else may own them)."""
+    stmt = select(Outbox.id, Outbox.attempts).where(Outbox.id.in_(ids), Outbox.state == OutboxState.SENDING)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {row_id: attempts for row_id, attempts in session.execute(stmt)}
+
+
+_OUTCOME_COLUMNS = ("state", "last_error", "attempts", "slack_ts", "sent_at", "not_before")
+
+
+def store_outcomes(session: Session, outcomes: Sequence[Mapping[str, Any]]) -> None:
+    """Set each row's outcome (`id` and any of state, last_error, attempts, slack_ts, sent_at, not_before).
+
+    One executemany per set of columns: a batch is two or three statements, not one per message.
+    """
+    table = cast(Table, Outbox.__table__)
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for outcome in outcomes:
+        shape = tuple(c for c in _OUTCOME_COLUMNS if c in outcome)
+        shapes.setdefault(shape, []).append({f"b_{k}": v for k, v in outcome.items()})
+    for shape, params in shapes.items():
+        values: dict[str, Any] = {c: bindparam(f"b_{c}") for c in shape} | {"lease_owner": None}
+        stmt = update(table).where(table.c.id == bindparam("b_id")).values(values)
+        session.connection().execute(stmt, params)
+
+
+def fold_older_root_edits(session: Session, sent: Sequence[Mapping[str, Any]], at: datetime) -> None:
+    """Older pending edits of each root just edited are covered by it (`deployment_id`, `id`, `ts` per edit)."""
+    if not sent:
+        return
+    table = cast(Table, Outbox.__table__)
+    stmt = (
+        update(table)
+        .where(
+            table.c.deployment_id == bindparam("b_dep"),
+            table.c.kind == OutboxKind.UPDATE_ROOT,
+            table.c.state == OutboxState.PENDING,
+            table.c.id < bindparam("b_id"),
+        )
+        .values(state=OutboxState.SENT, last_error=bindparam("b_note"), slack_ts=bindparam("b_ts"), sent_at=at)
+    )
+    params = [
+        {"b_dep": e["deployment_id"], "b_id": e["id"], "b_ts": e["ts"], "b_note": f"coalesced into #{e['id']}"}
+        for e in sent
+    ]
+    session.connection().execute(stmt, params)

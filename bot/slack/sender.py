@@ -21,8 +21,8 @@ from slack_sdk.web import SlackResponse
 from sqlalchemy import ColumnElement, String, and_, cast, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.db import leases, pace
-from bot.db.sessions import is_postgres, rows_updated, transaction
+from bot.db import leases, pace, store
+from bot.db.sessions import is_postgres, transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind, SlackFailureKind
 from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX, method_pace_key, post_pace_key
@@ -31,7 +31,7 @@ from bot.slack.blocks import Message, plain_fallback
 from bot.slack.clients import without_retries
 from bot.slack.errors import SlackFailure, classify, header
 from bot.slack.health import SlackHealth
-from bot.slack.render import render
+from bot.slack.render import render, render_many
 from models import Deployment, Outbox
 from models.base import utcnow
 
@@ -41,6 +41,7 @@ SENT = Counter("deploybot_slack_sent", "Outbox messages Slack accepted", ["metho
 FAILED = Counter("deploybot_slack_failed", "Outbox messages given up on", ["method"])
 RATE_LIMITED = Counter("deploybot_slack_rate_limited", "429 answers from Slack to the sender", ["method"])
 RECOVERED = Counter("deploybot_slack_recovered", "Messages found already posted after an interrupted send")
+RECORD_EVERY = 20  # outcomes stored per transaction (one commit per message cost more than the rest of a send)
 COALESCED = Counter("deploybot_slack_coalesced", "Root-message edits folded into a newer one")
 
 METADATA_EVENT = "deploybot_outbox"
@@ -132,6 +133,7 @@ class OutboxSender:
         self._method_hold: dict[str, datetime] = {}  # method → after a 429 on a per-method limit
         self._links: dict[tuple[str, str], str | None] = {}
         self._liveness: leases.Liveness | None = None
+        self._rendered: dict[int, Message | Exception | None] = {}  # this pass's messages, by outbox row id
         self._frozen: datetime | None = None  # a pass given its `now` (tests) keeps it throughout
 
     def _at(self) -> datetime:
@@ -149,22 +151,40 @@ class OutboxSender:
         # be recovered (and re-posted); the budget counts sending time only, so a slow claim still makes progress.
         lease_left = self.grace.total_seconds() - 2 * self.client.timeout - (started - claiming)
         budget = min(budget_seconds, lease_left)
+        self._rendered = self._render_all(claims, now)
+        done: list[tuple[Claim, Outcome]] = []
+        back: list[Claim] = []  # handed back at the end of the pass, untouched
         for i, claim in enumerate(claims):
             if time.monotonic() - started > budget:
-                self._release(claims[i:], now)
+                back += claims[i:]
                 break
-            if claim.send_by is not None and self._at() > claim.send_by:
-                self._release([claim], now)  # too late in the pass for the channel's turn: the next pass takes it
+            if self._held(claim) or (claim.send_by is not None and self._at() > claim.send_by):
+                back.append(claim)  # a 429 earlier in this pass, or too late for the channel's turn: next pass
                 continue
             with bound(deployment_id=claim.deployment_id, channel=claim.channel, outbox_key=claim.key):
                 outcome = self._attempt(claim, now)
-                self._record(claim, outcome, now)
+            done.append((claim, outcome))
+            self._hold_here(claim, outcome)
             sent += outcome.state is SENT_STATE and outcome.ts is not None
             if outcome.bot_level:
                 # Every other call would fail the same way: hand the rest back untouched, probe again later.
-                self._release(claims[i + 1 :], now)
+                back += claims[i + 1 :]
                 break
+            if len(done) >= RECORD_EVERY or outcome.rate_limited:
+                self._record(done, now)  # a hold is shared with other replicas at once
+                done = []
+        self._record(done, now)
+        self._release(back, now)
         return sent
+
+    def _held(self, claim: Claim) -> bool:
+        """Slack asked this process to hold the claim's method (a 429 earlier in this pass)."""
+        return self._method_hold.get(METHODS[claim.kind], self._at()) > self._at()
+
+    def _hold_here(self, claim: Claim, outcome: Outcome) -> None:
+        """A 429's hold, in this process at once (the record shares it with the others)."""
+        if outcome.rate_limited and outcome.retry_at is not None and claim.kind is not OutboxKind.POST:
+            self._method_hold[METHODS[claim.kind]] = outcome.retry_at
 
     # Claiming ----------------------------------------------------------------------------------------------------
     def _dead_owners(self, session: Session, now: datetime) -> set[str]:
@@ -289,6 +309,8 @@ class OutboxSender:
 
     def _release(self, claims: Sequence[Claim], now: datetime) -> None:
         """Hand back claims this pass has no time left for (a row in doubt stays in doubt)."""
+        if not claims:
+            return
         with transaction(self.sessions) as session:
             for claim in claims:
                 session.execute(
@@ -357,8 +379,24 @@ class OutboxSender:
         self.health.ok()
         return outcome
 
+    def _render_all(self, claims: Sequence[Claim], now: datetime) -> dict[int, Message | Exception | None]:
+        """Every claim's message, rendered from the database's state as the pass begins, in one read."""
+        links = {
+            c.id: self._permalink(c.root_channel, c.root_ts)
+            for c in claims
+            if c.render_kind == RenderKind.INCIDENT and c.root_ts and c.root_channel
+        }
+        with self.sessions() as session:
+            rows = list(session.scalars(select(Outbox).where(Outbox.id.in_([c.id for c in claims])))) if claims else []
+            return render_many(session, rows, self.catalog, now, links=links)
+
     def _render(self, claim: Claim, now: datetime) -> Message | None:
         """The message from the database's current state (the session closes before Slack is called)."""
+        if claim.id in self._rendered:
+            found = self._rendered[claim.id]
+            if isinstance(found, Exception):
+                raise found
+            return found
         link = None
         if claim.render_kind == RenderKind.INCIDENT and claim.root_ts and claim.root_channel:
             link = self._permalink(claim.root_channel, claim.root_ts)
@@ -482,47 +520,40 @@ class OutboxSender:
         return Outcome(state, error=reason, retry_at=now + timedelta(seconds=delay))
 
     # Recording ---------------------------------------------------------------------------------------------------
-    def _record(self, claim: Claim, outcome: Outcome, now: datetime) -> None:
-        """Store the outcome, if the row is still ours; a sent root message gives the deployment its thread."""
+    def _record(self, done: Sequence[tuple[Claim, Outcome]], now: datetime) -> None:
+        """Store outcomes in one transaction (a crash before it leaves them in doubt: looked up, never re-posted)."""
+        if not done:
+            return
         with transaction(self.sessions) as session:
-            # The work is over: a row left SENDING (in doubt) now waits for its retry time, not for this process.
-            values: dict[str, Any] = {"state": outcome.state, "last_error": outcome.error, "lease_owner": None}
-            if outcome.state is SENT_STATE:
-                values.update(slack_ts=outcome.ts, sent_at=now)
-            elif outcome.retry_at is not None:
-                values["not_before"] = outcome.retry_at
-            if not outcome.counts:
-                values["attempts"] = claim.attempts - 1
-            ours = (Outbox.id == claim.id, Outbox.state == SENDING, Outbox.attempts == claim.attempts)
-            if rows_updated(session, update(Outbox).where(*ours).values(**values)) == 0:
-                log.warning("outbox %s was taken over by another sender; outcome %s dropped", claim.key, outcome.state)
-                return
-            if claim.kind is OutboxKind.POST and self.post_interval:
-                # The channel's next turn, for every replica, counts from when this call really went.
-                pace.set_times(session, {post_pace_key(claim.channel): self._next_post.get(claim.channel, now)})
-            self._follow_up(session, claim, outcome, now)
-        self._count(claim, outcome)
+            attempts = store.sending_attempts(session, [c.id for c, _ in done])
+            kept = [(c, o) for c, o in done if attempts.get(c.id) == c.attempts]
+            for claim, outcome in done:
+                if attempts.get(claim.id) != claim.attempts:
+                    log.warning(
+                        "outbox %s was taken over by another sender; outcome %s dropped", claim.key, outcome.state
+                    )
+            store.store_outcomes(session, [_values(c, o, now) for c, o in kept])
+            posts = {c.channel for c, _ in kept if c.kind is OutboxKind.POST}
+            if self.post_interval:
+                # Each channel's next turn, for every replica, counts from when its call really went.
+                pace.set_times(session, {post_pace_key(ch): self._next_post.get(ch, now) for ch in posts})
+            edits = [c for c, o in kept if o.state is SENT_STATE and c.kind is OutboxKind.UPDATE_ROOT]
+            store.fold_older_root_edits(
+                session, [{"deployment_id": c.deployment_id, "id": c.id, "ts": c.thread_ts} for c in edits], now
+            )
+            for claim, outcome in kept:
+                self._follow_up(session, claim, outcome, now)
+        for claim, outcome in kept:
+            self._count(claim, outcome)
 
     def _follow_up(self, session: Session, claim: Claim, outcome: Outcome, now: datetime) -> None:
-        """What a recorded outcome means for other rows: the root's thread, folded edits, a held channel."""
+        """What a recorded outcome means for other rows: the root's thread, a held channel or method."""
         if outcome.state is SENT_STATE and claim.is_root and outcome.ts:
             # Core UPDATE: no version bump, so the reconciler's optimistic lock on the deployment is undisturbed.
             session.execute(
                 update(Deployment)
                 .where(Deployment.id == claim.deployment_id)
                 .values(root_ts=outcome.ts, channel_id=outcome.channel or claim.channel)
-            )
-        if outcome.state is SENT_STATE and claim.kind is OutboxKind.UPDATE_ROOT:
-            older = (
-                Outbox.deployment_id == claim.deployment_id,
-                Outbox.kind == OutboxKind.UPDATE_ROOT,
-                Outbox.state == PENDING,
-                Outbox.id < claim.id,
-            )
-            session.execute(
-                update(Outbox)
-                .where(*older)
-                .values(state=SENT_STATE, last_error=f"coalesced into #{claim.id}", slack_ts=outcome.ts, sent_at=now)
             )
         if outcome.rate_limited and outcome.retry_at is not None:
             self._hold(session, claim, outcome.retry_at)
@@ -561,6 +592,17 @@ class OutboxSender:
             log.error("outbox %s failed for good (%s): %s", claim.key, method, outcome.error)
         elif outcome.retry_at is not None:
             log.info("outbox %s retries at %s: %s", claim.key, outcome.retry_at.isoformat(), outcome.error)
+
+
+def _values(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """The columns an outcome sets on its row (a row left SENDING, in doubt, waits for its retry time)."""
+    values: dict[str, Any] = {"id": claim.id, "state": outcome.state, "last_error": outcome.error}
+    values["attempts"] = claim.attempts if outcome.counts else claim.attempts - 1  # a 429 is pacing, not a try
+    if outcome.state is SENT_STATE:
+        values.update(slack_ts=outcome.ts, sent_at=now)
+    elif outcome.retry_at is not None:
+        values["not_before"] = outcome.retry_at
+    return values
 
 
 def _claim_of(row: Outbox, root_ts: str | None, dep_channel: str | None) -> Claim:
