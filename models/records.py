@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.domain.enums import ActorSource, DecisionKind, OutboxKind, OutboxState
@@ -71,6 +71,7 @@ class Outbox(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[OutboxState] = mapped_column(str_enum(OutboxState), default=OutboxState.PENDING)
     lease_owner: Mapped[str | None] = mapped_column(String(128))  # the sender a SENDING row belongs to
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))  # outbox.priority()
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime] = mapped_column(default=utcnow)
     slack_ts: Mapped[str | None] = mapped_column(String(32))

@@ -23,7 +23,7 @@ from bot.domain.enums import (
     RenderKind,
     Telling,
 )
-from bot.domain.outbox import event_key, render_payload, root_key, root_update_key
+from bot.domain.outbox import event_key, priority, render_payload, root_key, root_update_key
 from bot.domain.readmodels import DecisionView, DeploymentView, EventView, LockView, awaiting_hooks, parse_time
 from bot.domain.telling import telling
 from models import Base, Decision, Deployment, DeploymentEvent, Outbox, ServiceLock
@@ -73,10 +73,28 @@ def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tupl
 
 
 def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Queue many Slack messages in one statement, once per idempotency key."""
+    """Queue many Slack messages in one statement, once per idempotency key, each with its priority."""
     if rows:
-        stmt = _insert(session, Outbox).values([dict(r) for r in rows])
+        kinds = _event_kinds(session, [(r.get("payload") or {}).get("event_id") for r in rows])
+        ranked = []
+        for r in rows:
+            payload = r.get("payload") or {}
+            event = kinds.get(payload.get("event_id") or 0)
+            rank = priority(payload.get("render"), event[0] if event else None, event[1] if event else None)
+            ranked.append({**r, "priority": rank})
+        stmt = _insert(session, Outbox).values(ranked)
         session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+
+
+def _event_kinds(session: Session, ids: Sequence[Any]) -> dict[int, tuple[EventKind, Mapping[str, Any]]]:
+    """(kind, detail) of the events messages narrate (they were stored in the same transaction)."""
+    wanted = sorted({i for i in ids if isinstance(i, int)})
+    if not wanted:
+        return {}
+    stmt = select(DeploymentEvent.id, DeploymentEvent.kind, DeploymentEvent.detail).where(
+        DeploymentEvent.id.in_(wanted)
+    )
+    return {i: (kind, detail or {}) for i, kind, detail in session.execute(stmt)}
 
 
 def outbox_row(

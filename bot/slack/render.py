@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.db.store import event_view, view_of, views_of
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import EventKind, RenderKind
+from bot.domain.outbox import overtaken
 from bot.domain.readmodels import DeploymentView
 from bot.slack import blocks
 from bot.slack.blocks import Message
@@ -19,6 +20,10 @@ from models import Deployment, DeploymentEvent, Outbox
 
 # (channel, message ts) -> a permalink, or None when it cannot be had; the sender asks Slack for it.
 Permalink = Callable[[str, str], str | None]
+
+
+class Overtaken(Exception):
+    """The reply was overtaken while it waited (an approval request for a pause already decided): drop it."""
 
 
 class RenderError(Exception):
@@ -47,6 +52,9 @@ def render(
     # Event replies look back over the timeline (e.g. what a timed-out hook was set to do).
     view = view_of(session, dep, with_events=True)
     if kind == RenderKind.EVENT:
+        reason = overtaken(event_view(event), view)
+        if reason is not None:
+            raise Overtaken(reason)
         return blocks.event_message(view, event_view(event), service, now)
     link = permalink(dep.channel_id, dep.root_ts) if permalink is not None and dep.root_ts else None
     if event.kind is EventKind.FINISHED:  # the closing line after a rollback asked for or announced there
@@ -100,6 +108,9 @@ def _render_view(
             f"{row.idempotency_key}: event {payload.get('event_id')!r} not found for deployment {view.id}"
         )
     if kind == RenderKind.EVENT:
+        reason = overtaken(event_view(event), view)
+        if reason is not None:
+            raise Overtaken(reason)
         return blocks.event_message(view, event_view(event), service, now)
     if event.kind is EventKind.FINISHED:  # the closing line after a rollback asked for or announced there
         return blocks.incident_closing(view, event_view(event), service, link)

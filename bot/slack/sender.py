@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.web import SlackResponse
-from sqlalchemy import ColumnElement, String, and_, cast, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, String, and_, case, cast, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.db import leases, pace, store
@@ -31,7 +31,7 @@ from bot.slack.blocks import Message, plain_fallback
 from bot.slack.clients import without_retries
 from bot.slack.errors import SlackFailure, classify, header
 from bot.slack.health import SlackHealth
-from bot.slack.render import render, render_many
+from bot.slack.render import Overtaken, render, render_many
 from models import Deployment, Outbox
 from models.base import utcnow
 
@@ -228,11 +228,30 @@ class OutboxSender:
             .where(or_(~threaded, root_known, root_failed))
             .where(or_(o.in_thread.is_(False), o.kind != OutboxKind.POST, ~reply_before))
             .where(or_(o.kind != OutboxKind.UPDATE_ROOT, and_(or_(root_known, root_failed), ~update_flying)))
-            .order_by(o.id)
+            # What a person must act on first; a thread keeps its order (a reply is due only after the one before it),
+            # so a thread goes as soon as its most urgent waiting reply: its head carries the thread's rank.
+            .order_by(self._rank(o).desc(), o.id)
             .limit(self.batch)
         )
         # Replicas share the work: each skips the rows another is claiming right now.
         return stmt.with_for_update(skip_locked=True, of=o) if is_postgres(session) else stmt
+
+    @staticmethod
+    def _rank(o: type[Outbox]) -> ColumnElement[int]:
+        """A row's priority; a thread reply's is its thread's highest among the replies still waiting."""
+        later = aliased(Outbox)
+        thread = (
+            select(func.max(later.priority))
+            .where(
+                later.deployment_id == o.deployment_id,
+                later.in_thread.is_(True),
+                later.kind == OutboxKind.POST,
+                later.state.in_((PENDING, SENDING)),
+            )
+            .scalar_subquery()
+        )
+        threaded = and_(o.in_thread.is_(True), o.kind == OutboxKind.POST)
+        return case((threaded, func.coalesce(thread, o.priority)), else_=o.priority)
 
     def _claim(self, now: datetime) -> list[Claim]:
         """Mark the rows this pass will send SENDING (with a lease), fold older root edits into the newest."""
@@ -348,6 +367,9 @@ class OutboxSender:
             return Outcome(FAILED_STATE, error=f"gave up after {self.max_attempts} attempts")
         try:
             message = self._render(claim, now)
+        except Overtaken as exc:  # a call to act that came too late: the root message and the history carry it
+            log.info("outbox %s overtaken before its turn: %s", claim.key, exc)
+            return Outcome(SENT_STATE, error=f"overtaken: {exc}")
         except Exception as exc:
             log.exception("outbox %s cannot be rendered", claim.key)
             return Outcome(FAILED_STATE, error=f"render: {exc}"[:1000])
