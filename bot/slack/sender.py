@@ -9,7 +9,7 @@ attempt first looks for it by the idempotency key carried in the message's metad
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,20 +17,21 @@ from typing import Any
 from prometheus_client import Counter
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
-from slack_sdk.web import SlackResponse
-from sqlalchemy import ColumnElement, String, and_, case, cast, exists, func, literal, or_, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import leases, pace, store
-from bot.db.sessions import is_postgres, transaction
+from bot.db.sessions import transaction
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState, RenderKind, SlackFailureKind
-from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX, method_pace_key, post_pace_key
+from bot.domain.outbox import method_pace_key, post_pace_key
 from bot.logs import bound, get_logger
 from bot.slack.blocks import Message, plain_fallback
 from bot.slack.clients import without_retries
-from bot.slack.errors import SlackFailure, classify, header
+from bot.slack.due import due_query
+from bot.slack.errors import SlackFailure, classify
 from bot.slack.health import SlackHealth
+from bot.slack.lookup import METADATA_EVENT, SlackLookup
 from bot.slack.render import Overtaken, render, render_many
 from models import Deployment, Outbox
 from models.base import utcnow
@@ -44,7 +45,6 @@ RECOVERED = Counter("deploybot_slack_recovered", "Messages found already posted 
 RECORD_EVERY = 20  # outcomes stored per transaction (one commit per message cost more than the rest of a send)
 COALESCED = Counter("deploybot_slack_coalesced", "Root-message edits folded into a newer one")
 
-METADATA_EVENT = "deploybot_outbox"
 PENDING, SENDING, SENT_STATE, FAILED_STATE = (
     OutboxState.PENDING,
     OutboxState.SENDING,
@@ -126,12 +126,10 @@ class OutboxSender:
         self.backoff_cap = backoff_cap
         self.health = health or SlackHealth()
         self.bot_hold = bot_hold
-        self._scopes: frozenset[str] | None = None  # the token's scopes, from x-oauth-scopes
-        self._lookups: dict[str, bool] = {}  # channel → can the bot read its history?
+        self.lookup = SlackLookup(client, lookup_margin)
         self._next_post: dict[str, datetime] = {}  # channel → earliest next chat.postMessage from this process
         self._next_update: dict[int, datetime] = {}  # deployment → earliest next chat.update of its root
         self._method_hold: dict[str, datetime] = {}  # method → after a 429 on a per-method limit
-        self._links: dict[tuple[str, str], str | None] = {}
         self._liveness: leases.Liveness | None = None
         self._rendered: dict[int, Message | Exception | None] = {}  # this pass's messages, by outbox row id
         self._frozen: datetime | None = None  # a pass given its `now` (tests) keeps it throughout
@@ -196,67 +194,10 @@ class OutboxSender:
         self._liveness = self._liveness or leases.liveness(self.sessions, self.owner)
         return self._liveness.dead(session, owners)
 
-    def _due_query(self, session: Session, now: datetime, dead: set[str]) -> Any:
-        """Due rows whose turn it is: roots before their thread, replies in queue order, updates after the root."""
-        o, earlier, flying = Outbox, aliased(Outbox), aliased(Outbox)
-        due: ColumnElement[bool] = o.not_before <= now
-        leased: ColumnElement[bool] = flying.not_before > now
-        if dead:  # a dead sender's lease ends with it (the row is in doubt: looked up before it goes again)
-            due = or_(due, and_(o.state == SENDING, o.lease_owner.in_(sorted(dead))))
-            leased = and_(leased, or_(flying.lease_owner.is_(None), flying.lease_owner.not_in(sorted(dead))))
-        root_known = exists().where(Deployment.id == o.deployment_id, Deployment.root_ts.is_not(None))
-        root_key = literal(ROOT_KEY_PREFIX) + cast(o.deployment_id, String) + literal(ROOT_KEY_SUFFIX)
-        root_failed = exists().where(earlier.idempotency_key == root_key, earlier.state == FAILED_STATE)
-        reply_before = exists().where(
-            earlier.deployment_id == o.deployment_id,
-            earlier.in_thread.is_(True),
-            earlier.kind == OutboxKind.POST,
-            earlier.id < o.id,
-            earlier.state.in_((PENDING, SENDING)),
-        )
-        update_flying = exists().where(
-            flying.deployment_id == o.deployment_id,
-            flying.kind == OutboxKind.UPDATE_ROOT,
-            flying.id != o.id,
-            flying.state == SENDING,
-            leased,
-        )
-        threaded = and_(o.in_thread.is_(True), o.thread_ts.is_(None), o.deployment_id.is_not(None))
-        stmt = (
-            select(o)
-            .where(o.state.in_((PENDING, SENDING)), due)
-            .where(or_(~threaded, root_known, root_failed))
-            .where(or_(o.in_thread.is_(False), o.kind != OutboxKind.POST, ~reply_before))
-            .where(or_(o.kind != OutboxKind.UPDATE_ROOT, and_(or_(root_known, root_failed), ~update_flying)))
-            # What a person must act on first; a thread keeps its order (a reply is due only after the one before it),
-            # so a thread goes as soon as its most urgent waiting reply: its head carries the thread's rank.
-            .order_by(self._rank(o).desc(), o.id)
-            .limit(self.batch)
-        )
-        # Replicas share the work: each skips the rows another is claiming right now.
-        return stmt.with_for_update(skip_locked=True, of=o) if is_postgres(session) else stmt
-
-    @staticmethod
-    def _rank(o: type[Outbox]) -> ColumnElement[int]:
-        """A row's priority; a thread reply's is its thread's highest among the replies still waiting."""
-        later = aliased(Outbox)
-        thread = (
-            select(func.max(later.priority))
-            .where(
-                later.deployment_id == o.deployment_id,
-                later.in_thread.is_(True),
-                later.kind == OutboxKind.POST,
-                later.state.in_((PENDING, SENDING)),
-            )
-            .scalar_subquery()
-        )
-        threaded = and_(o.in_thread.is_(True), o.kind == OutboxKind.POST)
-        return case((threaded, func.coalesce(thread, o.priority)), else_=o.priority)
-
     def _claim(self, now: datetime) -> list[Claim]:
         """Mark the rows this pass will send SENDING (with a lease), fold older root edits into the newest."""
         with transaction(self.sessions) as session:
-            rows = list(session.scalars(self._due_query(session, now, self._dead_owners(session, now))))
+            rows = list(session.scalars(due_query(session, now, self._dead_owners(session, now), self.batch)))
             deps = self._deployments(session, rows)
             self._read_holds(session, now)
             newest_update = {r.deployment_id: r.id for r in rows if r.kind is OutboxKind.UPDATE_ROOT}
@@ -351,10 +292,14 @@ class OutboxSender:
         """Find a message an earlier attempt may have posted, else render and send it."""
         if claim.in_doubt and claim.kind is OutboxKind.POST:
             try:
-                found = self._find_posted(claim) if self._can_look_up(claim.channel) else None
+                found = (
+                    self.lookup.find_posted(claim.key, claim.channel, claim.thread_ts, claim.created_at)
+                    if self.lookup.may_read(claim.channel)
+                    else None
+                )
             except Exception as exc:  # any failure leaves the question open: ask again later
                 if classify(exc).kind in (SlackFailureKind.MESSAGE, SlackFailureKind.BOT):
-                    self._lookups[claim.channel] = False  # not allowed to read there: post again below
+                    self.lookup.refused(claim.channel)  # not allowed to read there: post again below
                     found = None
                 else:
                     outcome = self._failure(claim, exc, now, in_doubt=True)
@@ -404,7 +349,7 @@ class OutboxSender:
     def _render_all(self, claims: Sequence[Claim], now: datetime) -> dict[int, Message | Exception | None]:
         """Every claim's message, rendered from the database's state as the pass begins, in one read."""
         links = {
-            c.id: self._permalink(c.root_channel, c.root_ts)
+            c.id: self.lookup.permalink(c.root_channel, c.root_ts)
             for c in claims
             if c.render_kind == RenderKind.INCIDENT and c.root_ts and c.root_channel
         }
@@ -421,7 +366,7 @@ class OutboxSender:
             return found
         link = None
         if claim.render_kind == RenderKind.INCIDENT and claim.root_ts and claim.root_channel:
-            link = self._permalink(claim.root_channel, claim.root_ts)
+            link = self.lookup.permalink(claim.root_channel, claim.root_ts)
         with self.sessions() as session:
             row = session.get(Outbox, claim.id)
             if row is None:
@@ -456,64 +401,6 @@ class OutboxSender:
             metadata={"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}},
         )
         return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
-
-    def _can_look_up(self, channel: str) -> bool:
-        """True when the bot may read the channel's history: a member, with the matching *:history scope."""
-        if channel not in self._lookups:
-            try:
-                resp = self.client.conversations_info(channel=channel)
-            except SlackClientError as exc:
-                if classify(exc).kind is SlackFailureKind.RETRY or classify(exc).kind is SlackFailureKind.LOOKUP:
-                    raise  # ask again later; the row stays in doubt
-                self._lookups[channel] = False
-                return False
-            self._note_scopes(resp)
-            info = resp.get("channel") or {}
-            scope = "groups:history" if info.get("is_private") else "channels:history"
-            if info.get("is_im") or info.get("is_mpim"):
-                scope = "im:history" if info.get("is_im") else "mpim:history"
-            member = bool(info.get("is_member"))
-            self._lookups[channel] = member and (self._scopes is None or scope in self._scopes)
-            if not self._lookups[channel]:
-                log.warning(
-                    "cannot read %s's history (member: %s, needs %s): in-doubt posts go again", channel, member, scope
-                )
-        return self._lookups[channel]
-
-    def _note_scopes(self, resp: SlackResponse) -> None:
-        granted = header(resp.headers or {}, "x-oauth-scopes")
-        if granted is not None:
-            self._scopes = frozenset(s.strip() for s in granted.split(",") if s.strip())
-
-    def _find_posted(self, claim: Claim, max_pages: int = 20) -> str | None:
-        """The ts of a message carrying this claim's key, looked up from shortly before the row was queued."""
-        args: dict[str, Any] = {
-            "channel": claim.channel,
-            "include_all_metadata": True,
-            "limit": 200,
-            "oldest": f"{(claim.created_at - self.margin).timestamp():.6f}",
-        }
-        cursor = None
-        for _ in range(max_pages):
-            if claim.thread_ts:
-                resp = self.client.conversations_replies(ts=claim.thread_ts, cursor=cursor, **args)
-            else:
-                resp = self.client.conversations_history(cursor=cursor, **args)
-            found = next((m["ts"] for m in resp.get("messages") or [] if _carries(m, claim.key)), None)
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if found is not None or not resp.get("has_more") or not cursor:
-                return found
-        raise LookupError(f"history too long to search for {claim.key}")
-
-    def _permalink(self, channel: str, ts: str) -> str | None:
-        """A link to the deployment's thread, or None (the announcement then goes without one)."""
-        if (channel, ts) not in self._links:
-            try:
-                self._links[(channel, ts)] = self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
-            except (SlackClientError, OSError) as exc:
-                log.warning("no permalink for %s/%s: %s", channel, ts, exc)
-                return None
-        return self._links[(channel, ts)]
 
     def _failure(self, claim: Claim, exc: Exception, now: datetime, *, in_doubt: bool) -> Outcome:
         """Classify a failed call (bot/slack/errors.py): wait Retry-After, look up, fail the row, or hold it all."""
@@ -662,9 +549,3 @@ def _give_up(row: Outbox, reason: str) -> None:
     row.state, row.last_error = FAILED_STATE, reason
     FAILED.labels(METHODS[row.kind]).inc()
     log.error("outbox %s failed for good: %s", row.idempotency_key, reason)
-
-
-def _carries(message: Mapping[str, Any], key: str) -> bool:
-    """True if a Slack message was posted for this outbox key."""
-    meta = message.get("metadata") or {}
-    return meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key
