@@ -18,12 +18,12 @@ import weakref
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+import psycopg
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from bot.logs import get_logger
 
@@ -51,7 +51,7 @@ class Liveness:
     def __init__(self, engine: Engine, owner: str) -> None:
         self.engine, self.owner = engine, owner
         self._lock = threading.Lock()
-        self._conn: Connection | None = None
+        self._conn: psycopg.Connection[Any] | None = None
         self._file: IO[str] | None = None
         self._dir = _lock_dir(engine)
         self._scope = ""  # PostgreSQL: the schema the tables live in
@@ -67,15 +67,17 @@ class Liveness:
                 fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def _hold_advisory(self) -> None:
-        if self._conn is not None and not self._conn.closed and not self._conn.invalidated:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return
-        # Its own unpooled connection: a pooled one handed back would carry the lock to whoever takes it next.
-        conn = create_engine(self.engine.url, poolclass=NullPool).connect()
-        self._scope = str(conn.execute(text("SELECT current_schema()")).scalar() or "")
-        got = conn.execute(
-            text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": NAMESPACE, "key": owner_key(self.owner, self._scope)}
-        ).scalar()
-        conn.commit()
+        # A connection of its own, outside SQLAlchemy's pool: a pooled one handed back would carry the lock to
+        # whoever takes it next, and this one closes quietly with its owner.
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = psycopg.connect(url, autocommit=True)
+        scope = conn.execute("SELECT current_schema()").fetchone()
+        self._scope = str(scope[0]) if scope and scope[0] else ""
+        key = owner_key(self.owner, self._scope)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (NAMESPACE, key)).fetchone()
+        got = bool(row and row[0])
         if not got:
             log.warning("another process holds this owner's liveness lock (same name?)", owner=self.owner)
         self._conn = conn
@@ -96,7 +98,7 @@ class Liveness:
         log.warning("this process's liveness lock was lost; taking it again", owner=self.owner)
         with self._lock:
             if self._conn is not None:
-                self._conn.invalidate()
+                self._conn.close()
                 self._conn = None
             self._hold_advisory()
 

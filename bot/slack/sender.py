@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,7 +160,7 @@ class OutboxSender:
             if self._held(claim) or (claim.send_by is not None and self._at() > claim.send_by):
                 back.append(claim)  # a 429 earlier in this pass, or too late for the channel's turn: next pass
                 continue
-            with bound(deployment_id=claim.deployment_id, channel=claim.channel, outbox_key=claim.key):
+            with _about(claim):
                 outcome = self._attempt(claim, now)
             done.append((claim, outcome))
             self._hold_here(claim, outcome)
@@ -438,9 +439,8 @@ class OutboxSender:
             kept = [(c, o) for c, o in done if attempts.get(c.id) == c.attempts]
             for claim, outcome in done:
                 if attempts.get(claim.id) != claim.attempts:
-                    log.warning(
-                        "outbox %s was taken over by another sender; outcome %s dropped", claim.key, outcome.state
-                    )
+                    with _about(claim):
+                        log.warning("outbox %s was taken over; outcome %s dropped", claim.key, outcome.state)
             store.store_outcomes(session, [_values(c, o, now) for c, o in kept])
             posts = {c.channel for c, _ in kept if c.kind is OutboxKind.POST}
             if self.post_interval:
@@ -453,7 +453,8 @@ class OutboxSender:
             for claim, outcome in kept:
                 self._follow_up(session, claim, outcome, now)
         for claim, outcome in kept:
-            self._count(claim, outcome)
+            with _about(claim):  # recorded after the call, outside its log context: bind it again
+                self._count(claim, outcome)
 
     def _follow_up(self, session: Session, claim: Claim, outcome: Outcome, now: datetime) -> None:
         """What a recorded outcome means for other rows: the root's thread, a held channel or method."""
@@ -501,6 +502,11 @@ class OutboxSender:
             log.error("outbox %s failed for good (%s): %s", claim.key, method, outcome.error)
         elif outcome.retry_at is not None:
             log.info("outbox %s retries at %s: %s", claim.key, outcome.retry_at.isoformat(), outcome.error)
+
+
+def _about(claim: Claim) -> AbstractContextManager[None]:
+    """The log context of one claim: what every line about it carries."""
+    return bound(deployment_id=claim.deployment_id, channel=claim.channel, outbox_key=claim.key)
 
 
 def _values(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
