@@ -234,8 +234,8 @@ def decisions_of(session: Session, deployment_id: int) -> list[Decision]:
     return list(session.scalars(stmt))
 
 
-def views_of(session: Session, ids: Sequence[int], *, with_events: Sequence[int] = ()) -> dict[int, DeploymentView]:
-    """The views of many deployments in three queries (the sender renders a whole pass at once)."""
+def views_by_id(session: Session, ids: Sequence[int], *, with_events: Sequence[int] = ()) -> dict[int, DeploymentView]:
+    """The views of many deployments by id, in three queries (the sender renders a whole pass at once)."""
     if not ids:
         return {}
     deps = session.scalars(select(Deployment).where(Deployment.id.in_(ids)))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db.store import event_view, view_of, views_of
+from bot.db.store import event_view, view_of, views_by_id
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import EventKind, RenderKind
 from bot.domain.outbox import overtaken
@@ -70,7 +70,7 @@ def render_many(
         r.deployment_id for r in rows if (r.payload or {}).get("render") in (RenderKind.EVENT, RenderKind.INCIDENT)
     }
     ids = sorted({r.deployment_id for r in rows if r.deployment_id is not None})
-    views = views_of(session, ids, with_events=sorted(d for d in threaded if d is not None))
+    views = views_by_id(session, ids, with_events=sorted(d for d in threaded if d is not None))
     event_ids = [e for e in ((r.payload or {}).get("event_id") for r in rows) if isinstance(e, int)]
     events = {e.id: e for e in session.scalars(select(DeploymentEvent).where(DeploymentEvent.id.in_(event_ids)))}
     out: dict[int, Message | Exception | None] = {}
