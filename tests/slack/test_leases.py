@@ -221,4 +221,6 @@ def test_two_replicas_post_into_one_channel_at_slacks_pace_not_each_at_its_own(
     received = sorted(c["time"] for c in calls(slack, "chat.postMessage"))
     assert len(received) == 5  # each once, none refused
     gaps = [b - a for a, b in itertools.pairwise(received)]
-    assert min(gaps) >= 0.8, gaps  # about one a second in the channel, whichever replica posted
+    # About one a second, whichever replica posted (the log has when each call ended, so a slow answer can make
+    # one gap look shorter than the pace; without shared pacing two replicas post ~0.01 s apart).
+    assert min(gaps) >= 0.7, gaps
