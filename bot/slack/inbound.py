@@ -52,8 +52,57 @@ def decode(body: bytes, content_type: str) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) else None
 
 
+# Fields Bolt reads from every body (slack_bolt/request/internals.py, build_context) before any listener runs,
+# in the body itself and in the objects it descends into: a wrong type there is an exception inside Bolt (a 500).
+_REFS = ("team", "channel", "user", "enterprise")  # an id string, or an object (maybe with an `id`)
+_IDS = (
+    "type",
+    "team_id",
+    "channel_id",
+    "user_id",
+    "enterprise_id",
+    "api_app_id",
+    "thread_ts",
+    "function_execution_id",
+    "bot_access_token",
+    "context_team_id",
+    "context_enterprise_id",
+    "response_url",
+    "trigger_id",
+    "app_installed_team_id",
+)
+_NESTED = ("event", "message", "previous_message", "item", "assistant_thread", "view", "function_data")
+
+
+def _envelope_problem(body: Mapping[str, Any], where: str = "", depth: int = 0) -> str | None:
+    for key in _REFS:
+        if body.get(key) is not None and not isinstance(body[key], str | dict):
+            return f"`{where}{key}` must be an id or an object"
+    for key in _IDS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return f"`{where}{key}` must be a string"
+    install = body.get("is_enterprise_install")
+    if install is not None and not isinstance(install, bool | str):
+        return f"`{where}is_enterprise_install` must be a boolean"
+    grants = body.get("authorizations")
+    if grants is not None and not (isinstance(grants, list) and all(isinstance(g, dict) for g in grants)):
+        return f"`{where}authorizations` must be a list of objects"
+    nested = [(key, body[key]) for key in _NESTED if key in body]  # Bolt tests `in`, then reads: null breaks it
+    nested += [("authorizations[0]", grants[0])] if grants else []
+    for key, inner in nested:
+        if not isinstance(inner, dict):
+            return f"`{where}{key}` must be an object"
+        problem = _envelope_problem(inner, f"{where}{key}.", depth + 1) if depth < 3 else None
+        if problem:
+            return problem
+    return None
+
+
 def shape_problem(body: Mapping[str, Any]) -> str | None:
-    """Why a verified request is not one Slack would send (the fields the listeners read), or None."""
+    """Why a verified request is not one Slack would send (the fields Bolt and the listeners read), or None."""
+    envelope = _envelope_problem(body)
+    if envelope is not None:
+        return envelope
     kind = body.get("type")
     if "command" in body and kind is None:
         return _command_problem(body)
@@ -81,6 +130,8 @@ def _interaction_problem(body: Mapping[str, Any]) -> str | None:
     user = body.get("user")
     if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not USER_ID.match(user["id"]):
         return "an interaction needs `user.id`"
+    if body.get("team") is not None and not isinstance(body["team"], dict):
+        return "an interaction's `team` is an object"  # the listeners read `team.id`
     if body["type"] == "block_actions":
         actions = body.get("actions")
         if not isinstance(actions, list) or not actions:
@@ -94,6 +145,8 @@ def _interaction_problem(body: Mapping[str, Any]) -> str | None:
     view = body.get("view")
     if not isinstance(view, dict) or not isinstance(view.get("callback_id"), str):
         return "a view payload needs `view.callback_id`"
+    if not isinstance(view.get("type"), str):
+        return "a view payload needs `view.type`"  # Bolt reads it for every submission
     state = view.get("state") if body["type"] == "view_submission" else {"values": {}}
     if not isinstance(state, dict) or not isinstance(state.get("values"), dict):
         return "a view submission needs `view.state.values`"

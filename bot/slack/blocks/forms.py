@@ -122,8 +122,10 @@ def form_values(state_values: Mapping[str, Any]) -> dict[str, str | None]:
     """The submitted fields from Slack's `view.state.values` (block_id → action_id → value); blanks are None."""
     out: dict[str, str | None] = {}
     for field in FORM_FIELDS:
-        element = (state_values.get(field) or {}).get(field) or {}
-        selected = element.get("selected_option") if isinstance(element, Mapping) else None
+        block = state_values.get(field) if isinstance(state_values, Mapping) else None
+        element = block.get(field) if isinstance(block, Mapping) else None
+        element = element if isinstance(element, Mapping) else {}  # a mis-shaped field reads as blank
+        selected = element.get("selected_option")
         raw = selected.get("value") if isinstance(selected, Mapping) else element.get("value")
         out[field] = raw.strip() or None if isinstance(raw, str) else None
     return out
