@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -84,7 +85,7 @@ def read_form(values: Fields, catalog: Catalog) -> grammar.Deploy | dict[str, st
         try:
             command = grammar.parse(text, catalog)
         except grammar.GrammarError as exc:
-            return {field: exc.problem}
+            return {field: html.unescape(exc.problem)}  # a modal's error is plain text, not mrkdwn
     if not isinstance(command, grammar.Deploy):
         return {"service": "Pick a service from the list."}  # e.g. a forged `status` as the service
     return command

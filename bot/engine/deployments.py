@@ -32,6 +32,7 @@ from bot.domain.grammar import parser as grammar
 from bot.domain.machine.state import Tracked
 from bot.domain.narration import AccessOf, narration
 from bot.domain.readmodels import DeploymentView, StatusReport
+from bot.domain.text import escape
 from bot.ecs.gateway import EcsError, EcsGateway, EcsUnavailable, ServiceInfo
 from bot.engine import metrics
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
@@ -90,7 +91,7 @@ class Deployments:
         """Check policy, locks and the service, store the deployment, then start it on ECS."""
         service = self.catalog.get(cmd.service)
         if service is None:
-            return refused(f"Unknown service `{cmd.service}`.")
+            return refused(f"Unknown service `{escape(cmd.service)}`.")
         stages = cmd.approve if cmd.approve is not None else service.approval_stages
         for verdict in (
             policy.may_deploy(service, actor.user_id, actor.channel_id, self.membership),
@@ -173,6 +174,12 @@ class Deployments:
         with bound(deployment_id=dep.id, service=service.key):
             log.info("deployment requested", strategy=dep.strategy.value, rollback_of=rollback_of)
             return self.starts.start(dep.id, service, info)
+
+    def arn_taken(self, arn: str, dep_id: int) -> bool:
+        """True when another deployment already follows this ECS service deployment (it cannot be this one's)."""
+        with transaction(self.sessions) as session:
+            other = session.scalar(select(Deployment.id).where(Deployment.ecs_deployment_arn == arn))
+            return other is not None and other != dep_id
 
     def attach(self, dep_id: int, arn: str) -> None:
         """Link a deployment to its ECS service deployment and start tracking it."""

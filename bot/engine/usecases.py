@@ -14,6 +14,7 @@ from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import AnswerKind
 from bot.domain.grammar import parser as grammar
 from bot.domain.narration import AccessOf
+from bot.domain.text import escape
 from bot.ecs.gateway import EcsGateway
 from bot.engine.answers import Actor, Answer, refused
 from bot.engine.decisions import Decisions
@@ -85,4 +86,4 @@ class UseCases:
 
     def _with_service(self, key: str, action: Callable[..., Answer]) -> Answer:
         service = self.catalog.get(key)
-        return action(service) if service else refused(f"Unknown service `{key}`.")
+        return action(service) if service else refused(f"Unknown service `{escape(key)}`.")

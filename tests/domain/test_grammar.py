@@ -229,7 +229,7 @@ ERRORS: list[tuple[str, str]] = [
     ),
     (
         "ui image=team/ui",
-        "Image `team/ui` has no tag or digest; pin the version, like `team/ui:<tag>`.",
+        "Image `team/ui` has no tag or digest; pin the version, like `team/ui:&lt;tag&gt;`.",
     ),
     (
         "ui taskdef=ui",

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.enums import PAUSE_FORBIDDEN_STAGES, PAUSE_STAGES, HookStage
+from bot.domain.text import clip, escape
 
 # Phones replace straight quotes with typographic ones, and people close a quote with either form.
 DOUBLE_QUOTES = '"“”'
@@ -91,11 +92,11 @@ class Line:
 
 
 def show(text: str) -> str:
-    """User text as inline code, shortened and made safe for one line of mrkdwn."""
+    """User text as inline code, shortened and made safe for one line of mrkdwn (`<!channel>` stays inert)."""
     flat = " ".join(text.replace("`", "'").split())
     if len(flat) > MAX_SHOWN:
         flat = flat[: MAX_SHOWN - 1] + "…"
-    return f"`{flat}`"
+    return f"`{clip(escape(flat), MAX_SHOWN + 40)}`"
 
 
 def split_first(text: str) -> tuple[str, str]:
