@@ -233,6 +233,8 @@ class Reconciler:
         except EcsError as exc:
             log.warning("cannot look up the ECS deployment yet", deployment_id=claim.id, error=str(exc))
             arn = None
+        if arn and self.d.arn_taken(arn, claim.id):
+            arn = None  # the newest match is an earlier deployment of ours (ECS's createdAt within our skew)
         if arn:
             self.d.attach(claim.id, arn)
         elif self.d.clock() - created > NEVER_STARTED_AFTER:

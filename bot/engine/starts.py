@@ -99,6 +99,8 @@ class Starts:
         if plan.asked_at is not None and plan.target_ready and plan.taskdef:
             # An earlier UpdateService may have landed (a 5xx, a timeout, a crash): never send a second blindly.
             landed = self.d.ecs.find_service_deployment(service, plan.taskdef, plan.asked_at)
+            if landed and self.d.arn_taken(landed, dep_id):
+                landed = None  # an earlier deployment of ours, its createdAt on ECS's clock inside our skew
             if landed:
                 self._save(dep_id, update_sent=True, start_queued=False)
                 log.info("an earlier UpdateService had landed", deployment_id=dep_id, ecs_arn=landed)

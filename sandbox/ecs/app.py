@@ -73,6 +73,7 @@ class Sandbox:
     def call(self, operation: str, raw: bytes) -> tuple[int, bytes]:
         """Handle one ECS API call; returns (HTTP status, body)."""
         params: dict[str, Any] = {}
+        done = False  # carried out: an after-fault's 500 is recorded as done (the client cannot tell)
         try:
             params = parse_body(raw)
             time.sleep(self.throttle.delay())
@@ -82,20 +83,22 @@ class Sandbox:
                 now = self.catch_up()
                 body = OPERATIONS[operation](self.engine, params, now)
                 self.engine.run_until(now)
+            done = True
             self.throttle.fail_after(operation)
         except EcsError as error:
-            self._record(operation, params, error.code)
+            self._record(operation, params, error.code, done)
             return error.http_status, encode_error(error)
         except Exception as exc:
             # A sandbox bug must still look like AWS to the client: a ServerException.
             bug = EcsError("ServerException", f"Internal sandbox error: {exc!r}")
             self._record(operation, params, bug.code)
             return 500, encode_error(bug)
-        self._record(operation, params, None)
+        self._record(operation, params, None, True)
         return 200, encode_response(body)
 
-    def _record(self, operation: str, params: dict[str, Any], error: str | None) -> None:
-        self.calls.append({"operation": operation, "parameters": params, "time": self.clock.now(), "error": error})
+    def _record(self, operation: str, params: dict[str, Any], error: str | None, done: bool = False) -> None:
+        entry = {"operation": operation, "parameters": params, "time": self.clock.now(), "error": error, "done": done}
+        self.calls.append(entry)
 
     def _remote_answer(self, arn: str, hook_id: str, answer: dict[str, Any] | None) -> None:
         with self.lock:

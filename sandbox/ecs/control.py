@@ -13,7 +13,7 @@ POST throttling {enabled}       switch ECS's token-bucket limits on or off
 POST delete-service {service, cluster?}   delete a service with its deployments and revisions (their ARNs are
                                 then answered in `failures`, MISSING)
 POST forget     {deployment}    drop one service deployment's record, as if ECS had lost it
-GET  calls[?operation=X]        every ECS API call received
+GET  calls[?operation=X]        every ECS API call received (`done`: carried out, even if answered 500)
 GET  state[?deployment=ARN]     clock, speed, switches, deployment counts, alarms, faults; or one deployment's
                                 next wake-up time (`nextWakeAt`)
 """
