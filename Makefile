@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install demo test lint format clean bench
+.PHONY: install demo test lint format clean bench soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ test: lint
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The reliability suite at full scale (tests/reliability, figures in RELIABILITY.md): a few minutes. `make test`
+# runs the same scenarios small. PostgreSQL too when TEST_DATABASE_URL is set (CI sets it).
+FIGURES ?= reliability-figures.jsonl
+soak: $(STAMP)
+	rm -f $(FIGURES)
+	DEPLOYBOT_SOAK=1 RELIABILITY_FIGURES=$(FIGURES) $(VENV)/bin/pytest -q -n 2 --timeout 900 tests/reliability
+	$(PY) -m tests.reliability.figures $(FIGURES)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
