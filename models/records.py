@@ -27,8 +27,11 @@ class Decision(Base):
     channel_id: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
-    applied_at: Mapped[datetime | None]  # when ECS accepted the call
+    applied_at: Mapped[datetime | None]  # when ECS accepted the call (or was seen to have taken it)
     error: Mapped[str | None] = mapped_column(Text)
+    # Who is sending it to ECS now (the click path, or a reconciler retrying it), and until when: one at a time.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
 
 
 class ServiceLock(Base):

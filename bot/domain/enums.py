@@ -163,6 +163,14 @@ class DecisionKind(StrEnum):
 STOP_HOOK_ID = "-stop-"
 
 
+class DecisionEffect(StrEnum):
+    """What ECS's state says of a decision sent (or maybe sent): read after an error, before a retry."""
+
+    TOOK_EFFECT = "took_effect"  # ECS applied it (perhaps from a call whose answer was lost): never send it again
+    NOT_YET = "not_yet"  # the pause still waits / the deployment still runs: sending it is still right
+    OVERTAKEN = "overtaken"  # it can no longer apply: the pause ended otherwise, or the deployment did
+
+
 class RollbackCause(StrEnum):
     """Why a deployment rolled back or stopped, as the machine attributes it (stored in event details)."""
 

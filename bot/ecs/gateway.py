@@ -302,6 +302,10 @@ class EcsGateway:
             missing.extend(f["arn"] for f in answer.get("failures") or [] if f.get("arn"))
         return DescribeResult(tuple(snapshots), tuple(missing))
 
+    def describe_one(self, region: str, role_arn: str | None, arn: str) -> Snapshot | None:
+        """One service deployment, or None when ECS no longer knows it."""
+        return self.describe(region, role_arn, [arn]).by_arn().get(arn)
+
     # Acting on a running deployment --------------------------------------------------------------------------
 
     def continue_hook(self, region: str, role_arn: str | None, arn: str, hook_id: str, action: HookAction) -> None:

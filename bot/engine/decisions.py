@@ -10,15 +10,15 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from bot.db.sessions import transaction
-from bot.db.store import add_event, latest_deployment, queue_root_update, record
+from bot.db.store import add_event, latest_deployment
 from bot.domain import policy
 from bot.domain.catalog.loader import ServiceConfig
 from bot.domain.enums import STOP_HOOK_ID, ActorSource, DecisionKind, DeploymentStatus, EventKind
 from bot.domain.narration import narration
 from bot.domain.readmodels import DecisionView, DeploymentView
 from bot.domain.text import escape
-from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Actor, Answer, mention, refused, slack_time
+from bot.engine.applying import Applier
 from bot.engine.deployments import Deployments, rollback_command
 from bot.engine.failsafe import SYSTEM_USER, UNSEEN_REASON, tell_requester
 from bot.engine.starts import QUEUED
@@ -27,7 +27,6 @@ from models import Decision, Deployment, ServiceLock
 
 log = get_logger(__name__)
 # ECS's answers for a deployment (or service) it no longer has: explained, never relayed.
-FORGOTTEN_CODES = frozenset({"ServiceDeploymentNotFoundException", "ServiceNotFoundException"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class Decisions:
 
     def __init__(self, deployments: Deployments) -> None:
         self.d = deployments
+        self.applier = Applier(deployments)
 
     # Finding what the person means ----------------------------------------------------------------------------
     def _target(self, dep_id: int) -> _Target | Answer:
@@ -162,6 +162,7 @@ class Decisions:
     # The decision itself: recorded once, then sent to ECS -----------------------------------------------------
     def _decide(self, actor: Actor, view: DeploymentView, hook: str, kind: DecisionKind, reason: str | None) -> Answer:
         now = self.d.clock()
+        owner = f"click:{uuid.uuid4().hex}"  # the click path owns the decision from the moment it exists
         try:
             with transaction(self.d.sessions) as session:
                 session.add(
@@ -174,6 +175,8 @@ class Decisions:
                         channel_id=actor.channel_id,
                         reason=reason,
                         decided_at=now,
+                        lease_owner=owner,
+                        lease_until=self.applier.lease_until(now),
                     )
                 )
         except IntegrityError:
@@ -182,72 +185,17 @@ class Decisions:
             return refused(
                 _already(earlier) if earlier else "Someone decided at the same moment.", deployment_id=view.id
             )
-        return self.apply(view.id, hook)
+        return self.apply(view.id, hook, owner)
 
-    def apply(self, dep_id: int, hook: str) -> Answer:
-        """Send a recorded decision to ECS and record the outcome (also used to retry when ECS was busy)."""
-        with transaction(self.d.sessions) as session:
-            dep = session.get_one(Deployment, dep_id)
-            decision = session.query(Decision).filter_by(deployment_id=dep_id, hook_id=hook).one()
-            arn, region, role = dep.ecs_deployment_arn or "", dep.region, dep.role_arn
-            kind, user = decision.kind, decision.user_id
-            where = {"deployment_id": dep_id, "service": dep.service_key, "ecs_arn": arn or None}
-        try:
-            if hook == STOP_HOOK_ID:
-                self.d.ecs.stop(region, role, arn)
-            else:
-                self.d.ecs.continue_hook(
-                    region, role, arn, hook, "CONTINUE" if kind is DecisionKind.APPROVE else "ROLLBACK"
-                )
-        except EcsUnavailable as exc:
-            log.warning(
-                "ECS busy: the decision waits for a retry", **where, decision=kind, hook_id=hook, error=str(exc)
-            )
-            return Answer(
-                f"{_verb(kind)} recorded; ECS is busy, so I'll send it in a few seconds.", deployment_id=dep_id
-            )
-        except EcsError as exc:
-            log.warning("ECS refused the decision", **where, decision=kind, hook_id=hook, error=str(exc))
-            self._applied(dep_id, hook, error=f"{exc.code}: {exc.message}")
-            if exc.code in FORGOTTEN_CODES:
-                return refused(_forgotten(dep_id, kind), deployment_id=dep_id)
-            return refused(f"ECS refused the {_verb(kind).lower()}: {exc.message}", deployment_id=dep_id)
-        self._applied(dep_id, hook, error=None)
-        log.info("decision sent to ECS", **where, decision=kind, hook_id=hook, decided_by=user)
-        return Answer(f"{_verb(kind)} sent for #{dep_id} by {mention(user)}.", deployment_id=dep_id)
+    def apply(self, dep_id: int, hook: str, owner: str) -> Answer:
+        """Send a recorded decision whose lease `owner` holds, and record the outcome (bot/engine/applying.py)."""
+        return self.applier.send(dep_id, hook, owner)
 
-    def _applied(self, dep_id: int, hook: str, error: str | None) -> None:
-        now = self.d.clock()
-        with transaction(self.d.sessions) as session:
-            dep = session.get_one(Deployment, dep_id)
-            decision = session.query(Decision).filter_by(deployment_id=dep_id, hook_id=hook).one()
-            if decision.applied_at is not None:
-                return  # a retry raced the first call, which ECS accepted: that outcome stands
-            decision.applied_at = None if error else now
-            decision.error = error
-            if error is None:
-                record(
-                    session,
-                    dep,
-                    EventKind.DECISION,
-                    f"decision:{hook}",
-                    now,
-                    actor=decision.user_id,
-                    stage=(dep.tracked.get("hook_info", {}).get(hook) or {}).get("stage"),
-                    detail={
-                        "decision": decision.kind.value,
-                        "hook_id": hook,
-                        "user": decision.user_id,
-                        "source": decision.source,
-                        "reason": decision.reason,
-                        "channel": decision.channel_id,
-                    },
-                )
-            dep.updated_at = now  # bumps the version: the root message shows the decision at once
-            if error is None and dep.lease_owner is None:
-                dep.lease_until = None  # described at the next pass, however long a quiet deployment may wait
-            session.flush()
-            queue_root_update(session, dep, now)
+    def retry(self, dep_id: int, hook: str, owner: str, decided_before: datetime) -> Answer | None:
+        """A reconciler's retry of an unapplied decision: under its lease, and only if ECS shows it did not take it."""
+        if not self.applier.claim(dep_id, hook, owner, decided_before):
+            return None  # someone holds it (the click path still sending), or it is settled
+        return self.applier.send(dep_id, hook, owner, describe_first=True)
 
     def _refuse(self, actor: Actor, view: DeploymentView, action: str, verdict: policy.Verdict) -> Answer:
         answer = self.d.refuse(actor, view.service_key, action, verdict)
@@ -338,14 +286,6 @@ def _lost(view: DeploymentView) -> str:
     return (
         f"Nothing to roll back on ECS: it no longer knows #{view.id} (the service or the deployment was deleted), "
         f"so I stopped following it. To run what ran before, deploy it: `/deploy {key} taskdef={before}`"
-    )
-
-
-def _forgotten(dep_id: int, kind: DecisionKind) -> str:
-    return (
-        f"ECS no longer knows #{dep_id}'s deployment (the service or the deployment was deleted), so there is "
-        f"nothing to {'approve' if kind is DecisionKind.APPROVE else 'roll back'}. I mark it lost once ECS has "
-        "answered so for a few polls; the service then takes new deployments."
     )
 
 

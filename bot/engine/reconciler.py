@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from bot.db import leases
 from bot.db.sessions import is_postgres, transaction
@@ -111,22 +109,30 @@ class Reconciler:
         report = PassReport()
         claims = self._claim(self.d.clock(), report)
         report.claimed = len(claims)
-        self._retry_pending_decisions([c.id for c in claims])
+        try:
+            self._pass(claims, report)
+        finally:
+            # Whatever went wrong, nothing this pass claimed stays leased: the next pass (any replica) takes it.
+            self._release([c.id for c in claims], None)
+        log.debug("reconcile pass", claimed=report.claimed, live=report.live, stretch=report.stretch.total_seconds())
+        metrics.count_pass(report.claimed, report.delayed, len(report.errors), time.monotonic() - started)
+        return report
+
+    def _pass(self, claims: list[_Claim], report: PassReport) -> None:
+        """Retry old decisions, find unstarted deployments, describe and write the rest; one failure stops nothing."""
+        self._retry_pending_decisions([c.id for c in claims], report)
         groups: dict[tuple[str, str | None], list[_Claim]] = defaultdict(list)
         for claim in claims:
             if claim.arn is None:
-                self._unstarted(claim)
+                _guarded(report, claim.id, "unstarted deployment", self._unstarted, claim)
             else:
                 groups[(claim.region, claim.role_arn)].append(claim)
         for (region, role), members in groups.items():
             for batch in chunks([str(c.id) for c in members]):
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
-        log.debug("reconcile pass", claimed=report.claimed, live=report.live, stretch=report.stretch.total_seconds())
-        self._roll_back_unseen([c.id for c in claims])
-        metrics.count_pass(report.claimed, report.delayed, len(report.errors), time.monotonic() - started)
-        return report
+        self._roll_back_unseen([c.id for c in claims], report)
 
-    def _roll_back_unseen(self, ids: Sequence[int]) -> None:
+    def _roll_back_unseen(self, ids: Sequence[int], report: PassReport) -> None:
         """A pause set to CONTINUE at its timeout whose approval request never reached Slack is rolled back."""
         if not ids:
             return
@@ -134,7 +140,7 @@ class Reconciler:
             unseen = unseen_pauses(session, self.d.catalog, ids, self.d.clock())
         for dep_id, hook in unseen:
             log.warning("deployment %s: approval request for %s never shown; rolling back", dep_id, hook)
-            self.decisions.roll_back_unseen(dep_id, hook)
+            _guarded(report, dep_id, "unseen pause", self.decisions.roll_back_unseen, dep_id, hook)
 
     # Claiming -------------------------------------------------------------------------------------------------
     def _dead_owners(self, session: Session, now: datetime) -> set[str]:
@@ -241,11 +247,13 @@ class Reconciler:
             self.d.fail(claim.id, "ECS never reported this deployment; it was not started.")
         self._release([claim.id], None)
 
-    def _retry_pending_decisions(self, ids: Sequence[int]) -> None:
+    def _retry_pending_decisions(self, ids: Sequence[int], report: PassReport) -> None:
+        """Decisions older than DECISION_RETRY_AFTER that nobody holds and ECS shows not taken are sent again."""
         if not ids:
             return
+        now = self.d.clock()
         # A younger decision may still be in flight on the click path: only its owner sends it then.
-        cutoff = self.d.clock() - DECISION_RETRY_AFTER
+        cutoff = now - DECISION_RETRY_AFTER
         with transaction(self.d.sessions) as session:
             pending = session.execute(
                 select(Decision.deployment_id, Decision.hook_id).where(
@@ -253,10 +261,12 @@ class Reconciler:
                     Decision.applied_at.is_(None),
                     Decision.error.is_(None),
                     Decision.decided_at < cutoff,
+                    (Decision.lease_until.is_(None)) | (Decision.lease_until <= now),
                 )
             ).all()
         for dep_id, hook in pending:
-            self.decisions.apply(dep_id, hook)
+            # Under the decision's lease, and only when ECS shows it did not take it (described first).
+            _guarded(report, dep_id, "decision retry", self.decisions.retry, dep_id, hook, self.owner, cutoff)
 
     # Describing and writing one batch -------------------------------------------------------------------------
     def _batch(self, region: str, role: str | None, claims: list[_Claim], report: PassReport) -> None:
@@ -274,12 +284,15 @@ class Reconciler:
             self._release([c.id for c in claims], self.d.clock() + self.backoff)
             return
         report.described += len(result.snapshots)
+        snapshots, missing = result.by_arn(), frozenset(result.missing_arns)
         try:
-            report.events += self.write_batch(claims, result.by_arn(), report.stretch, frozenset(result.missing_arns))
-        except (StaleDataError, IntegrityError) as exc:
-            # Another replica wrote the same rows; its writes stand and ours are observed again next pass.
-            log.info("batch skipped after a concurrent write: %s", exc)
-            report.errors.append(type(exc).__name__)
+            report.events += self.write_batch(claims, snapshots, report.stretch, missing)
+        except Exception as exc:
+            # A concurrent write (another replica, a decision being recorded) or one bad row: write the batch's
+            # deployments one by one, from fresh rows, so one failure costs one deployment one pass, no more.
+            log.info("batch written one by one after an error", error=f"{type(exc).__name__}: {exc}")
+            for claim in claims:
+                _guarded(report, claim.id, "deployment", self.write_batch, [claim], snapshots, report.stretch, missing)
 
     def write_batch(
         self,
@@ -460,6 +473,15 @@ class Reconciler:
                 for r in due_reminders(hook, since or now, service.reminder_interval, now, length)
             ]
         return reminders
+
+
+def _guarded(report: PassReport, dep_id: int, what: str, step: Callable[..., object], *args: object) -> None:
+    """Run one deployment's step of the pass; an error is logged and counted, and the pass goes on."""
+    try:
+        step(*args)
+    except Exception as exc:
+        log.exception("reconcile step failed; the pass goes on", deployment_id=dep_id, step=what)
+        report.errors.append(f"{what} #{dep_id}: {type(exc).__name__}")
 
 
 def _narrate(found: Sequence[tuple[Deployment, Event]], touched: Sequence[Deployment]) -> None:

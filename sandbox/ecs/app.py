@@ -21,10 +21,14 @@ from .operations import OPERATIONS
 from .protocol import encode_error, encode_response, parse_body, validate_input
 from .simulator import Engine
 from .switches import Switches
-from .throttle import Throttle
+from .throttle import TIMEOUT, Throttle
 
 TICK_SECONDS = 0.05
 MAX_CALLS = 200_000
+
+
+def _failure(error: EcsError) -> tuple[int, bytes]:
+    return (0, b"") if error.code == TIMEOUT else (error.http_status, encode_error(error))
 
 
 class Sandbox:
@@ -71,9 +75,8 @@ class Sandbox:
             return self.catch_up()
 
     def call(self, operation: str, raw: bytes) -> tuple[int, bytes]:
-        """Handle one ECS API call; returns (HTTP status, body)."""
+        """Handle one ECS API call; returns (HTTP status, body); status 0 means: close without answering."""
         params: dict[str, Any] = {}
-        done = False  # carried out: an after-fault's 500 is recorded as done (the client cannot tell)
         try:
             params = parse_body(raw)
             time.sleep(self.throttle.delay())
@@ -83,22 +86,22 @@ class Sandbox:
                 now = self.catch_up()
                 body = OPERATIONS[operation](self.engine, params, now)
                 self.engine.run_until(now)
-            done = True
-            self.throttle.fail_after(operation)
         except EcsError as error:
-            self._record(operation, params, error.code, done)
-            return error.http_status, encode_error(error)
+            self._record(operation, params, error.code, applied=False)
+            return _failure(error)
         except Exception as exc:
             # A sandbox bug must still look like AWS to the client: a ServerException.
             bug = EcsError("ServerException", f"Internal sandbox error: {exc!r}")
-            self._record(operation, params, bug.code)
+            self._record(operation, params, bug.code, applied=False)
             return 500, encode_error(bug)
-        self._record(operation, params, None, True)
-        return 200, encode_response(body)
+        lost = self.throttle.lost_answer(operation)
+        self._record(operation, params, lost.code if lost else None, applied=True)
+        return _failure(lost) if lost else (200, encode_response(body))
 
-    def _record(self, operation: str, params: dict[str, Any], error: str | None, done: bool = False) -> None:
-        entry = {"operation": operation, "parameters": params, "time": self.clock.now(), "error": error, "done": done}
-        self.calls.append(entry)
+    def _record(self, operation: str, params: dict[str, Any], error: str | None, *, applied: bool) -> None:
+        # `applied`: the call did its work (also when an injected fault then replaced its answer).
+        call = {"operation": operation, "parameters": params, "time": self.clock.now(), "error": error}
+        self.calls.append({**call, "applied": applied, "done": applied})
 
     def _remote_answer(self, arn: str, hook_id: str, answer: dict[str, Any] | None) -> None:
         with self.lock:

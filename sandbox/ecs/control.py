@@ -3,8 +3,9 @@
 POST reset                      restore the seeded world (the speed setting is kept)
 POST advance    {seconds}       move the sandbox clock forward (events processed in time order)
 POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIENT_DATA
-POST fault      {operation, code, rate[, after]}   inject ThrottlingException/ServerException ('*' = all);
-                                rate 0 clears; after=true (ServerException only): do the call, then answer 500
+POST fault      {operation, code, rate[, after]}   inject ThrottlingException/ServerException/Timeout ('*' =
+                                all); rate 0 clears; after=true (ServerException or Timeout): do the call, then
+                                answer 500, or close the connection without an answer (Timeout)
 POST latency    {min, max}      delay every call by a uniform random [min, max] seconds (0, 0 clears)
 POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
 POST speed      {speed}         sandbox seconds per real second
@@ -29,7 +30,8 @@ from .model import lambda_arn
 from .switches import SwitchError
 
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
-FAULT_CODES = ("ThrottlingException", "ServerException")
+FAULT_CODES = ("ThrottlingException", "ServerException", "Timeout")
+AFTER_CODES = ("ServerException", "Timeout")
 PREFIX = "/_sandbox/"
 
 
@@ -97,10 +99,10 @@ def _fault(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     if code not in FAULT_CODES or rate > 1:
         raise ControlError(f"code must be one of {', '.join(FAULT_CODES)} and rate between 0 and 1")
     after = body.get("after", False)
-    if not isinstance(after, bool) or (after and code != "ServerException"):
-        raise ControlError("after must be true or false, and true only with ServerException")
+    if not isinstance(after, bool) or (after and code not in AFTER_CODES):
+        raise ControlError(f"after must be true or false, and true only with {' or '.join(AFTER_CODES)}")
     if after:
-        sandbox.throttle.set_fault_after(operation, rate)
+        sandbox.throttle.set_fault_after(operation, rate, code)
     else:
         sandbox.throttle.set_fault(operation, code, rate)
     return {"operation": operation, "code": code, "rate": rate, "after": after}
@@ -191,6 +193,7 @@ def _state(sandbox: Sandbox, deployment: str | None) -> Any:
             "deployments": dict(statuses),
             "alarms": dict(sandbox.engine.alarm_states),
             "faults": {op: {"code": c, "rate": r} for op, (c, r) in sandbox.throttle.faults().items()},
+            "faultsAfter": {op: {"code": c, "rate": r} for op, (c, r) in sandbox.throttle.faults_after().items()},
             "pendingWakeups": sandbox.engine.pending_wakeups(),
         }
 

@@ -59,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(error.http_status, encode_error(error), CONTENT_TYPE)
             return
         status, body = self.server.sandbox.call(operation, raw)
+        if status == 0:  # an injected Timeout: the client never gets an answer
+            self.close_connection = True
+            return
         self._send(status, body, CONTENT_TYPE)
 
     def do_GET(self) -> None:

@@ -8,6 +8,8 @@ import time
 
 from .errors import EcsError
 
+TIMEOUT = "Timeout"  # not an ECS code: the sandbox closes the connection without answering
+
 # (burst, sustained per second) per bucket; operations sharing a bucket share a budget.
 BUCKETS: dict[str, tuple[float, float]] = {
     "deployments": (50, 20),
@@ -37,7 +39,7 @@ class Throttle:
         self._tokens: dict[str, tuple[float, float]] = {}
         self._faults: dict[str, tuple[str, float]] = {}
         # A 5xx after the change was made: the call landed, the client cannot know (what makes retries unsafe).
-        self._after: dict[str, float] = {}
+        self._after: dict[str, tuple[str, float]] = {}  # code, rate
         self._latency = (0.0, 0.0)
 
     def reset(self) -> None:
@@ -63,13 +65,16 @@ class Throttle:
             else:
                 self._faults[operation] = (code, rate)
 
-    def set_fault_after(self, operation: str, rate: float) -> None:
-        """Answer `operation` ('*' for all) ServerException at probability `rate` after doing it; 0 clears."""
+    def set_fault_after(self, operation: str, rate: float, code: str = "ServerException") -> None:
+        """Answer `operation` ('*' for all) with `code` at probability `rate` after doing it; 0 clears.
+
+        `Timeout` gives no answer at all (the connection closes): what a client sees after a read timeout.
+        """
         with self._lock:
             if rate <= 0:
                 self._after.pop(operation, None)
             else:
-                self._after[operation] = rate
+                self._after[operation] = (code, rate)
 
     def set_latency(self, low: float, high: float) -> None:
         """Delay every call by a uniform random time in [low, high] seconds (real time)."""
@@ -82,12 +87,18 @@ class Throttle:
             low, high = self._latency
         return random.uniform(low, high) if high > 0 else 0.0
 
-    def fail_after(self, operation: str) -> None:
-        """Raise ServerException for a call that was done, when an after-fault says so."""
+    def lost_answer(self, operation: str) -> EcsError | None:
+        """The fault replacing the answer of a call that was done, when an after-fault says so."""
         with self._lock:
-            rate = self._after.get(operation) or self._after.get("*")
-        if rate is not None and random.random() < rate:
-            raise _fault_error("ServerException")
+            fault = self._after.get(operation) or self._after.get("*")
+        if fault is not None and random.random() < fault[1]:
+            return _fault_error(fault[0])
+        return None
+
+    def faults_after(self) -> dict[str, tuple[str, float]]:
+        """Current after-faults (the call is done, its answer lost)."""
+        with self._lock:
+            return dict(self._after)
 
     def faults(self) -> dict[str, tuple[str, float]]:
         """Current fault injections."""
@@ -121,4 +132,6 @@ class Throttle:
 def _fault_error(code: str) -> EcsError:
     if code == "ThrottlingException":
         return EcsError(code, "Rate exceeded")
+    if code == TIMEOUT:
+        return EcsError(code, "no answer: the connection is closed")
     return EcsError(code, "Injected fault: the sandbox was asked to fail this call")
