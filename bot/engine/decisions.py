@@ -104,7 +104,9 @@ class Decisions:
             return refused(f"#{dep_id} is already rolling back.", deployment_id=dep_id)
         if not view.ecs_deployment_arn:
             return refused(f"#{dep_id} is still starting on ECS; try again in a few seconds.", deployment_id=dep_id)
-        awaiting = {h.hook_id for h in view.awaiting}
+        # A pause already decided (approved a moment ago, before the next poll) is no longer one to fail: the
+        # rollback then stops the deployment instead of being refused as "already approved".
+        awaiting = {h.hook_id for h in view.awaiting if view.decision_for(h.hook_id) is None}
         hook = hook_id if hook_id in awaiting else next(iter(sorted(awaiting)), STOP_HOOK_ID)
         return self._decide(actor, view, hook, DecisionKind.ROLLBACK, reason)
 

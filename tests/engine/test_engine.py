@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.domain.enums import DeploymentStatus, EventKind, LifecycleStage, Telling
+from bot.domain.enums import DecisionKind, DeploymentStatus, EventKind, LifecycleStage, Telling
 from bot.domain.grammar import parser as grammar
 from bot.domain.readmodels import DeploymentView
 from bot.domain.telling import telling
@@ -127,25 +127,43 @@ def test_alarm_rollback_is_recorded_with_the_alarm_name(harness: Harness) -> Non
     assert told == [EventKind.ROLLBACK_STARTED, EventKind.FINISHED]
 
 
-def test_double_approve_and_approve_racing_rollback_make_one_ecs_call(harness: Harness) -> None:
+def test_a_rollback_right_after_an_approval_stops_the_deployment(harness: Harness) -> None:
     dep = deploy(harness, "ui bluegreen image=:1.3.0")
     harness.run_until(dep, awaiting)
-    answers: list[Any] = []
-    calls = [
-        lambda: harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep),
-        lambda: harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep),
-        lambda: harness.usecases.decisions.rollback(actor("U0CAROL", source="button"), dep),
-    ]
-    threads = [threading.Thread(target=lambda c=c: answers.append(c())) for c in calls]
+    assert harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep).ok
+    # No poll in between: the bot still holds the pause as awaiting, but it has been approved.
+    answer = harness.usecases.decisions.rollback(actor("U0CAROL"), dep)
+    assert answer.ok, answer.text
+    assert len(harness.control.calls("StopServiceDeployment")) == 1
+    assert harness.run_until(dep, lambda v: not v.is_active).status is DeploymentStatus.ROLLED_BACK
+
+
+def test_double_approve_and_approve_racing_rollback_send_each_decision_once(harness: Harness) -> None:
+    dep = deploy(harness, "ui bluegreen image=:1.3.0")
+    hook = harness.run_until(dep, awaiting).awaiting[0].hook_id
+    answers: dict[str, Any] = {}
+    calls = {
+        "approve 1": lambda: harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep),
+        "approve 2": lambda: harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep),
+        "rollback": lambda: harness.usecases.decisions.rollback(actor("U0CAROL", source="button"), dep),
+    }
+    threads = [threading.Thread(target=lambda k=k, c=c: answers.update({k: c()})) for k, c in calls.items()]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sum(a.ok for a in answers) == 1
-    assert all("Already" in a.text for a in answers if not a.ok)
+    # One decision on the pause, whoever won; a rollback that lost to the approval is told so (or, if the approval
+    # was already recorded when it looked, stops the deployment instead).
+    assert answers["approve 1"].ok + answers["approve 2"].ok <= 1
+    assert all("Already" in a.text for a in answers.values() if not a.ok)
     assert len(harness.control.calls("ContinueServiceDeployment")) == 1
     with harness.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Decision)) == 1
+        on_pause = session.scalar(select(func.count()).select_from(Decision).where(Decision.hook_id == hook))
+        assert on_pause == 1
+    decision = harness.view(dep).decision_for(hook)
+    assert decision is not None
+    stopped = answers["rollback"].ok and decision.kind is DecisionKind.APPROVE
+    assert len(harness.control.calls("StopServiceDeployment")) == (1 if stopped else 0)
 
 
 def test_deploy_is_refused_while_busy_or_locked(harness: Harness) -> None:
