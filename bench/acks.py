@@ -26,7 +26,7 @@ from bench.felt import Live, click
 from bench.phases import SlackCaller
 from bench.probes import percentile
 from bench.seed import APPROVAL, _call, register_families, seed_live
-from bench.stack import CLUSTER, FAMILY, TARGET_GROUP, Stack, service_key
+from bench.stack import CLUSTER, FAMILY, LOAD_BALANCERS, Stack, service_key
 from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
@@ -118,7 +118,6 @@ def throttled_ecs(stack: Stack) -> Iterator[None]:
 
 def create_plain_services(stack: Stack, keys: list[str]) -> None:
     """Services with nothing deploying yet (what `/deploy <key> image=:2.0` then starts)."""
-    lb = [{"targetGroupArn": TARGET_GROUP, "containerName": FAMILY, "containerPort": 8080}]
     for key in keys:
         _call(
             stack,
@@ -127,7 +126,7 @@ def create_plain_services(stack: Stack, keys: list[str]) -> None:
             serviceName=key,
             taskDefinition=f"{FAMILY}:1",
             desiredCount=2,
-            loadBalancers=lb,
+            loadBalancers=LOAD_BALANCERS,
             deploymentConfiguration={"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100},
         )
     stack.ecs.sandbox.advance(600)

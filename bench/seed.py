@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bench.stack import CLUSTER, FAMILY, REGION, TARGET_GROUP, Stack
+from bench.stack import CLUSTER, FAMILY, LOAD_BALANCERS, REGION, Stack
 from bot.domain.enums import DeploymentStatus, HookStage, Strategy
 from bot.domain.machine.state import Tracked
 from bot.domain.snapshot import StartSpec
@@ -81,7 +81,6 @@ def seed_live(
 
     The last `moving_share` of them start after that move, so they are still scaling up (moving) when it ends.
     """
-    lb = [{"targetGroupArn": TARGET_GROUP, "containerName": FAMILY, "containerPort": 8080}]
     rolling = {"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100}
     for key in keys:
         _call(
@@ -91,7 +90,7 @@ def seed_live(
             serviceName=key,
             taskDefinition=f"{FAMILY}:1",
             desiredCount=2,
-            loadBalancers=lb,
+            loadBalancers=LOAD_BALANCERS,
             deploymentConfiguration=rolling,
         )
     stack.ecs.sandbox.advance(600)  # the services' first (rolling) deployments finish

@@ -42,6 +42,22 @@ REGION = "us-east-1"
 FAMILY = "bench"
 PREFIX = "bench-"
 TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/bench/0123456789abcdef"
+_LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/bench/0123456789abcdef/fedcba98"
+# Blue/green, canary and linear on a load balancer need its advancedConfiguration (ECS, and so the sandbox and the
+# bot's pre-flight, refuse them without it).
+LOAD_BALANCERS: list[LoadBalancerTypeDef] = [
+    {
+        "targetGroupArn": TARGET_GROUP,
+        "containerName": FAMILY,
+        "containerPort": 8080,
+        "advancedConfiguration": {
+            "alternateTargetGroupArn": TARGET_GROUP.replace("/bench/", "/bench-green/"),
+            "productionListenerRule": f"{_LISTENER}/0000000000000001",
+            "testListenerRule": f"{_LISTENER}/0000000000000002",
+            "roleArn": "arn:aws:iam::123456789012:role/ecsInfrastructureRoleForLoadBalancers",
+        },
+    }
+]
 # A realistic mix; every strategy but rolling shifts traffic, so those services get a load balancer.
 STRATEGIES = (Strategy.CANARY, Strategy.BLUE_GREEN, Strategy.LINEAR, Strategy.ROLLING)
 
@@ -144,7 +160,6 @@ def create_services(ecs_url: str, count: int) -> None:
             }
         ],
     )
-    lb: list[LoadBalancerTypeDef] = [{"targetGroupArn": TARGET_GROUP, "containerName": FAMILY, "containerPort": 8080}]
     config: DeploymentConfigurationTypeDef = {
         "strategy": "ROLLING",
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
@@ -158,7 +173,7 @@ def create_services(ecs_url: str, count: int) -> None:
             serviceName=service_key(i),
             taskDefinition=FAMILY,
             desiredCount=2,
-            loadBalancers=lb,
+            loadBalancers=LOAD_BALANCERS,
             deploymentConfiguration=config,
         )
 
