@@ -25,8 +25,8 @@ from bench.child import child_bot
 from bench.felt import Live, click
 from bench.phases import SlackCaller
 from bench.probes import percentile
-from bench.seed import APPROVAL, _call, register_families, seed_live
-from bench.stack import CLUSTER, FAMILY, LOAD_BALANCERS, Stack, service_key
+from bench.seed import APPROVAL, create_services, register_families, seed_live
+from bench.stack import Stack, service_key
 from bot.domain.enums import ActorSource
 from bot.domain.grammar import parser as grammar
 from bot.engine.answers import Actor
@@ -118,18 +118,7 @@ def throttled_ecs(stack: Stack) -> Iterator[None]:
 
 def create_plain_services(stack: Stack, keys: list[str]) -> None:
     """Services with nothing deploying yet (what `/deploy <key> image=:2.0` then starts)."""
-    for key in keys:
-        _call(
-            stack,
-            "CreateService",
-            cluster=CLUSTER,
-            serviceName=key,
-            taskDefinition=f"{FAMILY}:1",
-            desiredCount=2,
-            loadBalancers=LOAD_BALANCERS,
-            deploymentConfiguration={"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100},
-        )
-    stack.ecs.sandbox.advance(600)
+    create_services(stack, keys)
 
 
 @dataclass

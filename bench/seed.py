@@ -69,6 +69,25 @@ def register_families(stack: Stack) -> None:
         )
 
 
+ROLLING = {"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100}
+
+
+def create_services(stack: Stack, keys: list[str]) -> None:
+    """Create `keys` as services on revision 1 and let their first (rolling) deployments finish."""
+    for key in keys:
+        _call(
+            stack,
+            "CreateService",
+            cluster=CLUSTER,
+            serviceName=key,
+            taskDefinition=f"{FAMILY}:1",
+            desiredCount=2,
+            loadBalancers=LOAD_BALANCERS,
+            deploymentConfiguration=ROLLING,
+        )
+    stack.ecs.sandbox.advance(600)
+
+
 def seed_live(
     stack: Stack,
     keys: list[str],
@@ -81,24 +100,12 @@ def seed_live(
 
     The last `moving_share` of them start after that move, so they are still scaling up (moving) when it ends.
     """
-    rolling = {"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100}
-    for key in keys:
-        _call(
-            stack,
-            "CreateService",
-            cluster=CLUSTER,
-            serviceName=key,
-            taskDefinition=f"{FAMILY}:1",
-            desiredCount=2,
-            loadBalancers=LOAD_BALANCERS,
-            deploymentConfiguration=rolling,
-        )
-    stack.ecs.sandbox.advance(600)  # the services' first (rolling) deployments finish
+    create_services(stack, keys)
     later = len(keys) - int(len(keys) * moving_share)
     for i, key in enumerate(keys):
         if i == later:
             stack.ecs.sandbox.advance(advance)
-        config = deployment_configuration(rolling, specs[i % len(specs)])
+        config = deployment_configuration(ROLLING, specs[i % len(specs)])
         _call(
             stack,
             "UpdateService",
