@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import migrate
 from bot.db.sessions import make_engine, session_factory
 
+pytest_plugins = ("tests.e2e_fixtures",)
+
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
 

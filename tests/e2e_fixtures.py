@@ -1,4 +1,5 @@
-"""Fixtures of the end-to-end suites: the ECS sandbox and the Slack stand-in (one each per module), and a bot."""
+"""Fixtures of the end-to-end suites (tests/slack, tests/reliability): the ECS sandbox and the Slack stand-in (one
+each per module), and a bot. Registered for every suite by `pytest_plugins` in tests/conftest.py."""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import Decision, Deployment
-from sandbox.slack.server import DEFAULT_SIGNING_SECRET, SlackSandboxHandle
-from tests.e2e_support import World, running_world
+from sandbox.slack.server import DEFAULT_SIGNING_SECRET
+from tests.e2e_support import World
 from tests.support import Control, Harness, example_catalog, make_usecases
 
 SOAK = os.environ.get("DEPLOYBOT_SOAK") == "1"
@@ -111,31 +111,6 @@ def side_effects(world: World) -> dict[str, int]:
             "decisions": session.scalar(select(func.count()).select_from(Decision)) or 0,
         }
     return rows | {op: len(world.ecs.calls(op)) for op in CHANGES}
-
-
-@pytest.fixture(scope="module")
-def ecs_url() -> Iterator[str]:
-    from sandbox.ecs.server import start
-
-    with start(port=0) as handle:
-        yield handle.url
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[SlackSandboxHandle]:
-    from sandbox.slack.server import start
-
-    with start(port=0) as handle:
-        yield handle
-
-
-@pytest.fixture
-def world(database_url: str, slack: SlackSandboxHandle, ecs_url: str) -> Iterator[World]:
-    slack.store.reset()
-    with running_world(database_url, slack, ecs_url) as w:
-        w.ecs.post("reset")
-        w.ecs.post("speed", {"speed": 0})
-        yield w
 
 
 @pytest.fixture
