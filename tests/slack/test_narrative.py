@@ -32,7 +32,7 @@ from bot.domain.machine.state import Event, Tracked
 from bot.domain.readmodels import DeploymentView
 from bot.domain.snapshot import AlarmsInfo, RollbackInfo, Snapshot
 from bot.domain.telling import telling
-from bot.engine.reconciler import _apply_state
+from bot.engine.reconcile_batch import _apply_state
 from bot.slack.blocks import event_message, root_message
 from bot.slack.blocks.parts import checklist
 from bot.slack.blocks.root import status_line
