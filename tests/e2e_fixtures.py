@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end suites (tests/slack, tests/reliability): the ECS sandbox and the Slack stand-in (one
-each per module), and a bot. Registered for every suite by `pytest_plugins` in tests/conftest.py."""
+each per module; tests/slack/conftest.py gives each of its tests a stand-in of its own), and a bot. Registered for
+every suite by `pytest_plugins` in tests/conftest.py."""
 
 from __future__ import annotations
 

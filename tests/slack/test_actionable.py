@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import ActorSource, DecisionKind, DeploymentStatus, EventKind, OutboxState, RenderKind
 from bot.domain.outbox import event_key, render_payload
 from models import Decision, Deployment
-from sandbox.slack.server import SlackSandboxHandle, start
+from sandbox.slack.server import SlackSandboxHandle
 from tests.slack.test_sender import (
     CH,
     SECOND,
@@ -26,18 +25,6 @@ from tests.slack.test_sender import (
     row_of,
     sender,
 )
-from tests.support import example_catalog
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return example_catalog()
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackSandboxHandle]:
-    with start(port=0) as handle:
-        yield handle
 
 
 def narrate(sessions: sessionmaker[Session], dep: int, kind: EventKind, stage: str, **detail: Any) -> str:

@@ -13,11 +13,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +25,7 @@ from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState
 from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox, utcnow
-from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
+from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
 from tests.slack.test_sender import add_deployment, add_row, calls, root, row_of, sender
 from tests.support import example_catalog
@@ -60,17 +58,6 @@ else:
     print("ready", flush=True)
 time.sleep(120)
 """
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return example_catalog()
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackSandboxHandle]:
-    with start(port=0) as handle:
-        yield handle
 
 
 def child(database_url: str, owner: str, role: str, *args: str) -> subprocess.Popen[str]:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain.catalog.loader import Catalog, load_catalog
+from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import EventKind, OutboxKind
 from bot.slack.render import RenderError, render, render_many
 from models import Outbox
 from tests.slack.test_sender import T0, add_deployment, add_event, add_row, reply, root
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(Path(__file__).resolve().parents[2] / "services.example.yml")
 
 
 def test_render_many_matches_rendering_each_row(sessions: sessionmaker[Session], catalog: Catalog) -> None:

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,33 +17,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.sessions import make_engine, session_factory
 from bot.db.store import view_of
-from bot.domain.catalog.loader import Catalog, load_catalog
+from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import DeploymentStatus, EventKind, OutboxKind, OutboxState, Strategy
 from bot.slack import blocks
 from bot.slack.clients import web_client
 from bot.slack.sender import OutboxSender
 from models import Deployment, DeploymentEvent, Outbox
 from sandbox.slack import workspace as ws
-from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle, start
+from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
 
 CH = ws.DEPLOYS_CHANNEL
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 GRACE = timedelta(seconds=60)
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    """The example catalog (services `catalog`, `ui`, …)."""
-    return load_catalog(Path(__file__).resolve().parents[2] / "services.example.yml")
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackSandboxHandle]:
-    """A running Slack stand-in."""
-    with start(port=0) as handle:
-        yield handle
 
 
 def sender(

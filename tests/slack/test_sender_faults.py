@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,7 +12,7 @@ from bot.domain.enums import OutboxKind, OutboxState
 from bot.slack.health import SlackHealth
 from bot.slack.sender import OutboxSender
 from sandbox.slack import workspace as ws
-from sandbox.slack.server import SlackSandboxHandle, start
+from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
 from tests.slack.test_sender import (
     GRACE,
@@ -32,18 +30,6 @@ from tests.slack.test_sender import (
     row_of,
     sender,
 )
-from tests.support import example_catalog
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return example_catalog()
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackSandboxHandle]:
-    with start(port=0) as handle:
-        yield handle
 
 
 def settings(slack: SlackSandboxHandle, **body: Any) -> None:
