@@ -172,7 +172,11 @@ class FeltResult:
     click_to_root: list[float] = field(default_factory=list)  # s, click sent → root updated
     end_to_settled: list[float] = field(default_factory=list)  # s, ECS ended → last message of that deployment
     seen_to_settled: list[float] = field(default_factory=list)  # s, the bot stored the outcome → last message
-    missing: list[str] = field(default_factory=list)
+    missing: dict[int, list[str]] = field(default_factory=dict)  # deployment → what was not seen of it
+
+    def miss(self, dep_id: int, what: str) -> None:
+        """Something of deployment `dep_id` never reached Slack (or ECS); a deployment counts once however often."""
+        self.missing.setdefault(dep_id, []).append(what)
 
 
 def _first(events: list[SlackEvent], live: Live, *, root: bool, after: float, buttons: bool = False) -> float | None:
@@ -254,7 +258,7 @@ def _to_pause(stack: Stack, rec: Recorder, live: list[Live], result: FeltResult)
         reply = _first(events, item, root=False, after=changed)
         if root is None or buttons is None or reply is None:
             seen = f"root {root is not None}, buttons {buttons is not None}, reply {reply is not None}"
-            result.missing.append(f"#{item.id}: {seen}")
+            result.miss(item.id, seen)
             continue
         result.stage_to_root.append(root - changed)
         result.buttons_to_reply.append(reply - buttons)
@@ -273,7 +277,7 @@ def _approve_all(stack: Stack, rec: Recorder, ecs: EcsCalls, live: list[Live], r
             if status == 200:
                 sent[item.id] = at
             else:
-                result.missing.append(f"#{item.id}: click answered HTTP {status}")
+                result.miss(item.id, f"click answered HTTP {status}" if status else "no Approve button to click")
     first = min(sent.values(), default=time.time())
     wait_for(lambda: all(_first(rec.since(first), i, root=True, after=sent[i.id]) for i in live if i.id in sent), 60)
     wait_settled(stack, rec, limit=30)
@@ -332,5 +336,6 @@ def felt_notes(r: FeltResult) -> list[str]:
         f"settled {show(r.end_to_settled, 's')}; the bot saw the end → thread settled {show(r.seen_to_settled, 's')}",
     ]
     if r.missing:
-        notes.append(f"{r.live} live: {len(r.missing)} not seen, e.g. {'; '.join(r.missing[:3])}")
+        some = "; ".join(f"#{dep}: {', '.join(what)}" for dep, what in list(r.missing.items())[:3])
+        notes.append(f"{r.live} live: {len(r.missing)} not seen, e.g. {some}")
     return notes

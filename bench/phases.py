@@ -289,6 +289,11 @@ class DrainResult:
     parts: dict[str, tuple[float, int]]
     statements: int
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting when the drain began."""
+        return self.queued_posts + self.queued_updates
+
     def ms_per_message(self, minus: float = 0.0) -> float:
         return (self.wall - minus) * 1000 / self.sent if self.sent else float("nan")
 

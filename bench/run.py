@@ -34,6 +34,7 @@ from bench.phases import (
     build_sender,
     drain,
     measure_acks,
+    outbox_counts,
     paced_drain,
     post_roots,
     reconcile_until_done,
@@ -71,6 +72,7 @@ DRAIN_BUDGET_S = {"full": (8.0, 12.0), "quick": (2.0, 2.0)}
 # Measured with no pacing (post_interval=0) so the number is the bot's overhead; with Slack's ~1 post/s per
 # channel a real drain of the same backlog takes (posts in the channel) seconds, which is reported too.
 POST_INTERVAL_S = 0.0
+DRAIN_ONCE_BUDGET_S = 5.0  # OutboxSender.drain_once's default budget_seconds
 SLACK_POSTS_PER_S = 1.0
 SLACK_UPDATES_PER_S = 50 / 60  # chat.update is tier 3
 
@@ -182,10 +184,14 @@ def run_classic(backend: str, url: str | None, size: dict[str, int], quick: bool
         )
 
         paced_seconds = 4.0 if quick else 12.0
-        paced, reached = paced_drain(stack, paced_seconds)
+        waiting = outbox_counts(stack)[2]
+        paced, reached = paced_drain(stack, paced_seconds) if waiting else (0, 0)
         say(f"  at Slack's pace: {paced} messages in {paced_seconds:g} s to {reached} channels")
         rows = _rows(acks, loaded, req, rec, drained, steady, size)
-        rows.append(Row(f"notify at Slack's pace: messages/s ({reached} channels)", paced / paced_seconds, "/s"))
+        metric = f"notify at Slack's pace: messages/s ({reached} channels)"
+        rows.append(Row(metric, paced / paced_seconds, "/s", applies=waiting > 0))
+        if not waiting:
+            notes.append("notify at Slack's pace: not measured, the drains before it sent everything at this size")
         notes += _notes(acks, loaded, req, rec, drained, size)
         notes += _drain_notes("drain (roots posted)", steady)
     return BackendResult(backend, rows, notes)
@@ -220,10 +226,17 @@ def _rows(
         Row("reconcile worst pass", rec.worst, "s", RECONCILE_PASS_S),
         Row(f"reconcile mean pass ({len(rec.passes)} passes)", rec.mean, "s"),
         Row("reconcile total", rec.total, "s"),
-        Row(f"notify: wall/message ({drained.sent} sent, backlog)", drained.ms_per_message(), "ms"),
-        Row("notify: bot overhead/message (backlog)", _overhead(drained), "ms", NOTIFY_GOAL_MS),
-        Row(f"notify: wall/message ({steady.sent} sent, roots posted)", steady.ms_per_message(), "ms"),
-        Row("notify: bot overhead/message (roots posted)", _overhead(steady), "ms", NOTIFY_GOAL_MS),
+        *_notify_rows("backlog", drained),
+        *_notify_rows("roots posted", steady),
+    ]
+
+
+def _notify_rows(label: str, drained: DrainResult) -> list[Row]:
+    """Wall and bot time per message; "—" (never a miss) when nothing was queued: not run at this size."""
+    run = drained.queued > 0
+    return [
+        Row(f"notify: wall/message ({drained.sent} sent, {label})", drained.ms_per_message(), "ms", applies=run),
+        Row(f"notify: bot overhead/message ({label})", _overhead(drained), "ms", NOTIFY_GOAL_MS, applies=run),
     ]
 
 
@@ -290,10 +303,18 @@ def _drain_notes(label: str, drained: DrainResult) -> list[str]:
         f"{drained.statements / max(1, drained.sent):.1f} SQL statements/message"
     )
     claim = p.get("notify.claim", (0.0, 0))
-    if drained.passes and not drained.sent and claim[1]:
+    per_claim = claim[0] / claim[1] if claim[1] else 0.0
+    if not drained.queued:
+        notes.append(f"{label}: not measured, nothing was queued (the drain before sent everything at this size)")
+    elif not drained.sent and per_claim > DRAIN_ONCE_BUDGET_S:
         notes.append(
-            f"{label}: NOTHING SENT: the claim query took {claim[0] / claim[1]:.1f} s per pass, longer than "
-            f"drain_once's own 5 s budget, so every pass released its claims unsent"
+            f"{label}: NOTHING SENT: the claim query took {per_claim:.1f} s per pass, longer than "
+            f"drain_once's own {DRAIN_ONCE_BUDGET_S:g} s budget, so every pass released its claims unsent"
+        )
+    elif not drained.sent:
+        notes.append(
+            f"{label}: NOTHING SENT of {drained.queued} queued rows in {drained.passes} passes (none was due: "
+            f"back-off or Slack's pace)"
         )
     if drained.passes:
         notes.append(
