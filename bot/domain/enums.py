@@ -109,7 +109,11 @@ class HookStage(StrEnum):
     POST_PRODUCTION_TRAFFIC_SHIFT = "POST_PRODUCTION_TRAFFIC_SHIFT"
 
 
-# A rolling update shifts no traffic between revisions: the only hook stages it passes (ECS_BEHAVIOUR.md §4).
+# The hook stages a rolling update passes. Inferred, not documented: AWS says pause hooks work with rolling
+# deployments (the May 2026 launch: "rolling, blue/green, linear, and canary"), but its lists of hook stages
+# (DeploymentLifecycleHook.lifecycleStages, "Pause hooks for Amazon ECS service deployments") are one list for
+# every strategy, each stage described in blue/green terms ("The green service revision has not started"). A
+# rolling update shifts no test or production traffic, so these three are the ones it can pass.
 ROLLING_HOOK_STAGES = frozenset({HookStage.RECONCILE_SERVICE, HookStage.PRE_SCALE_UP, HookStage.POST_SCALE_UP})
 
 

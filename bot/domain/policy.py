@@ -128,7 +128,8 @@ def check_strategy(
     """Refuse a strategy that never passes a stage where the deployment needs an approval pause.
 
     A rolling update pauses only at RECONCILE_SERVICE, PRE_SCALE_UP and POST_SCALE_UP: it has no test traffic and
-    no production traffic shift, so an approval there could never be asked for.
+    no production traffic shift, so an approval there could never be asked for (inferred: AWS documents no stage
+    list per strategy, see ROLLING_HOOK_STAGES).
     """
     stages = service.approval_stages if approval_stages is None else tuple(approval_stages)
     never = [s for s in stages if s not in hook_stages_of(strategy)]

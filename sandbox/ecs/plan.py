@@ -19,7 +19,10 @@ from typing import Any
 
 from .model import ServiceDeployment, Step
 
-# Hook stages a ROLLING deployment passes (ECS_BEHAVIOUR.md §4): it has no test or production traffic shift.
+# Hook stages a ROLLING deployment passes: (sandbox choice) inferred, not documented. AWS lists the hook stages
+# once for every strategy, in blue/green terms, and says pause hooks work with rolling deployments without saying
+# at which stages; a rolling update has no test or production traffic shift, so it passes these three
+# (ECS_BEHAVIOUR.md §3-4 leave it to the docs, which are silent). Switches: rolling_stages, rolling_shift_hooks.
 ROLLING_HOOK_STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "POST_SCALE_UP")
 
 PENDING_SECONDS = 2.0
