@@ -245,9 +245,25 @@ def read_taskdef(value: str, service: str) -> str:
     raise OptionProblem(f"`taskdef=` wants `family:revision` (like `{service}:42`), not {show(value)}.", fix)
 
 
+def normal_reason(text: str | None) -> str | None:
+    """A reason as every command holds it: on one line, runs of whitespace as one space, trimmed; empty is none."""
+    reason = " ".join((text or "").split())
+    return reason or None
+
+
+class NormalReason:
+    """A command's reason held as the grammar reads it, however the command was made (parse, a modal, a test), so
+    that parse(format_command(c)) == c for every command: `Rollback("ui", " bad")` is `Rollback("ui", "bad")`."""
+
+    reason: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", normal_reason(self.reason))
+
+
 def read_reason(value: str) -> str:
     """A deploy reason: one line, not empty, never mixing quote families (so it can always be quoted)."""
-    reason = " ".join(value.split())
+    reason = normal_reason(value) or ""
     if not reason:
         raise OptionProblem("`reason=` is empty; say why, or leave it out.", None)
     if any(c in DOUBLE_QUOTES for c in reason) and any(c in SINGLE_QUOTES for c in reason):
@@ -263,12 +279,12 @@ def quote_reason(reason: str) -> str:
 
 def read_free_reason(rest: str) -> str | None:
     """The rest-of-line reason of rollback/lock: optional `reason=` prefix and one pair of quotes removed."""
-    text = " ".join(rest.split())
+    text = normal_reason(rest) or ""
     if text.lower().startswith("reason="):
         text = text[len("reason=") :]
     if len(text) >= 2 and _same_family(text[0], text[-1]):
-        text = text[1:-1].strip()
-    return text or None
+        text = text[1:-1]
+    return normal_reason(text)
 
 
 def _same_family(first: str, last: str) -> bool:

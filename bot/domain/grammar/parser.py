@@ -17,6 +17,7 @@ from bot.domain.grammar.options import (
     DURATION_KEYS,
     GrammarError,
     Line,
+    NormalReason,
     OptionProblem,
     Token,
     format_percent,
@@ -77,7 +78,7 @@ Unset options come from the service catalog. Canary step 0.1–99.9 %, linear st
 
 
 @dataclass(frozen=True)
-class Deploy:
+class Deploy(NormalReason):
     """Start a deployment; None means "use the catalog's value" (strategy is always resolved)."""
 
     service: str
@@ -115,7 +116,7 @@ class Approve:
 
 
 @dataclass(frozen=True)
-class Rollback:
+class Rollback(NormalReason):
     """Roll back the service's current (or last) deployment."""
 
     service: str
@@ -123,7 +124,7 @@ class Rollback:
 
 
 @dataclass(frozen=True)
-class Lock:
+class Lock(NormalReason):
     """Freeze deployments of a service."""
 
     service: str
