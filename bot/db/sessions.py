@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Update, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 5
 
 
 class DatabaseUnavailable(Exception):
@@ -75,6 +79,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+def written_again(work: Callable[[], T], attempts: int = WRITE_ATTEMPTS) -> T:
+    """Run a unit of work, again when a concurrent writer (another replica) won the row's version check or a
+    deadlock chose it: the work reads the row afresh each time, so it sees what the other wrote."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except (StaleDataError, OperationalError):
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 def is_postgres(engine_or_session: Engine | Session) -> bool:

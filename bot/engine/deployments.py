@@ -11,7 +11,7 @@ from sqlalchemy import Executable, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.sessions import is_postgres, transaction
+from bot.db.sessions import is_postgres, transaction, written_again
 from bot.db.store import (
     active_deployment,
     add_event,
@@ -182,7 +182,11 @@ class Deployments:
             return other is not None and other != dep_id
 
     def attach(self, dep_id: int, arn: str) -> None:
-        """Link a deployment to its ECS service deployment and start tracking it."""
+        """Link a deployment to its ECS service deployment and start tracking it (once: the request path and
+        another replica's reconciler may both find it; the one that loses the version check reads it attached)."""
+        written_again(lambda: self._attach(dep_id, arn))
+
+    def _attach(self, dep_id: int, arn: str) -> None:
         now = self.clock()
         with transaction(self.sessions) as session:
             dep = session.get_one(Deployment, dep_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.db.sessions import transaction
+from bot.db.sessions import transaction, written_again
 from bot.domain import preflight
 from bot.domain.catalog.loader import ServiceConfig
 from bot.domain.catalog.schema import (
@@ -192,7 +192,10 @@ class Starts:
             )
 
     def _save(self, dep_id: int, **fields: object) -> None:
-        """Columns by name; anything else goes into `tracked`."""
+        """Columns by name; anything else goes into `tracked` (written again after another replica's write)."""
+        written_again(lambda: self._write(dep_id, fields))
+
+    def _write(self, dep_id: int, fields: dict[str, object]) -> None:
         with transaction(self.d.sessions) as session:
             dep = session.get_one(Deployment, dep_id)
             extra: dict[str, object] = {}

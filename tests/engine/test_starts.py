@@ -109,3 +109,43 @@ def test_a_crash_right_after_update_service_is_found_on_ecs_not_sent_again(harne
     view = harness.view(dep)
     assert view.ecs_deployment_arn and len(harness.control.calls("UpdateService")) == 1
     assert harness.run_until(dep, lambda v: not v.is_active).status is DeploymentStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("write", ["update_sent", "attach"])
+def test_a_start_another_replica_attaches_meanwhile_is_still_answered_as_started(
+    harness: Harness, database_url: str, write: str
+) -> None:
+    # Found by tests/reliability/test_replicas.py: another replica's reconciler finds the deployment on ECS (it was
+    # asked for) and attaches it while the request path writes the same row; the request path lost the version
+    # check and told the person "Deploy failed" about a deployment ECS had started.
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from bot.db.sessions import make_engine, session_factory
+    from tests.support import make_usecases
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time (BEGIN IMMEDIATE): replicas race on PostgreSQL")
+    other_engine = make_engine(database_url)
+    other = make_usecases(session_factory(other_engine), harness.control.url, CATALOG, owner="replica-b")
+    fired: list[int] = []
+
+    def other_replica_writes_first(session: Session, *_: object) -> None:
+        for dep in session.dirty:
+            mine = dep.ecs_deployment_arn if write == "attach" else dep.tracked.get("update_sent")
+            if isinstance(dep, Deployment) and mine and not fired:
+                fired.append(dep.id)
+                assert other.reconciler.reconcile_once().claimed == 1  # it attaches the deployment it finds
+
+    event.listen(harness.sessions, "before_flush", other_replica_writes_first)
+    try:
+        answer = harness.usecases.handle(actor(), grammar.parse("orders image=:2.0.0", CATALOG))
+    finally:
+        event.remove(harness.sessions, "before_flush", other_replica_writes_first)
+        other_engine.dispose()
+    assert fired, "the other replica never ran"
+    assert answer.ok and "is starting" in answer.text, answer.text
+    view = harness.view(fired[0])
+    assert view.ecs_deployment_arn and [e.kind for e in view.events].count(EventKind.STARTED) == 1
+    assert len(harness.control.calls("UpdateService")) == 1
+    assert harness.run_until(fired[0], lambda v: not v.is_active).status is DeploymentStatus.SUCCEEDED
