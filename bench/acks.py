@@ -284,33 +284,35 @@ def services_needed(rate: float, seconds: float, burst_each: int) -> int:
 
 def ack_phases(stack: Stack, rate: float, seconds: float, burst_each: int, naive: bool = True) -> AckPhases:
     """The four runs: ours and naive at `rate`/s for `seconds` with ECS slow; ours and naive in one burst."""
-    register_families(stack)
-    roots = prepare_roots(stack, 2 * burst_each)
-    per_run = int(rate * seconds / 4) + 1
-    keys = [service_key(2 * burst_each + i) for i in range(2 * per_run + 2 * burst_each)]
-    create_plain_services(stack, keys)
-    ours_keys, naive_keys = iter(keys[:per_run]), iter(keys[per_run : 2 * per_run])
-    burst_keys = keys[2 * per_run :]
-    with naive_bot(stack) as port, child_bot(stack, stack.database_url, len(stack.services), True) as bot:
-        # The bot answers from a process of its own, as in production: the 128 sender threads, the sandbox and the
-        # stand-in of this process do not share its interpreter lock. The naive app stays here: what fails it is
-        # its 5 listener threads waiting on ECS, not the lock.
-        for _ in range(WARMUP):  # the child's first requests pay for lazy imports and connection pools
-            SlackCaller(stack, bot.port).send("help")
-        with slow_ecs(stack):
-            ours = open_loop(mix(SlackCaller(stack, bot.port), ours_keys, int(rate * seconds)), rate, "ours, ECS slow")
-        answered(stack, ours, wait=120)
-        slow_naive = None
-        if naive:
+    # The bot answers from a process of its own, as in production: the 128 sender threads, the sandbox and the
+    # stand-in of this process do not share its interpreter lock. It starts (seconds of imports) while the
+    # services are prepared. The naive app stays here: what fails it is its 5 listener threads waiting on ECS.
+    with child_bot(stack, stack.database_url, len(stack.services), True) as bot:
+        register_families(stack)
+        roots = prepare_roots(stack, 2 * burst_each)
+        per_run = int(rate * seconds / 4) + 1
+        keys = [service_key(2 * burst_each + i) for i in range(2 * per_run + 2 * burst_each)]
+        create_plain_services(stack, keys)
+        ours_keys, naive_keys = iter(keys[:per_run]), iter(keys[per_run : 2 * per_run])
+        burst_keys = keys[2 * per_run :]
+        with naive_bot(stack) as port:
+            for _ in range(WARMUP):  # the child's first requests pay for lazy imports and connection pools
+                SlackCaller(stack, bot.port).send("help")
             with slow_ecs(stack):
-                jobs = mix(SlackCaller(stack, port), naive_keys, int(rate * seconds))
-                slow_naive = open_loop(jobs, rate, "naive, ECS slow")
-            answered(stack, slow_naive, wait=5)  # its queue takes minutes: what it answered within 5 s
-        theirs = None
-        with throttled_ecs(stack):
-            mine = burst(stack, bot.port, burst_keys[:burst_each], roots[:burst_each], "ours, ECS throttled")
-            answered(stack, mine, wait=120)
+                jobs = mix(SlackCaller(stack, bot.port), ours_keys, int(rate * seconds))
+                ours = open_loop(jobs, rate, "ours, ECS slow")
+            answered(stack, ours, wait=120)
+            slow_naive = None
             if naive:
-                theirs = burst(stack, port, burst_keys[burst_each:], roots[burst_each:], "naive, ECS throttled")
-                answered(stack, theirs, wait=5)
+                with slow_ecs(stack):
+                    jobs = mix(SlackCaller(stack, port), naive_keys, int(rate * seconds))
+                    slow_naive = open_loop(jobs, rate, "naive, ECS slow")
+                answered(stack, slow_naive, wait=5)  # its queue takes minutes: what it answered within 5 s
+            theirs = None
+            with throttled_ecs(stack):
+                mine = burst(stack, bot.port, burst_keys[:burst_each], roots[:burst_each], "ours, ECS throttled")
+                answered(stack, mine, wait=120)
+                if naive:
+                    theirs = burst(stack, port, burst_keys[burst_each:], roots[burst_each:], "naive, ECS throttled")
+                    answered(stack, theirs, wait=5)
     return AckPhases(ours, slow_naive, mine, theirs)
