@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
 from bench.probes import percentile
@@ -50,6 +51,7 @@ class Recorder:
 
     events: list[SlackEvent] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    quiet: float = 2.0  # s without a new message (and an empty outbox) that count as settled
 
     def since(self, t: float) -> list[SlackEvent]:
         with self.lock:
@@ -153,8 +155,9 @@ def wait_for(done: Callable[[], bool], limit: float) -> None:
         time.sleep(0.25)
 
 
-def wait_settled(stack: Stack, rec: Recorder, quiet: float = 2.0, limit: float = 120.0) -> float:
-    """Until the outbox is empty and Slack saw nothing for `quiet` s; returns the time waited."""
+def wait_settled(stack: Stack, rec: Recorder, quiet: float | None = None, limit: float = 120.0) -> float:
+    """Until the outbox is empty and Slack saw nothing for `quiet` s (the recorder's); returns the time waited."""
+    quiet = rec.quiet if quiet is None else quiet
     started = time.time()
     while time.time() - started < limit:
         time.sleep(0.25)
@@ -215,8 +218,16 @@ def click(stack: Stack, live: Live, user: str = ws.BOB, port: int | None = None)
     return sent, status
 
 
-def felt(stack: Stack, count: int, *, clicks: bool = True) -> FeltResult:
-    """Seed `count` deployments, run the bot's jobs, and time what people see (see the module docstring)."""
+def reconcile_runs() -> float:
+    """Reconcile job runs finished in this process (the scheduler's own histogram)."""
+    return REGISTRY.get_sample_value("deploybot_job_seconds_count", {"job": "reconcile"}) or 0.0
+
+
+def felt(stack: Stack, count: int, *, clicks: bool = True, quiet: float = 2.0) -> FeltResult:
+    """Seed `count` deployments, run the bot's jobs, and time what people see (see the module docstring).
+
+    Every wait for the thread to settle follows the event it waits after (a finished pass, the pause seen, the
+    click's root update, the end stored), so `quiet` can be shorter than a poll; the first waits for a pass."""
     register_families(stack)
     channels = bench_channels(min(CHANNELS, count))
     seeded = seed_live(stack, [service_key(i) for i in range(count)], channels, advance=1.0, specs=APPROVAL)
@@ -224,9 +235,12 @@ def felt(stack: Stack, count: int, *, clicks: bool = True) -> FeltResult:
     stack.slack.store.settings.rate_limit = True  # one post per second per channel from here on
     result = FeltResult(count)
     scheduler = build_scheduler(stack.ctx, build_sender(stack.ctx))
-    scheduler.start()
+    runs = reconcile_runs()
+    scheduler.start()  # its first pass runs at once
     try:
         with recording(stack) as rec, ecs_recording(stack) as ecs:
+            rec.quiet = quiet
+            wait_for(lambda: reconcile_runs() > runs, 60)
             wait_settled(stack, rec)
             _to_pause(stack, rec, live, result)
             if clicks:
@@ -298,7 +312,7 @@ def _to_end(stack: Stack, rec: Recorder, live: list[Live], result: FeltResult) -
     ended = time.time()
     stack.ecs.sandbox.advance(6 * 3600)
     wait_for(lambda: len(finished_at(stack, [i.id for i in live])) == len(live), 60)
-    wait_settled(stack, rec, quiet=3.0, limit=60 + len(live) * 0.5)
+    wait_settled(stack, rec, quiet=1.5 * rec.quiet, limit=60 + len(live) * 0.5)
     events = rec.since(ended)
     seen = finished_at(stack, [item.id for item in live])
     for item in live:

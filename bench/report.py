@@ -93,7 +93,7 @@ def felt_rows(backend: str, url: str | None, size: Sizes, notes: list[str]) -> l
     for count in (*size.felt, *size.felt_stage_only):
         clicks = count in size.felt
         with running_stack(backend, url, count, create=False, approvals=True, poll_seconds=size.poll) as stack:
-            result = felt.felt(stack, count, clicks=clicks)
+            result = felt.felt(stack, count, clicks=clicks, quiet=min(2.0, size.poll / 2))  # 2 s at a 5-s poll
         notes += felt.felt_notes(result)
         rows.append(
             Row(
