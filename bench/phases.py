@@ -330,9 +330,10 @@ def drain(
     sql: SqlCounter,
     *,
     budget: float,
+    max_passes: int | None = None,
     on_pass: Callable[[], None] | None = None,
 ) -> DrainResult:
-    """drain_once() until the outbox is empty or `budget` seconds have gone."""
+    """drain_once() until the outbox is empty, `budget` seconds have gone or `max_passes` passes ran."""
     posts, updates, _ = outbox_counts(stack)
     statements = sql.total()
     sent = passes = idle = 0
@@ -345,7 +346,7 @@ def drain(
             idle = idle + 1 if got == 0 else 0
             if on_pass is not None:
                 on_pass()
-            if idle >= 3:  # nothing due any more (or only rows waiting on a back-off): stop
+            if idle >= 3 or passes == max_passes:  # idle: nothing due any more (or only rows waiting on a back-off)
                 break
         wall = time.perf_counter() - started
     left = outbox_counts(stack)[2]
