@@ -269,6 +269,8 @@ class Control:
             for key in ("blocks_char_limit", "update_text_limit"):
                 if key in body:
                     setattr(settings, key, int(body[key]))
+            if "latency_methods" in body:
+                settings.latency_methods = frozenset(str(m) for m in body["latency_methods"] or [])
             if "scopes" in body:
                 settings.scopes = frozenset(str(s) for s in body["scopes"])
             if "token_error" in body:

@@ -6,6 +6,7 @@ import copy
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,8 @@ class Settings:
     clock_offset: float = 0.0  # lets tests age trigger ids and response URLs without sleeping
     scopes: frozenset[str] = DEFAULT_BOT_SCOPES  # what the bot token was granted
     token_error: str | None = None  # e.g. token_revoked: every call with the bot token answers it
-    latency: float = 0.0  # seconds added to every Web API call
+    latency: float = 0.0  # seconds added to every Web API call (or only to `latency_methods`' calls)
+    latency_methods: frozenset[str] = frozenset()  # empty: every method
     # Slack refuses blocks "too long" near 13 k characters (observed 13,172–13,297; undocumented): the limit on
     # the blocks' JSON length, adjustable to test the bot on either side of it.
     blocks_char_limit: int = 13_000
@@ -84,6 +86,7 @@ class Store:
     last_post: dict[str, float] = field(default_factory=dict)
     notices: list[dict[str, Any]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
+    in_flight: Counter[str] = field(default_factory=Counter)  # Web API calls being served now, per method
     closed: bool = False
     _last_ts_us: int = 0
 

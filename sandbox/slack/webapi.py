@@ -104,10 +104,20 @@ class WebApi:
 
     def call(self, method: str, params: Params, bearer: str | None) -> Reply:
         """Authenticate, check scopes, apply injected faults and latency, run the method, and log the call."""
+        with self.store.lock:
+            self.store.in_flight[method] += 1
+        try:
+            return self._call(method, params, bearer)
+        finally:
+            with self.store.lock:
+                self.store.in_flight[method] -= 1
+
+    def _call(self, method: str, params: Params, bearer: str | None) -> Reply:
         token = bearer or params.pop("token", None)
         params.pop("token", None)
         settings = self.store.settings
-        if settings.latency > 0:
+        if settings.latency > 0 and (not settings.latency_methods or method in settings.latency_methods):
+            # Before the work, like a slow network: a caller that gives up (or dies) meanwhile still gets it done.
             time.sleep(settings.latency)
         if not token:
             reply = fail("not_authed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -263,3 +264,21 @@ def test_calls_log_and_reset(client: WebClient, sandbox: SlackSandboxHandle) -> 
     assert http("POST", f"{sandbox.url}/_sandbox/reset", {})[0] == 200
     assert http("GET", f"{sandbox.url}/_sandbox/calls")[1]["calls"] == []
     assert http("GET", f"{sandbox.url}/_sandbox/state")[1]["channels"] == {}
+
+
+def test_latency_for_some_methods_counts_calls_in_flight_and_does_the_work_anyway(
+    client: WebClient, sandbox: SlackSandboxHandle
+) -> None:
+    http("POST", f"{sandbox.url}/_sandbox/settings", {"latency": 3, "latency_methods": ["chat.update"]})
+    posted = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="quick")  # not slowed
+    impatient = WebClient(token=TOKEN, base_url=sandbox.api_url, timeout=1)
+    with pytest.raises(OSError):  # the caller gives up (or dies) while Slack is still at it
+        impatient.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="slow")
+    assert sandbox.store.in_flight["chat.update"] == 1
+    http("POST", f"{sandbox.url}/_sandbox/settings", {"latency": 0, "latency_methods": []})
+    deadline = time.monotonic() + 10
+    while sandbox.store.in_flight["chat.update"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    stored = sandbox.store.find_message(ws.DEPLOYS_CHANNEL, posted["ts"])
+    assert stored is not None and stored["text"] == "slow"  # done all the same
