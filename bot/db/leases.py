@@ -1,6 +1,7 @@
 """Claims that end with their owner: each process holds a lock that only its death releases.
 
-A lease (a deployment the reconciler claimed, an outbox row the sender marked SENDING) names its owner. The lease's
+A lease (a deployment the reconciler claimed, an outbox row the sender marked SENDING, a decision a click or a
+retry is sending) names its owner, or one claim of it (`claim_name`: `host:pid/click:…`). The lease's
 time is only the bound for an owner that is alive but stuck; an owner that died (kill -9, a lost machine) frees its
 claims at once, because every claimant asks which owners are still alive:
 - PostgreSQL: a session-scoped advisory lock on a connection the process keeps open; the server drops it the moment
@@ -43,6 +44,18 @@ def owner_key(owner: str, scope: str = "") -> int:
     Advisory locks are per database; the scope (the schema) keeps two installations in one database apart.
     """
     return zlib.crc32(f"{scope}/{owner}".encode()) & 0x7FFFFFFF
+
+
+def claim_name(process: str, what: str) -> str:
+    """A lease owner's name that ends with `process` (one claim among the process's own, e.g. a click's)."""
+    return f"{process}/{what}"
+
+
+def process_of(owner: str) -> str | None:
+    """The process a lease owner's name ties it to; None for a name no process holds a lock for."""
+    if owner.startswith("click:"):
+        return None  # written before claims were named after their process: only its lease's time ends it
+    return owner.split("/", 1)[0]
 
 
 class Liveness:
@@ -93,6 +106,12 @@ class Liveness:
         if self._dir is None:
             return set()  # an in-memory database lives in one process: nobody else can have died
         return {o for o in others if not _file_locked(self._dir / _file_name(o))}
+
+    def dead_claims(self, session: Session, owners: Iterable[str | None]) -> set[str]:
+        """The lease owners among `owners` (process names, or `claim_name`s) whose process has gone."""
+        named = {o: process_of(o) for o in owners if o is not None}
+        gone = self.dead(session, {p for p in named.values() if p is not None})
+        return {o for o, p in named.items() if p in gone}
 
     def _reconnect(self) -> None:
         log.warning("this process's liveness lock was lost; taking it again", owner=self.owner)

@@ -10,14 +10,16 @@ turns into "Sorry…".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot.db import leases
 from bot.db.sessions import transaction
 from bot.db.store import queue_root_update, record
 from bot.domain.effects import decision_effect
@@ -65,9 +67,35 @@ class Applier:
         """Until when a lease taken now holds."""
         return now + DECISION_LEASE
 
-    def claim(self, dep_id: int, hook: str, owner: str, decided_before: datetime) -> bool:
-        """Take the lease of an unapplied decision older than `decided_before` that nobody holds (atomic)."""
+    def retryable(
+        self, ids: Sequence[int], decided_before: datetime, liveness: leases.Liveness | None
+    ) -> list[tuple[int, str, str | None]]:
+        """Unapplied decisions a retry may take: older than `decided_before` and free, or held by a process that
+        died (free at once, whatever their age); each with the dead owner whose lease it takes over, if any."""
         now = self.d.clock()
+        unsettled = (Decision.deployment_id.in_(ids), Decision.applied_at.is_(None), Decision.error.is_(None))
+        with transaction(self.d.sessions) as session:
+            free = session.execute(
+                select(Decision.deployment_id, Decision.hook_id).where(
+                    *unsettled, Decision.decided_at < decided_before, _free(now)
+                )
+            ).all()
+            held = session.execute(
+                select(Decision.deployment_id, Decision.hook_id, Decision.lease_owner).where(
+                    *unsettled, Decision.lease_until > now
+                )
+            ).all()
+            dead = liveness.dead_claims(session, {o for _, _, o in held}) if liveness and held else set()
+        taken: list[tuple[int, str, str | None]] = [(dep, hook, None) for dep, hook in free]
+        return taken + [(dep, hook, owner) for dep, hook, owner in held if owner in dead]
+
+    def claim(self, dep_id: int, hook: str, owner: str, decided_before: datetime, dead: str | None = None) -> bool:
+        """Take the lease of an unapplied decision older than `decided_before` that nobody holds, or that `dead`
+        (a process that died) holds (atomic: of two survivors, one takes it)."""
+        now = self.d.clock()
+        free = (Decision.decided_at < decided_before) & _free(now)
+        if dead is not None:
+            free = free | (Decision.lease_owner == dead)
         with transaction(self.d.sessions) as session:
             taken = session.execute(
                 update(Decision)
@@ -76,8 +104,7 @@ class Applier:
                     Decision.hook_id == hook,
                     Decision.applied_at.is_(None),
                     Decision.error.is_(None),
-                    Decision.decided_at < decided_before,
-                    (Decision.lease_until.is_(None)) | (Decision.lease_until <= now),
+                    free,
                 )
                 .values(lease_owner=owner, lease_until=self.lease_until(now))
                 .execution_options(synchronize_session=False)
@@ -206,6 +233,11 @@ class Applier:
                 .values(lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    """Nobody holds the decision's lease."""
+    return (Decision.lease_until.is_(None)) | (Decision.lease_until <= now)
 
 
 def _sent(s: _Sending) -> Answer:

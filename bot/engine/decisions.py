@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.db import leases
 from bot.db.sessions import transaction
 from bot.db.store import add_event, latest_deployment
 from bot.domain import policy
@@ -38,9 +39,11 @@ class _Target:
 class Decisions:
     """Approve / roll back / lock / unlock, on top of the deployment use cases."""
 
-    def __init__(self, deployments: Deployments) -> None:
+    def __init__(self, deployments: Deployments, owner: str = "decisions") -> None:
         self.d = deployments
         self.applier = Applier(deployments)
+        self.owner = owner  # this process's name: a click's lease on its decision ends with the process
+        self._liveness: leases.Liveness | None = None
 
     # Finding what the person means ----------------------------------------------------------------------------
     def _target(self, dep_id: int) -> _Target | Answer:
@@ -163,8 +166,18 @@ class Decisions:
 
     # The decision itself: recorded once, then sent to ECS -----------------------------------------------------
     def _decide(self, actor: Actor, view: DeploymentView, hook: str, kind: DecisionKind, reason: str | None) -> Answer:
+        owner = self._record(actor, view, hook, kind, reason)
+        return owner if isinstance(owner, Answer) else self.apply(view.id, hook, owner)
+
+    def _record(
+        self, actor: Actor, view: DeploymentView, hook: str, kind: DecisionKind, reason: str | None
+    ) -> str | Answer:
+        """Record the decision under a lease the caller then holds (its owner name), or say who decided first."""
         now = self.d.clock()
-        owner = f"click:{uuid.uuid4().hex}"  # the click path owns the decision from the moment it exists
+        # The click path owns the decision from the moment it exists, until it is done or its process dies: the
+        # process's liveness lock is held first, so no other process can take this lease for a dead one's.
+        self._liveness = self._liveness or leases.liveness(self.d.sessions, self.owner)
+        owner = leases.claim_name(self.owner, f"click:{uuid.uuid4().hex[:12]}")
         try:
             with transaction(self.d.sessions) as session:
                 session.add(
@@ -187,15 +200,18 @@ class Decisions:
             return refused(
                 _already(earlier) if earlier else "Someone decided at the same moment.", deployment_id=view.id
             )
-        return self.apply(view.id, hook, owner)
+        return owner
 
     def apply(self, dep_id: int, hook: str, owner: str) -> Answer:
         """Send a recorded decision whose lease `owner` holds, and record the outcome (bot/engine/applying.py)."""
         return self.applier.send(dep_id, hook, owner)
 
-    def retry(self, dep_id: int, hook: str, owner: str, decided_before: datetime) -> Answer | None:
-        """A reconciler's retry of an unapplied decision: under its lease, and only if ECS shows it did not take it."""
-        if not self.applier.claim(dep_id, hook, owner, decided_before):
+    def retry(
+        self, dep_id: int, hook: str, owner: str, decided_before: datetime, dead: str | None = None
+    ) -> Answer | None:
+        """A reconciler's retry of an unapplied decision: under its lease (taken over from `dead`, a process that
+        died holding it), and only if ECS shows it did not take it."""
+        if not self.applier.claim(dep_id, hook, owner, decided_before, dead):
             return None  # someone holds it (the click path still sending), or it is settled
         return self.applier.send(dep_id, hook, owner, describe_first=True)
 

@@ -23,7 +23,7 @@ from bot.engine.failsafe import unseen_pauses
 from bot.engine.reconcile_batch import BatchWriter, _Claim
 from bot.engine.starts import CLOCK_SKEW, retry_delay
 from bot.logs import get_logger
-from models import Decision, Deployment
+from models import Deployment
 
 log = get_logger(__name__)
 NEVER_STARTED_AFTER = timedelta(minutes=10)
@@ -218,25 +218,17 @@ class Reconciler(BatchWriter):
         self._release([claim.id], None)
 
     def _retry_pending_decisions(self, ids: Sequence[int], report: PassReport) -> None:
-        """Decisions older than DECISION_RETRY_AFTER that nobody holds and ECS shows not taken are sent again."""
+        """Decisions older than DECISION_RETRY_AFTER that nobody holds, or held by a process that died, and that
+        ECS shows not taken are sent again."""
         if not ids:
             return
-        now = self.d.clock()
-        # A younger decision may still be in flight on the click path: only its owner sends it then.
-        cutoff = now - DECISION_RETRY_AFTER
-        with transaction(self.d.sessions) as session:
-            pending = session.execute(
-                select(Decision.deployment_id, Decision.hook_id).where(
-                    Decision.deployment_id.in_(ids),
-                    Decision.applied_at.is_(None),
-                    Decision.error.is_(None),
-                    Decision.decided_at < cutoff,
-                    (Decision.lease_until.is_(None)) | (Decision.lease_until <= now),
-                )
-            ).all()
-        for dep_id, hook in pending:
+        # A younger decision may still be in flight on the click path: only its owner sends it then (unless the
+        # owner's process is gone: then nobody is sending it).
+        cutoff = self.d.clock() - DECISION_RETRY_AFTER
+        pending = self.decisions.applier.retryable(ids, cutoff, self._liveness)
+        for dep_id, hook, dead in pending:
             # Under the decision's lease, and only when ECS shows it did not take it (described first).
-            _guarded(report, dep_id, "decision retry", self.decisions.retry, dep_id, hook, self.owner, cutoff)
+            _guarded(report, dep_id, "decision retry", self.decisions.retry, dep_id, hook, self.owner, cutoff, dead)
 
     # Describing and writing one batch -------------------------------------------------------------------------
     def _batch(self, region: str, role: str | None, claims: list[_Claim], report: PassReport) -> None:

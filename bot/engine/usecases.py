@@ -45,8 +45,8 @@ class UseCases:
         self.deployments = Deployments(sessions, catalog, ecs, membership, clock)
         if channels is not None:
             self.deployments.channels = channels
-        self.decisions = Decisions(self.deployments)
         owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.decisions = Decisions(self.deployments, owner)
         self.reconciler = Reconciler(self.decisions, owner=owner, interval=poll_interval)
 
     def handle(self, actor: Actor, command: grammar.Command) -> Answer:
