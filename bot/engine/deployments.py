@@ -11,6 +11,7 @@ from sqlalchemy import Executable, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import leases
 from bot.db.sessions import is_postgres, transaction, written_again
 from bot.db.store import (
     active_deployment,
@@ -64,6 +65,8 @@ class Deployments:
         self.clock = clock
         self.channels = channels  # can the bot post there? (the Slack layer asks conversations.info)
         self.starts = Starts(self)
+        self.owner = "deployments"  # this process's name (UseCases sets it): a start in progress ends with it
+        self._liveness: leases.Liveness | None = None
 
     # Refusals are part of the audit trail ---------------------------------------------------------------------
     def refuse(self, actor: Actor, service_key: str, action: str, verdict: policy.Verdict) -> Answer:
@@ -148,6 +151,9 @@ class Deployments:
         """Store the deployment, its first event and root message in one transaction, then start it on ECS."""
         now = self.clock()
         dep = _new_deployment(actor, service, info, cmd, stages, now, rollback_of)
+        # Until it is started (or queued), this process owns the start: if it dies first, a survivor resumes it.
+        self._liveness = self._liveness or leases.liveness(self.sessions, self.owner)
+        dep.tracked = {**dep.tracked, "start_owner": leases.claim_name(self.owner, "start")}
         try:
             with transaction(self.sessions) as session:
                 session.add(dep)

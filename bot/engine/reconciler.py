@@ -191,6 +191,12 @@ class Reconciler(BatchWriter):
             queued, attempts = bool(dep.tracked.get("start_queued")), int(dep.tracked.get("start_attempts") or 0)
             # Written before UpdateService: a crash after it leaves a start that may have reached ECS.
             asked = dep.tracked.get("asked_at") is not None
+            if not queued and not sent and self._orphaned(session, dep):
+                # The process starting it died (the person's /deploy was accepted): resume it as a queued start,
+                # which asks ECS first whether an UpdateService it may have sent landed.
+                log.warning("the process starting this deployment died; resuming its start", deployment_id=dep.id)
+                dep.tracked = {**dep.tracked, "start_queued": True}
+                queued = True
         if queued:  # ECS was unavailable when asked: the start is retried here, with a growing back-off
             self._paced()
             still = self.d.starts.resume(claim.id)
@@ -216,6 +222,12 @@ class Reconciler(BatchWriter):
         elif self.d.clock() - created > NEVER_STARTED_AFTER:
             self.d.fail(claim.id, "ECS never reported this deployment; it was not started.")
         self._release([claim.id], None)
+
+    def _orphaned(self, session: Session, dep: Deployment) -> bool:
+        """True when the process that was starting `dep` is gone."""
+        owner = dep.tracked.get("start_owner")
+        self._liveness = self._liveness or leases.liveness(self.d.sessions, self.owner)
+        return isinstance(owner, str) and bool(self._liveness.dead_claims(session, [owner]))
 
     def _retry_pending_decisions(self, ids: Sequence[int], report: PassReport) -> None:
         """Decisions older than DECISION_RETRY_AFTER that nobody holds, or held by a process that died, and that

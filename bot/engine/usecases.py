@@ -46,6 +46,7 @@ class UseCases:
         if channels is not None:
             self.deployments.channels = channels
         owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.deployments.owner = owner
         self.decisions = Decisions(self.deployments, owner)
         self.reconciler = Reconciler(self.decisions, owner=owner, interval=poll_interval)
 

@@ -47,10 +47,10 @@ def _awaiting(h: Harness) -> int:
     return answer.deployment_id
 
 
-def _claimed_then_killed(database_url: str, h: Harness, dep: int) -> str:
-    """A child process records the decision under its lease and is killed before it is settled."""
+def run_child(database_url: str, h: Harness, script: str, *args: str) -> str:
+    """Run `script` in a process on the same database until it prints its line, then SIGKILL it."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, database_url, h.control.url, str(dep)],
+        [sys.executable, "-c", script, database_url, h.control.url, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -58,8 +58,14 @@ def _claimed_then_killed(database_url: str, h: Harness, dep: int) -> str:
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    proc.send_signal(signal.SIGKILL)  # no handler runs: the lease is left as it was
+    proc.send_signal(signal.SIGKILL)  # no handler runs: whatever it held is left as it was
     proc.wait(timeout=30)
+    return line
+
+
+def _claimed_then_killed(database_url: str, h: Harness, dep: int) -> str:
+    """A child process records the decision under its lease and is killed before it is settled."""
+    line = run_child(database_url, h, CHILD, str(dep))
     assert line.startswith("claimed replica-a/click:"), line
     return line.split()[1]
 
@@ -69,7 +75,7 @@ def _decision(h: Harness) -> Decision:
         return session.scalars(select(Decision)).one()
 
 
-def _survivor_passes(h: Harness, done: object) -> None:
+def survivor_passes(h: Harness, done: object) -> None:
     """The survivor's passes, until `done` holds (PostgreSQL drops a dead session's advisory lock within moments)."""
     survivor = make_usecases(h.sessions, h.control.url, CATALOG, owner="survivor").reconciler
     deadline = time.monotonic() + 20
@@ -86,7 +92,7 @@ def test_a_decision_whose_owner_was_killed_before_sending_is_sent_once_by_the_su
     owner = _claimed_then_killed(database_url, harness, dep)
     held = _decision(harness)
     assert held.lease_owner == owner and held.applied_at is None  # its 5-minute lease runs on
-    _survivor_passes(harness, lambda: harness.control.calls(CONTINUE))  # at once, not in 5 minutes
+    survivor_passes(harness, lambda: harness.control.calls(CONTINUE))  # at once, not in 5 minutes
     settled = _decision(harness)
     assert settled.applied_at is not None and settled.error is None and settled.lease_owner is None
     assert len(harness.control.calls(CONTINUE)) == 1
@@ -103,6 +109,6 @@ def test_a_decision_whose_owner_was_killed_after_ecs_took_it_is_recorded_not_sen
     harness.usecases.deployments.ecs.continue_hook(
         view.region, None, view.ecs_deployment_arn, view.awaiting[0].hook_id, "CONTINUE"
     )
-    _survivor_passes(harness, lambda: _decision(harness).applied_at is not None)
+    survivor_passes(harness, lambda: _decision(harness).applied_at is not None)
     assert len(harness.control.calls(CONTINUE)) == 1  # described first: never sent twice
     assert _decision(harness).error is None
