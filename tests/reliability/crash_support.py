@@ -133,6 +133,7 @@ class Crash:
     sandbox: Sandbox  # the same ECS sandbox, read in-process (its call log is long)
     sessions: sessionmaker[Session]
     acks: list[float] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)  # deployments already handed out by deployment_for
     wakes: list[float] = field(default_factory=list)  # when the driver moved ECS's clock (wall clock)
     _describes_at_wake: int = 0
 
@@ -169,15 +170,17 @@ class Crash:
             return view_of(session, session.get_one(Deployment, dep_id))
 
     def deployment_for(self, service: str) -> int:
-        """The newest deployment of `service`, once it exists."""
-        return wait_for(lambda: self._newest(service), 20, f"a deployment of {service}")
+        """The deployment of `service` a command just asked for, once it exists (not an earlier round's)."""
+        found = wait_for(lambda: self._newest(service), 20, f"a new deployment of {service}")
+        self.seen.add(found)
+        return found
 
     def _newest(self, service: str) -> int | None:
         with self.sessions() as session:
             found = session.scalars(
                 select(Deployment.id).where(Deployment.service_key == service).order_by(Deployment.id.desc())
             ).first()
-            return found
+            return found if found not in self.seen else None
 
     def root(self, dep_id: int) -> dict[str, Any]:
         root_ts = wait_for(lambda: self.view(dep_id).root_ts, 20, f"#{dep_id}'s root message")
@@ -230,9 +233,13 @@ class Crash:
         with self.sessions() as session:
             waiting = [view_of(session, d) for d in session.scalars(select(Deployment))]
             applied = {(d.deployment_id, d.hook_id) for d in session.scalars(select(Decision)) if d.applied_at}
+        # Nor while a deployment is not started yet: its first stages would be jumped over by another's bake.
         return not any(
-            view.status is DeploymentStatus.AWAITING_APPROVAL
-            and (not view.awaiting or (view.id, view.awaiting[0].hook_id) not in applied)
+            view.status is DeploymentStatus.REQUESTED
+            or (
+                view.status is DeploymentStatus.AWAITING_APPROVAL
+                and (not view.awaiting or (view.id, view.awaiting[0].hook_id) not in applied)
+            )
             for view in waiting
         )
 

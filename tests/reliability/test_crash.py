@@ -30,6 +30,8 @@ from tests.reliability.figures import record
 SUCCEEDED = DeploymentStatus.SUCCEEDED
 DONE = (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK, DeploymentStatus.LOST)
 COMMAND = "make soak (test_crash.py)"
+# Each round restarts the bot 2–3 times (a few seconds each on a busy machine): the soak's rounds need longer.
+pytestmark = pytest.mark.timeout(scale(120, 600))
 LEASE_BOUND = 20.0  # seconds: well under the 60 s a dead owner's claim would keep without its liveness
 
 
