@@ -7,12 +7,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import leases
-from bot.db.sessions import is_postgres, transaction
+from bot.db.sessions import is_postgres, transaction, written_again
 from bot.domain.enums import ACTIVE_STATUSES, LifecycleStage, Pace
 from bot.domain.pacing import Budget, TokenBucket, pace_of, quiet_interval
 from bot.ecs.gateway import EcsError, EcsUnavailable, chunks
@@ -263,10 +264,12 @@ class Reconciler(BatchWriter):
             report.events += self.write_batch(claims, snapshots, report.stretch, missing)
         except Exception as exc:
             # A concurrent write (another replica, a decision being recorded) or one bad row: write the batch's
-            # deployments one by one, from fresh rows, so one failure costs one deployment one pass, no more.
+            # deployments one by one, from fresh rows (again while another writer keeps winning the version
+            # check), so one bad row costs one deployment one pass, no more.
             log.info("batch written one by one after an error", error=f"{type(exc).__name__}: {exc}")
             for claim in claims:
-                _guarded(report, claim.id, "deployment", self.write_batch, [claim], snapshots, report.stretch, missing)
+                one = partial(self.write_batch, [claim], snapshots, report.stretch, missing)
+                _guarded(report, claim.id, "deployment", written_again, one)
 
 
 def _guarded(report: PassReport, dep_id: int, what: str, step: Callable[..., object], *args: object) -> None:
