@@ -318,6 +318,7 @@ def _figures(run: Run, found: Outcome, scenario: str, faults: str, command: str)
         delivery_delay_s=percentile(found.delays, 95),
         post_gap_min_s=min(found.gaps),
         post_gap_median_s=statistics.median(found.gaps),
+        dropped=found.dropped,
         command=command,
     )
 
