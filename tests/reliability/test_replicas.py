@@ -93,7 +93,7 @@ def pg(database_url: str) -> Iterator[tuple[str, Engine]]:
 
 @dataclass
 class StageWatch:
-    """When each ECS deployment's status or lifecycle stage changed, read from the sandbox every 50 ms."""
+    """When each ECS deployment's status or lifecycle stage changed, read from the sandbox every 0.1 s."""
 
     ecs: SandboxHandle
     changes: list[tuple[str, float]] = field(default_factory=list)  # (service deployment ARN, real time)
@@ -102,7 +102,7 @@ class StageWatch:
 
     def run(self) -> None:
         initial = set(self.ecs.sandbox.engine.store.deployments)
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(0.1):
             with self.ecs.sandbox.lock:
                 self.ecs.sandbox.catch_up()
                 now = time.time()
@@ -246,9 +246,10 @@ def outcome(run: Run, watch: StageWatch) -> Outcome:
         c["parameters"].get("hookId") for c in calls if c["operation"] == "ContinueServiceDeployment" and c["done"]
     )
     found.applied_twice += [f"hook {h} continued ×{n}" for h, n in continued.items() if n > 1]
-    posts = [c for c in store.calls_for("chat.postMessage") if c["ok"]]
     for channel in run.channels:
-        times = sorted(c["time"] for c in posts if c["params"].get("channel") == channel)
+        # When Slack stored each post (its ts): the call log's time is when the answer went, which a slow answer
+        # on a loaded machine skews by a few hundred milliseconds.
+        times = sorted(float(m["ts"]) for m in store.snapshot(channel)["channels"].get(channel, []))
         found.gaps += [b - a for a, b in itertools.pairwise(times)]
     found.delays = _delays(run, rows, watch)
     return found
@@ -330,8 +331,8 @@ def _assert_clean(run: Run, found: Outcome) -> None:
     assert not found.duplicated, found.duplicated
     assert not found.applied_twice, found.applied_twice
     assert not found.out_of_order, found.out_of_order
-    # About one post a second per channel, whichever replica posted (the log has when each call ended, so a slow
-    # answer can make one gap look shorter than the pace; replicas pacing only themselves post ~0.01 s apart).
+    # About one post a second per channel, whichever replica posted (replicas pacing only themselves post ~0.01 s
+    # apart; Slack's own clock on a busy machine, and the call's start against its turn, leave some slack).
     assert min(found.gaps) >= 0.7, sorted(found.gaps)[:5]
     errors = [line for r in run.replicas for line in r.errors()]
     assert not errors, errors[:3]
