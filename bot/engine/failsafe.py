@@ -27,32 +27,36 @@ UNSEEN_REASON = "the approval request could not be shown in Slack, so it must no
 
 def unseen_pauses(session: Session, catalog: Catalog, ids: Sequence[int], now: datetime) -> list[tuple[int, str]]:
     """(deployment, hook) of CONTINUE-on-timeout pauses whose approval request never reached Slack."""
-    found: list[tuple[int, str]] = []
-    stmt = select(Deployment).where(Deployment.id.in_(ids), Deployment.status == DeploymentStatus.AWAITING_APPROVAL)
-    for dep in session.scalars(stmt):
-        service = catalog.get(dep.service_key)
+    continuing: list[tuple[int, str]] = []
+    stmt = select(Deployment.id, Deployment.service_key, Deployment.tracked).where(
+        Deployment.id.in_(ids), Deployment.status == DeploymentStatus.AWAITING_APPROVAL
+    )
+    for dep_id, service_key, tracked in session.execute(stmt):
+        service = catalog.get(service_key)
         default = service.timeout_action if service is not None else TimeoutAction.ROLLBACK
-        decided = set(session.scalars(select(Decision.hook_id).where(Decision.deployment_id == dep.id)))
-        for hook in awaiting_hooks(dep.tracked):
-            action = TimeoutAction(hook.timeout_action or default)
-            if (
-                action is TimeoutAction.CONTINUE
-                and hook.hook_id not in decided
-                and _unseen(session, dep, hook.hook_id, now)
-            ):
-                found.append((dep.id, hook.hook_id))
-    return found
+        continuing += [
+            (dep_id, hook.hook_id)
+            for hook in awaiting_hooks(tracked)
+            if TimeoutAction(hook.timeout_action or default) is TimeoutAction.CONTINUE
+        ]
+    if not continuing:
+        return []
+    stmt = select(Decision.deployment_id, Decision.hook_id).where(
+        Decision.deployment_id.in_(sorted({d for d, _ in continuing}))
+    )
+    decided = {(d, h) for d, h in session.execute(stmt)}
+    return [(d, h) for d, h in continuing if (d, h) not in decided and _unseen(session, d, h, now)]
 
 
-def _unseen(session: Session, dep: Deployment, hook_id: str, now: datetime) -> bool:
+def _unseen(session: Session, dep_id: int, hook_id: str, now: datetime) -> bool:
     event_id = session.scalar(
         select(DeploymentEvent.id).where(
-            DeploymentEvent.deployment_id == dep.id, DeploymentEvent.key == f"hook:{hook_id}:AWAITING_ACTION"
+            DeploymentEvent.deployment_id == dep_id, DeploymentEvent.key == f"hook:{hook_id}:AWAITING_ACTION"
         )
     )
     if event_id is None:
         return False
-    row = session.scalars(select(Outbox).where(Outbox.idempotency_key == event_key(dep.id, event_id))).first()
+    row = session.scalars(select(Outbox).where(Outbox.idempotency_key == event_key(dep_id, event_id))).first()
     if row is None or row.state is OutboxState.SENT:
         return False
     return row.state is OutboxState.FAILED or row.created_at < now - UNSEEN_AFTER

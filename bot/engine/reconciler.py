@@ -21,7 +21,8 @@ from bot.engine import metrics
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import Deployments
 from bot.engine.failsafe import unseen_pauses
-from bot.engine.reconcile_batch import BatchWriter, _Claim
+from bot.engine.reconcile_batch import LIGHT, BatchWriter, _Claim, applied_fingerprints, release_quiet
+from bot.engine.reminding import Reminders
 from bot.engine.starts import CLOCK_SKEW, retry_delay
 from bot.logs import get_logger
 from models import Deployment
@@ -73,6 +74,10 @@ class Reconciler(BatchWriter):
         self._sleep, self._monotonic = sleep, monotonic
         self._bucket = TokenBucket.full(self.budget.calls_per_second, self.budget.burst, monotonic())
         self._liveness: leases.Liveness | None = None
+        self._fixed = {}
+        self._applied = {}
+        self._quiet = []
+        self.reminders = Reminders(self.d.catalog)
 
     def reconcile_once(self) -> PassReport:
         """Claim, describe in batches of 20, and write each batch in one transaction."""
@@ -84,7 +89,9 @@ class Reconciler(BatchWriter):
             self._pass(claims, report)
         finally:
             # Whatever went wrong, nothing this pass claimed stays leased: the next pass (any replica) takes it.
+            self._release_quiet()
             self._release([c.id for c in claims], None)
+            self._forget(report.live)
         log.debug("reconcile pass", claimed=report.claimed, live=report.live, stretch=report.stretch.total_seconds())
         metrics.count_pass(report.claimed, report.delayed, len(report.errors), time.monotonic() - started)
         return report
@@ -92,6 +99,9 @@ class Reconciler(BatchWriter):
     def _pass(self, claims: list[_Claim], report: PassReport) -> None:
         """Retry old decisions, find unstarted deployments, describe and write the rest; one failure stops nothing."""
         self._retry_pending_decisions([c.id for c in claims], report)
+        known = [c.id for c in claims if c.id in self._fixed]
+        with self.d.sessions() as session:  # after the retries, which may apply some
+            self._applied = applied_fingerprints(session, known) if known else {}
         groups: dict[tuple[str, str | None], list[_Claim]] = defaultdict(list)
         for claim in claims:
             if claim.arn is None:
@@ -102,6 +112,21 @@ class Reconciler(BatchWriter):
             for batch in chunks([str(c.id) for c in members]):
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
         self._roll_back_unseen([c.id for c in claims], report)
+
+    def _release_quiet(self) -> None:
+        """The pass's deployments left as they were: their leases, until each is next due, in one statement."""
+        quiet, self._quiet = self._quiet, []
+        if quiet:
+            with transaction(self.d.sessions) as session:
+                release_quiet(session, self.owner, quiet)
+
+    def _forget(self, live: int) -> None:
+        """Drop what is remembered of deployments no longer live (ended, or ended by another replica)."""
+        if len(self._fixed) > live:
+            with self.d.sessions() as session:
+                active = set(session.scalars(select(Deployment.id).where(Deployment.status.in_(ACTIVE_STATUSES))))
+            self._fixed = {k: v for k, v in self._fixed.items() if k in active}
+            self.reminders.forget(active)
 
     def _roll_back_unseen(self, ids: Sequence[int], report: PassReport) -> None:
         """A pause set to CONTINUE at its timeout whose approval request never reached Slack is rolled back."""
@@ -134,7 +159,7 @@ class Reconciler(BatchWriter):
             if dead:  # a dead owner's leases ended with it (an unowned lease_until is a due time: it stands)
                 free = free | Deployment.lease_owner.in_(sorted(dead))
             stmt = (
-                select(Deployment.id, Deployment.ecs_deployment_arn, Deployment.region, Deployment.role_arn)
+                select(Deployment.id, Deployment.ecs_deployment_arn, Deployment.region, Deployment.role_arn, *LIGHT)
                 .where(Deployment.status.in_(ACTIVE_STATUSES))
                 .where(free)
                 # A written deployment's lease_until is when it was described (or when it is next due): the
@@ -145,12 +170,12 @@ class Reconciler(BatchWriter):
             if is_postgres(session):
                 # Replicas share the work: rows another pass is claiming right now are skipped, not waited for.
                 stmt = stmt.with_for_update(skip_locked=True, of=Deployment)
-            claims = [_Claim(*row) for row in session.execute(stmt)]
+            claims = [_Claim(r.id, r.ecs_deployment_arn, r.region, r.role_arn, r) for r in session.execute(stmt)]
             if claims:
                 session.execute(
                     update(Deployment)
                     .where(Deployment.id.in_([c.id for c in claims]))
-                    .values(lease_owner=self.owner, lease_until=now + self.lease)
+                    .values(lease_owner=self.owner, lease_until=now + self.lease, updated_at=Deployment.updated_at)
                     .execution_options(synchronize_session=False)
                 )
         return claims
@@ -180,7 +205,7 @@ class Reconciler(BatchWriter):
             session.execute(
                 update(Deployment)
                 .where(Deployment.id.in_(list(ids)), Deployment.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=until)
+                .values(lease_owner=None, lease_until=until, updated_at=Deployment.updated_at)
                 .execution_options(synchronize_session=False)
             )
 
