@@ -276,7 +276,8 @@ class Control:
             if "token_error" in body:
                 settings.token_error = str(body["token_error"]) if body["token_error"] else None
             if "faults" in body:
-                self.store.faults.set([Fault.of(dict(f)) for f in body["faults"] or []])
+                seed = int(body["fault_seed"]) if body.get("fault_seed") is not None else None
+                self.store.faults.set([Fault.of(dict(f)) for f in body["faults"] or []], seed)
             settings.clock_offset += float(body.get("advance_clock", 0))
             self.store.touch()
         return 200, {"ok": True, "settings": settings.as_dict(), "faults": self.store.faults.as_list()}

@@ -1,9 +1,15 @@
-"""Injected faults: Slack answering 429 with Retry-After, 5xx, or an error after it already did the work."""
+"""Injected faults: Slack answering 429 with Retry-After, 5xx, or an error after it already did the work.
+
+A 429 holds like Slack's: until its Retry-After has passed, every call of that method (chat.postMessage: in that
+channel) is answered 429 again, with the seconds still to wait.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +53,28 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[Fault] = []
+        self._random = random.Random()  # fault injection, not security
+        self._holds: dict[str, float] = {}  # method (or method + channel) → monotonic end of its Retry-After
 
-    def set(self, rules: list[Fault]) -> None:
-        """Replace every rule."""
+    def set(self, rules: list[Fault], seed: int | None = None) -> None:
+        """Replace every rule (and every hold); with `seed`, the same calls draw the same faults."""
         with self._lock:
             self._rules = list(rules)
+            self._random = random.Random(seed)  # fault injection, not security
+            self._holds.clear()
+
+    def hold(self, key: str, seconds: float) -> None:
+        """A 429 was answered: calls under `key` are refused until `seconds` have passed."""
+        with self._lock:
+            self._holds[key] = max(self._holds.get(key, 0.0), time.monotonic() + seconds)
+
+    def held(self, key: str) -> Reply | None:
+        """The 429 a call under `key` gets while an earlier 429's Retry-After runs (Slack does not serve it early)."""
+        with self._lock:
+            left = self._holds.get(key, 0.0) - time.monotonic()
+        if left <= 0:
+            return None
+        return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, math.ceil(left)))}
 
     def clear(self) -> None:
         """No more faults."""
@@ -63,7 +86,7 @@ class Faults:
             for rule in self._rules:
                 if rule.method not in ("*", method) or rule.times == 0:
                     continue
-                if rule.rate < 1.0 and random.random() >= rule.rate:
+                if rule.rate < 1.0 and self._random.random() >= rule.rate:
                     continue
                 if rule.times > 0:
                     rule.times -= 1

@@ -145,7 +145,14 @@ class WebApi:
         lacking = missing_scope(method, channel, granted)
         if lacking is not None:
             return fail("missing_scope", needed=lacking, provided=",".join(sorted(granted)))
+        # chat.postMessage is limited per channel, every other method per workspace.
+        hold = f"{method} {channel.id}" if method == "chat.postMessage" and channel is not None else method
+        early = self.store.faults.held(hold)
+        if early is not None:
+            return early
         fault = self.store.faults.take(method)
+        if fault is not None and fault.status == 429:
+            self.store.faults.hold(hold, fault.retry_after)
         if fault is not None and not fault.after_store:
             return fault.reply()
         reply = self.methods[method](params)

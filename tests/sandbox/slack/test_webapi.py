@@ -254,6 +254,42 @@ def test_rate_limit_emulation(client: WebClient, sandbox: SlackSandboxHandle) ->
     assert [c["status"] for c in calls] == [200, 200, 200, 429, 200]
 
 
+def test_an_injected_429_holds_until_its_retry_after_has_passed(client: WebClient, sandbox: SlackSandboxHandle) -> None:
+    posted = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="a")
+    faults = [
+        {"method": "chat.update", "status": 429, "retry_after": 30},
+        {"method": "chat.postMessage", "status": 429},
+    ]
+    assert http("POST", f"{sandbox.url}/_sandbox/settings", {"faults": faults})[0] == 200
+    for _ in range(2):  # the fault was used up by the first call; Slack still refuses the second, early one
+        with pytest.raises(SlackApiError) as info:
+            client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="b")
+        assert info.value.response.status_code == 429 and int(info.value.response.headers["Retry-After"]) >= 29
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="c")
+    # chat.postMessage is held per channel; other methods are not held by chat.update's 429.
+    client.chat_postMessage(channel=ws.INCIDENT_CHANNEL, text="other channel is fine")
+    assert http("POST", f"{sandbox.url}/_sandbox/settings", {"faults": []})[0] == 200
+    client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="b")  # clearing the faults ends the holds
+
+
+def test_seeded_faults_draw_the_same_calls(client: WebClient, sandbox: SlackSandboxHandle) -> None:
+    def pattern() -> list[bool]:
+        body = {"faults": [{"method": "auth.test", "error": "fatal_error", "rate": 0.5, "times": -1}], "fault_seed": 7}
+        assert http("POST", f"{sandbox.url}/_sandbox/settings", body)[0] == 200
+        failed = []
+        for _ in range(20):
+            try:
+                client.auth_test()
+                failed.append(False)
+            except SlackApiError:
+                failed.append(True)
+        return failed
+
+    first = pattern()
+    assert first == pattern() and 0 < sum(first) < 20
+
+
 def test_calls_log_and_reset(client: WebClient, sandbox: SlackSandboxHandle) -> None:
     with pytest.raises(SlackApiError):
         client.users_info(user=ws.ALICE)  # users:read is not granted
