@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.domain.enums import AnswerKind
+from bot.domain.enums import AnswerKind, SlackFailureKind
 from bot.engine.answers import Answer
 from bot.logs import get_logger
 from bot.slack.blocks import Message, ephemeral, help_message, history_message, status_message
 from bot.slack.context import BotContext
+from bot.slack.errors import classify
 from bot.slack.inbound import trusted_response_url
 from bot.slack.retry import SlackRetry, with_retries
 
@@ -98,18 +99,32 @@ def post(client: WebClient, message: Message, *, user: str, channel: str | None,
                 lambda: client.chat_postEphemeral(channel=channel, user=user, **message.as_kwargs()),
                 "chat.postEphemeral",
                 idempotent=False,
+                server_errors=True,  # an ephemeral cannot be read back: a 5xx is sent again, not dropped
             )
             return True
     except (SlackClientError, OSError) as exc:
+        if _maybe_shown(exc):
+            log.warning("Slack may have shown %s the answer in %s (%s): not sent again as a DM", user, channel, exc)
+            return True
         log.warning("could not answer %s in %s (%s); sending a DM", user, channel, exc)
     return direct(client, message, user)
+
+
+def _maybe_shown(exc: Exception) -> bool:
+    """Slack answered an error code that means "some aspect may have succeeded" (fatal_error, internal_error)."""
+    failure = classify(exc)
+    return isinstance(exc, SlackApiError) and failure.kind is SlackFailureKind.LOOKUP and (failure.status or 0) < 500
 
 
 def direct(client: WebClient, message: Message, user: str) -> bool:
     """A message in the bot's DM with the person (the App Home's Messages tab)."""
     try:
+        # The bot may not read its DMs (no im:history), so a 5xx is sent again rather than the answer dropped.
         with_retries(
-            lambda: client.chat_postMessage(channel=user, **message.as_kwargs()), "chat.postMessage", idempotent=False
+            lambda: client.chat_postMessage(channel=user, **message.as_kwargs()),
+            "chat.postMessage",
+            idempotent=False,
+            server_errors=True,
         )
         return True
     except (SlackClientError, OSError) as exc:

@@ -32,6 +32,7 @@ def with_retries(
     what: str,
     *,
     idempotent: bool = True,
+    server_errors: bool = False,
     health: SlackHealth | None = None,
     attempts: int = ATTEMPTS,
     max_wait: float = MAX_WAIT_SECONDS,
@@ -39,7 +40,9 @@ def with_retries(
 ) -> T:
     """`call()`, again after a 429 (honouring Retry-After), a 5xx or a dropped connection, within `max_wait`.
 
-    A call that may already have taken effect (fatal_error, a timeout) is repeated only when `idempotent`.
+    A call that may already have taken effect (fatal_error, a timeout) is repeated only when `idempotent`; with
+    `server_errors`, a 5xx page is repeated anyway (slack_sdk's ServerErrorRetryHandler's rule), for an answer
+    nobody can look up afterwards, where showing it twice is better than losing it.
     Permanent errors raise at once; a bot-level one is recorded in `health`.
     """
     waited = 0.0
@@ -52,7 +55,9 @@ def with_retries(
                 failure = replace(failure, kind=SlackFailureKind.RETRY)
             if failure.kind is SlackFailureKind.BOT and health is not None:
                 health.bot_error(failure.code, what)
-            again = failure.kind is SlackFailureKind.RETRY or (failure.kind is SlackFailureKind.LOOKUP and idempotent)
+            server_error = server_errors and (failure.status or 0) >= 500
+            maybe_done = failure.kind is SlackFailureKind.LOOKUP and (idempotent or server_error)
+            again = failure.kind is SlackFailureKind.RETRY or maybe_done
             wait = failure.retry_after if failure.retry_after is not None else BACKOFF_SECONDS * 2 ** (attempt - 1)
             if not again or attempt == attempts or waited + wait > max_wait:
                 raise

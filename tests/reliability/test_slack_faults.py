@@ -116,6 +116,8 @@ def _aware(at: datetime) -> datetime:
 
 def _button(w: World, dep: int, hook: str) -> dict[str, Any] | None:
     """The root message, once it shows the Approve button for this pause."""
+    if not w.view(dep).root_ts:
+        return None  # not posted yet: Slack keeps failing the post, or the channel's pace holds it
     root = w.root(dep)
     actions = [e for b in root.get("blocks") or [] if b.get("type") == "actions" for e in b["elements"]]
     shown = any(e["action_id"] == APPROVE_ACTION and hook in e["value"] for e in actions)
