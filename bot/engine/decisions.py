@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.db import leases
@@ -27,6 +29,10 @@ from bot.logs import get_logger
 from models import Decision, Deployment, ServiceLock
 
 log = get_logger(__name__)
+# How long a rollback waits for an approval still on its way to ECS (recorded, its sender still holding it), so that it
+# stops the deployment after the approval instead of racing it: the approver is then told the truth ("approved"), not
+# "that pause no longer waits". Past this the rollback goes ahead; the approval's own answer then says what ECS did.
+IN_FLIGHT_WAIT = 5.0
 # ECS's answers for a deployment (or service) it no longer has: explained, never relayed.
 
 
@@ -109,9 +115,28 @@ class Decisions:
             return refused(f"#{dep_id} is still starting on ECS; try again in a few seconds.", deployment_id=dep_id)
         # A pause already decided (approved a moment ago, before the next poll) is no longer one to fail: the
         # rollback then stops the deployment instead of being refused as "already approved".
+        self._settle_in_flight(view)
         awaiting = {h.hook_id for h in view.awaiting if view.decision_for(h.hook_id) is None}
         hook = hook_id if hook_id in awaiting else next(iter(sorted(awaiting)), STOP_HOOK_ID)
         return self._decide(actor, view, hook, DecisionKind.ROLLBACK, reason)
+
+    def _settle_in_flight(self, view: DeploymentView) -> None:
+        """Wait (at most IN_FLIGHT_WAIT) while a decision on a waiting pause is being sent to ECS."""
+        hooks = [h.hook_id for h in view.awaiting if view.decision_for(h.hook_id) is not None]
+        if not hooks:
+            return
+        in_flight = (
+            select(func.count())
+            .select_from(Decision)
+            .where(Decision.deployment_id == view.id, Decision.hook_id.in_(hooks))
+            .where(Decision.applied_at.is_(None), Decision.error.is_(None), Decision.lease_owner.is_not(None))
+        )
+        deadline = time.monotonic() + IN_FLIGHT_WAIT
+        while time.monotonic() < deadline:
+            with transaction(self.d.sessions) as session:
+                if not session.scalar(in_flight):
+                    return
+            time.sleep(0.02)
 
     def roll_back_unseen(self, dep_id: int, hook: str) -> Answer:
         """The bot's own rollback of a CONTINUE-on-timeout pause nobody could see (bot/engine/failsafe.py)."""

@@ -79,7 +79,7 @@ class Sandbox:
         params: dict[str, Any] = {}
         try:
             params = parse_body(raw)
-            time.sleep(self.throttle.delay())
+            time.sleep(self.throttle.delay(operation))
             self.throttle.check(operation)
             validate_input(operation, params)
             with self.lock:

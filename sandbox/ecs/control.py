@@ -6,7 +6,8 @@ POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIEN
 POST fault      {operation, code, rate[, after]}   inject ThrottlingException/ServerException/Timeout ('*' =
                                 all); rate 0 clears; after=true (ServerException or Timeout): do the call, then
                                 answer 500, or close the connection without an answer (Timeout)
-POST latency    {min, max}      delay every call by a uniform random [min, max] seconds (0, 0 clears)
+POST latency    {min, max[, operations]}   delay every call (or only those of the operations listed) by a
+                                uniform random [min, max] seconds (0, 0 clears)
 POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
 POST speed      {speed}         sandbox seconds per real second
 POST switch     {name, value}   set a named switch for behaviour AWS leaves undocumented (switches.py)
@@ -27,6 +28,7 @@ from typing import Any
 from .app import Sandbox
 from .errors import EcsError
 from .model import lambda_arn
+from .operations import OPERATIONS
 from .switches import SwitchError
 
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
@@ -112,8 +114,11 @@ def _latency(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     low, high = _number(body, "min"), _number(body, "max")
     if high < low or high > 30:
         raise ControlError("latency needs 0 <= min <= max <= 30 seconds")
-    sandbox.throttle.set_latency(low, high)
-    return {"min": low, "max": high}
+    operations = body.get("operations", [])
+    if not isinstance(operations, list) or not all(isinstance(o, str) and o in OPERATIONS for o in operations):
+        raise ControlError(f"operations must be a list of ECS operations, of {', '.join(sorted(OPERATIONS))}")
+    sandbox.throttle.set_latency(low, high, frozenset(operations))
+    return {"min": low, "max": high, "operations": sorted(operations)}
 
 
 def _lambda(sandbox: Sandbox, body: dict[str, Any]) -> Any:

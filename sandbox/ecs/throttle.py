@@ -41,6 +41,7 @@ class Throttle:
         # A 5xx after the change was made: the call landed, the client cannot know (what makes retries unsafe).
         self._after: dict[str, tuple[str, float]] = {}  # code, rate
         self._latency = (0.0, 0.0)
+        self._latency_of: frozenset[str] = frozenset()  # operations the latency applies to; empty: every one
 
     def reset(self) -> None:
         """Turn throttling off, refill the buckets and clear faults."""
@@ -50,6 +51,7 @@ class Throttle:
             self._faults.clear()
             self._after.clear()
             self._latency = (0.0, 0.0)
+            self._latency_of = frozenset()
 
     def set_enabled(self, enabled: bool) -> None:
         """Switch throttling on or off (buckets start full)."""
@@ -76,16 +78,17 @@ class Throttle:
             else:
                 self._after[operation] = (code, rate)
 
-    def set_latency(self, low: float, high: float) -> None:
-        """Delay every call by a uniform random time in [low, high] seconds (real time)."""
+    def set_latency(self, low: float, high: float, operations: frozenset[str] = frozenset()) -> None:
+        """Delay calls (of `operations`; all when empty) by a uniform random time in [low, high] seconds (real time)."""
         with self._lock:
-            self._latency = (low, high)
+            self._latency, self._latency_of = (low, high), operations
 
-    def delay(self) -> float:
+    def delay(self, operation: str) -> float:
         """The latency to add to this call, in seconds."""
         with self._lock:
             low, high = self._latency
-        return random.uniform(low, high) if high > 0 else 0.0
+            applies = not self._latency_of or operation in self._latency_of
+        return random.uniform(low, high) if high > 0 and applies else 0.0
 
     def lost_answer(self, operation: str) -> EcsError | None:
         """The fault replacing the answer of a call that was done, when an after-fault says so."""

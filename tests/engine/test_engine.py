@@ -15,6 +15,7 @@ from bot.domain.readmodels import DeploymentView
 from bot.domain.telling import telling
 from bot.engine.reconciler import Reconciler
 from models import Decision, Deployment, DeploymentEvent, Outbox
+from tests.e2e_support import wait_for
 from tests.support import Harness, actor, example_catalog, make_usecases
 
 CATALOG = example_catalog()
@@ -164,6 +165,30 @@ def test_double_approve_and_approve_racing_rollback_send_each_decision_once(harn
     assert decision is not None
     stopped = answers["rollback"].ok and decision.kind is DecisionKind.APPROVE
     assert len(harness.control.calls("StopServiceDeployment")) == (1 if stopped else 0)
+
+
+def test_a_rollback_during_an_approval_still_on_its_way_stops_after_it(harness: Harness) -> None:
+    # The approval is recorded and its ContinueServiceDeployment is on the wire (slow): a rollback in that window used
+    # to stop the deployment first, so the approver was told the pause no longer waited.
+    dep = deploy(harness, "ui bluegreen image=:1.3.0")
+    hook = harness.run_until(dep, awaiting).awaiting[0].hook_id
+    harness.control.post("latency", {"min": 1, "max": 1, "operations": ["ContinueServiceDeployment"]})
+    answers: dict[str, Any] = {}
+    approve = actor("U0BOB", source="button")
+    approving = threading.Thread(
+        target=lambda: answers.update(approve=harness.usecases.decisions.approve(approve, dep))
+    )
+    approving.start()
+    wait_for(lambda: harness.view(dep).decision_for(hook), what="the approval recorded")
+    answers["rollback"] = harness.usecases.decisions.rollback(actor("U0CAROL"), dep)
+    approving.join()
+    assert answers["approve"].ok, answers["approve"].text
+    assert answers["rollback"].ok, answers["rollback"].text
+    changes = ("ContinueServiceDeployment", "StopServiceDeployment")
+    landed = [
+        c["operation"] for c in harness.control.get("calls")["calls"] if c["operation"] in changes and c["applied"]
+    ]
+    assert landed == ["ContinueServiceDeployment", "StopServiceDeployment"]
 
 
 def test_deploy_is_refused_while_busy_or_locked(harness: Harness) -> None:

@@ -62,6 +62,15 @@ def test_latency_delays_every_call(ecs_strict: ECSClient, control: Control) -> N
     control.post("latency", {"min": 0, "max": 0})
 
 
+def test_latency_of_named_operations_delays_those(ecs_strict: ECSClient, control: Control) -> None:
+    answer = control.post("latency", {"min": 0.2, "max": 0.2, "operations": ["ListServices"]})
+    assert answer["operations"] == ["ListServices"]
+    started = time.monotonic()
+    ecs_strict.list_services(cluster=CLUSTER)
+    assert time.monotonic() - started >= 0.2
+    control.post("latency", {"min": 0, "max": 0})
+
+
 def test_throttling_uses_the_shared_deployment_bucket(ecs_strict: ECSClient, control: Control) -> None:
     control.post("throttling", {"enabled": True})
 
@@ -116,6 +125,8 @@ def test_control_rejects_bad_requests(control: Control) -> None:
         ("fault", {"operation": "X", "code": "AccessDeniedException", "rate": 1}),
         ("fault", {"operation": "X", "code": "ThrottlingException", "rate": 1, "after": True}),
         ("latency", {"min": 2, "max": 1}),
+        ("latency", {"min": 0, "max": 1, "operations": ["NoSuchOperation"]}),
+        ("latency", {"min": 0, "max": 1, "operations": "UpdateService"}),
         ("lambda", {"name": "f", "url": "ftp://x"}),
         ("nothing", {}),
     ]
