@@ -161,10 +161,9 @@ def queue_root_post(session: Session, dep: Deployment, at: datetime) -> None:
     )
 
 
-def queue_root_update(session: Session, dep: Deployment, at: datetime) -> None:
-    """Queue an edit of the root message; the sender coalesces them and renders the newest state."""
-    queue(
-        session,
+def root_update_row(dep: Deployment, at: datetime) -> dict[str, Any]:
+    """The outbox row of an edit of the root message (for `queue_many`)."""
+    return outbox_row(
         key=root_update_key(dep.id, dep.version),
         kind=OutboxKind.UPDATE_ROOT,
         channel_id=dep.channel_id,
@@ -174,10 +173,9 @@ def queue_root_update(session: Session, dep: Deployment, at: datetime) -> None:
     )
 
 
-def queue_event_reply(session: Session, dep: Deployment, event_id: int, at: datetime) -> None:
-    """Queue the thread reply narrating one event."""
-    queue(
-        session,
+def event_reply_row(dep: Deployment, event_id: int, at: datetime) -> dict[str, Any]:
+    """The outbox row of the thread reply narrating one event (for `queue_many`)."""
+    return outbox_row(
         key=event_key(dep.id, event_id),
         channel_id=dep.channel_id,
         in_thread=True,
@@ -185,6 +183,16 @@ def queue_event_reply(session: Session, dep: Deployment, event_id: int, at: date
         deployment_id=dep.id,
         at=at,
     )
+
+
+def queue_root_update(session: Session, dep: Deployment, at: datetime) -> None:
+    """Queue an edit of the root message; the sender coalesces them and renders the newest state."""
+    queue_many(session, [root_update_row(dep, at)])
+
+
+def queue_event_reply(session: Session, dep: Deployment, event_id: int, at: datetime) -> None:
+    """Queue the thread reply narrating one event."""
+    queue_many(session, [event_reply_row(dep, event_id, at)])
 
 
 def record(session: Session, dep: Deployment, kind: EventKind, key: str, at: datetime, **fields: Any) -> int | None:

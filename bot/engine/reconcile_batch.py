@@ -12,12 +12,11 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.sessions import transaction
-from bot.db.store import add_events, outbox_row, queue_many
+from bot.db.store import add_events, event_reply_row, outbox_row, queue_many, root_update_row
 from bot.domain.enums import (
     STOP_HOOK_ID,
     DecisionKind,
     EventKind,
-    OutboxKind,
     RenderKind,
     RollbackCause,
     Telling,
@@ -25,7 +24,7 @@ from bot.domain.enums import (
 from bot.domain.machine.advance import advance
 from bot.domain.machine.lost import LOST_REASON, missing_pass
 from bot.domain.machine.state import Event, Tracked
-from bot.domain.outbox import event_key, incident_key, render_payload, root_update_key
+from bot.domain.outbox import incident_key, render_payload
 from bot.domain.pacing import next_describe, pace_of
 from bot.domain.snapshot import ecs_ended, ecs_started
 from bot.domain.telling import closing_channels, telling
@@ -230,17 +229,7 @@ class BatchWriter:
             event_id = stored.get((dep.id, event.key))
             if event_id is not None:
                 rows += self._messages(session, dep, event, event_id, now)
-        rows += [
-            outbox_row(
-                key=root_update_key(d.id, d.version),
-                kind=OutboxKind.UPDATE_ROOT,
-                channel_id=d.channel_id,
-                payload=render_payload(RenderKind.ROOT),
-                deployment_id=d.id,
-                at=now,
-            )
-            for d in touched
-        ]
+        rows += [root_update_row(d, now) for d in touched]
         queue_many(session, rows)
         return len(stored)
 
@@ -249,16 +238,7 @@ class BatchWriter:
     ) -> list[dict[str, object]]:
         rows = []
         if telling(event.kind, event.detail) is Telling.REPLY:  # the rest only changes the root message
-            rows.append(
-                outbox_row(
-                    key=event_key(dep.id, event_id),
-                    channel_id=dep.channel_id,
-                    in_thread=True,
-                    payload=render_payload(RenderKind.EVENT, event_id=event_id),
-                    deployment_id=dep.id,
-                    at=now,
-                )
-            )
+            rows.append(event_reply_row(dep, event_id, now))
         service = self.d.catalog.get(dep.service_key)
         cause = RollbackCause.of(event.detail.get("cause"))
         automatic = event.kind is EventKind.ROLLBACK_STARTED and cause is not None and cause.is_automatic
