@@ -13,8 +13,9 @@ from sandbox.slack import workspace as ws
 from sandbox.slack.blockkit import BlockError, check_view
 from sandbox.slack.delivery import FORM, JSON, Delivery, deliver, form_body, payload_body
 from sandbox.slack.faults import Fault
+from sandbox.slack.responses import Responses
 from sandbox.slack.socket import SocketHub
-from sandbox.slack.state import Message, Store
+from sandbox.slack.state import Message, ResponseUrl, Store
 from sandbox.slack.webapi import WebApi, bot_message, message_content
 
 Result = tuple[int, dict[str, Any]]
@@ -67,6 +68,7 @@ class Control:
         self.api = api
         self.config = config
         self.hub = hub
+        self.responses = Responses(store, self._respond_with)
 
     def _send(self, kind: str, payload: dict[str, Any]) -> Delivery:
         """Deliver a request within Slack's time limit: over the app's socket if it has one, else signed HTTP."""
@@ -273,6 +275,12 @@ class Control:
                 settings.latency_methods = frozenset(str(m) for m in body["latency_methods"] or [])
             if "scopes" in body:
                 settings.scopes = frozenset(str(s) for s in body["scopes"])
+            if "response_url_errors" in body:
+                if body["response_url_errors"] not in ("json", "text"):
+                    raise BadRequest("invalid_response_url_errors")
+                settings.response_url_errors = str(body["response_url_errors"])
+            if "response_url_faults_spend_use" in body:
+                settings.response_url_faults_spend_use = bool(body["response_url_faults_spend_use"])
             if "token_error" in body:
                 settings.token_error = str(body["token_error"]) if body["token_error"] else None
             if "faults" in body:
@@ -299,27 +307,9 @@ class Control:
         except (urllib.error.URLError, OSError) as exc:
             return 502, {"ok": False, "error": f"unreachable: {exc}"}
 
-    def respond(self, rid: str, raw: bytes) -> Result:
-        """`POST` to a response_url: five uses in thirty minutes, like Slack's."""
-        entry, error = self.store.use_response_url(rid)
-        if entry is None:
-            return 404, {"ok": False, "error": error}
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            return 400, {"ok": False, "error": "invalid_payload"}
-        if not isinstance(data, dict):
-            return 400, {"ok": False, "error": "invalid_payload"}
-        try:
-            self._respond_with(entry.user, entry.channel, entry.message_ts, entry.ephemeral, data)
-        except BlockError as exc:
-            return 400, {"ok": False, "error": exc.code, "errors": exc.messages}
-        return 200, {"ok": True}
-
-    def _respond_with(
-        self, user: str, channel: str, original: str | None, ephemeral: bool, data: dict[str, Any]
-    ) -> None:
-        """Delete, replace or add a message according to the response body."""
+    def _respond_with(self, entry: ResponseUrl, data: dict[str, Any]) -> None:
+        """Delete, replace or add a message according to a response_url POST's body."""
+        user, channel, original, ephemeral = entry.user, entry.channel, entry.message_ts, entry.ephemeral
         if data.get("delete_original") and original:
             if ephemeral:
                 self.store.remove_ephemeral(user, original)

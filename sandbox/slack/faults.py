@@ -35,6 +35,8 @@ class Fault:
         fault = cls(**fields)
         if fault.status == 200 and not fault.error:
             raise ValueError("a fault needs an HTTP status other than 200, or an error code")
+        if fault.method == "response_url" and fault.status != 429 and fault.status < 500:
+            raise ValueError("a response_url answers a fault with a 429 or a 5xx (it has no Web API error codes)")
         return fault
 
     def reply(self) -> Reply:
@@ -80,11 +82,11 @@ class Faults:
         """No more faults."""
         self.set([])
 
-    def take(self, method: str) -> Fault | None:
-        """The fault this call hits, if any (spending one of its `times`)."""
+    def take(self, method: str, *, wildcard: bool = True) -> Fault | None:
+        """The fault this call hits, if any (spending one of its `times`); `wildcard=False`: named rules only."""
         with self._lock:
             for rule in self._rules:
-                if rule.method not in ("*", method) or rule.times == 0:
+                if rule.method not in (("*", method) if wildcard else (method,)) or rule.times == 0:
                     continue
                 if rule.rate < 1.0 and self._random.random() >= rule.rate:
                     continue

@@ -89,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self._web_api(url.path[5:], params)
         elif url.path.startswith("/_sandbox/response/"):
-            self._json(*self.server.control.respond(url.path.rsplit("/", 1)[-1], raw))
+            self._json(*self.server.control.responses.post(url.path.rsplit("/", 1)[-1], raw))
         elif url.path.startswith("/_sandbox/panel/"):
             try:
                 self._json(*self.server.control.panel(url.path.rsplit("/", 1)[-1]))
@@ -199,6 +199,9 @@ class Handler(BaseHTTPRequestHandler):
         """Answer with JSON (or, for an injected 5xx, the HTML page Slack's edge would send)."""
         if "_html" in body:
             self._send(status, str(body["_html"]).encode(), "text/html; charset=utf-8", headers or {})
+            return
+        if "_text" in body:  # hooks.slack.com words some answers as a bare code
+            self._send(status, str(body["_text"]).encode(), "text/plain; charset=utf-8", headers or {})
             return
         data = json.dumps(body).encode()
         self._send(status, data, "application/json; charset=utf-8", headers or {})

@@ -38,6 +38,10 @@ class Settings:
     blocks_char_limit: int = 13_000
     # chat.update documents `msg_too_long` at 4,000 characters of `text` (postMessage truncates at 40,000).
     update_text_limit: int = 4_000
+    # Undocumented (sandbox/slack/responses.py): how an expired or used-up response_url's 404 is worded ("json":
+    # {"ok": false, "error": "expired_url"}, "text": the bare code), and whether a 429 or 5xx spends one of its uses.
+    response_url_errors: str = "json"
+    response_url_faults_spend_use: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly copy."""
@@ -83,6 +87,7 @@ class Store:
     triggers: dict[str, Trigger] = field(default_factory=dict)
     response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # POSTs to response URLs (responses.ResponseCall)
     last_post: dict[str, float] = field(default_factory=dict)
     notices: list[dict[str, Any]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
@@ -112,6 +117,7 @@ class Store:
             ):
                 part.clear()
             self.calls.clear()
+            self.responses.clear()
             self.notices.clear()
             self.touch()
 
@@ -171,8 +177,8 @@ class Store:
             self.response_urls[rid] = ResponseUrl(rid, user, channel, self.now(), message_ts, ephemeral)
         return rid
 
-    def use_response_url(self, rid: str) -> tuple[ResponseUrl | None, str | None]:
-        """Spend one of a response URL's five uses: (entry, None) or (None, error)."""
+    def use_response_url(self, rid: str, *, spend: bool = True) -> tuple[ResponseUrl | None, str | None]:
+        """Spend one of a response URL's five uses (or, with `spend=False`, only check one is left)."""
         with self.lock:
             entry = self.response_urls.get(rid)
             if entry is None:
@@ -181,7 +187,7 @@ class Store:
                 return None, "expired_url"
             if entry.uses >= RESPONSE_URL_USES:
                 return None, "used_url"
-            entry.uses += 1
+            entry.uses += spend
             return entry, None
 
     def find_message(self, channel: str, ts: str) -> Message | None:

@@ -23,15 +23,23 @@ SECRET = server.DEFAULT_SIGNING_SECRET
 TOKEN = server.DEFAULT_BOT_TOKEN
 
 
-def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any], Any]:
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any, Any]:
     """A JSON request over real HTTP: (status, parsed body, headers)."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"null"), resp.headers
+            return resp.status, _parsed(resp.read()), resp.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null"), exc.headers
+        return exc.code, _parsed(exc.read()), exc.headers
+
+
+def _parsed(raw: bytes) -> Any:
+    """JSON, or the text itself (an HTML error page, a response_url's bare code)."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode()
 
 
 @dataclass

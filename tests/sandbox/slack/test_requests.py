@@ -91,7 +91,7 @@ def control(sandbox: SlackSandboxHandle, name: str, body: dict[str, Any]) -> dic
     """POST to the control API and insist on success."""
     status, data, _ = http("POST", f"{sandbox.url}/_sandbox/{name}", body)
     assert status == 200, data
-    return data
+    return dict(data)
 
 
 def assert_signed(rec: Received) -> None:
@@ -330,3 +330,41 @@ def test_response_url_expires_after_30_minutes(wired: SlackSandboxHandle, fake_b
     control(wired, "settings", {"advance_clock": 1801})
     assert http("POST", url, {"text": "late"})[:2] == (404, {"ok": False, "error": "expired_url"})
     assert http("POST", wired.url + "/_sandbox/response/nope", {"text": "x"})[0] == 404
+
+
+def test_response_url_faults(wired: SlackSandboxHandle, fake_bot: FakeBot) -> None:
+    control(wired, "command", {"user": ws.ALICE, "text": "x"})
+    url = fake_bot.last.form["response_url"]
+    rid = url.rsplit("/", 1)[-1]
+    faults = [
+        {"method": "response_url", "status": 429, "retry_after": 1, "times": 1},
+        {"method": "response_url", "status": 503, "times": 1},
+        {"method": "response_url", "status": 500, "after_store": True, "times": 1},
+        {"method": "*", "status": 503, "times": -1},  # the Web API's: never a response_url's
+    ]
+    control(wired, "settings", {"faults": faults, "response_url_faults_spend_use": False})
+    status, _, headers = http("POST", url, {"text": "one"})
+    assert (status, headers.get("Retry-After")) == (429, "1")
+    assert http("POST", url, {"text": "one"})[0] == 429  # held until Retry-After has passed
+    time.sleep(1.05)
+    status, body, _ = http("POST", url, {"text": "one"})
+    assert status == 503 and "<html>" in str(body)
+    assert http("POST", url, {"text": "two"})[0] == 500  # stored, then the page
+    assert http("POST", url, {"text": "three"})[0] == 200
+    assert [m["text"] for m in wired.store.ephemerals[ws.ALICE]] == ["two", "three"]
+    log = [(r["status"], r["stored"], r["fault"]) for r in wired.store.responses if r["url"] == rid]
+    assert log == [
+        (429, False, "429"),
+        (429, False, "held"),
+        (503, False, "503"),
+        (500, True, "500 after storing"),
+        (200, True, None),
+    ]
+    assert wired.store.response_urls[rid].uses == 2  # failed POSTs spent none (the switch)
+
+
+def test_response_url_errors_worded_as_text(wired: SlackSandboxHandle, fake_bot: FakeBot) -> None:
+    control(wired, "command", {"user": ws.ALICE, "text": "x"})
+    url = fake_bot.last.form["response_url"]
+    control(wired, "settings", {"response_url_errors": "text", "advance_clock": 1801})
+    assert http("POST", url, {"text": "late"})[:2] == (404, "expired_url")
