@@ -11,7 +11,7 @@ from bot.slack.bolt import VERIFIED
 from bot.slack.context import BotContext
 from bot.slack.inbound import trusted_response_url
 from bot.slack.observe import request_id
-from handlers.replies import Respond, direct
+from handlers.replies import Respond, channel_from, reply
 
 log = get_logger(__name__)
 SORRY = "Sorry, something went wrong on my side (ref `{ref}`). Check `/deploy status` before trying again."
@@ -35,11 +35,17 @@ def report(ctx: BotContext, error: Exception, request: BoltRequest, client: WebC
     url = request.context.response_url
     trusted = trusted_response_url(url, ctx.settings.slack_api_url)
     respond: Respond | None = request.context.respond if url and trusted else None
-    user = request.context.user_id
-    try:
-        if respond is not None:
-            respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
-        elif user:
-            direct(client, message, user)
-    except Exception:  # the error handler itself must never raise
-        log.exception("could not tell the user about the error", request_id=ref)
+    user, channel = request.context.user_id, channel_from(request.context.channel_id)
+    if not user:
+        return
+
+    def tell() -> None:
+        try:
+            # reply(): a 429 waits its Retry-After, a 5xx goes again, a used-up or expired URL falls back.
+            reply(respond, client, message, user=user, channel=channel)
+        except Exception:  # the error handler itself must never raise
+            log.exception("could not tell the user about the error", request_id=ref)
+
+    # Off the request thread: retries sleep, and Slack still waits for this request's answer.
+    if not ctx.notices.submit("error answer", tell):
+        log.error("could not tell %s about the error (ref %s): the notice queue is full", user, ref)

@@ -15,7 +15,7 @@ from bot.engine.answers import Answer
 from bot.logs import get_logger
 from bot.slack.blocks import Message, ephemeral, help_message, history_message, status_message
 from bot.slack.context import BotContext
-from bot.slack.errors import classify
+from bot.slack.errors import classify, retry_after
 from bot.slack.inbound import trusted_response_url
 from bot.slack.retry import SlackRetry, with_retries
 
@@ -79,9 +79,21 @@ def _respond(respond: Respond, message: Message, public: bool) -> bool:
     kind = "in_channel" if public else "ephemeral"
     result = respond(**message.as_kwargs(), replace_original=False, response_type=kind)
     status = getattr(result, "status_code", 200)
-    if status == 429 or status >= 500:
+    if status == 429:
+        wait = retry_after(getattr(result, "headers", None) or {})
+        raise SlackRetry(f"response_url answered HTTP 429 (Retry-After {wait:.0f} s)", retry_after=wait)
+    if status >= 500:
+        # An HTML page: Slack may or may not have shown the answer, and nobody can read an ephemeral back, so it
+        # goes again (slack_sdk's ServerErrorRetryHandler's rule) rather than being lost.
         raise SlackRetry(f"response_url answered HTTP {status}")
+    if not 200 <= status < 300:  # expired, used up (five uses), refused: the Web API answers instead
+        log.info("response_url answered HTTP %s (%.60s); answering through the Web API", status, _body(result))
     return bool(200 <= status < 300)
+
+
+def _body(result: object) -> str:
+    """A response_url answer's body, whichever way Slack worded it (JSON or a bare code)."""
+    return str(getattr(result, "body", "") or "")
 
 
 def post(client: WebClient, message: Message, *, user: str, channel: str | None, public: bool = False) -> bool:

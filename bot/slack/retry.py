@@ -20,6 +20,10 @@ log = get_logger(__name__)
 class SlackRetry(OSError):
     """A Slack answer outside the Web API (a response_url's HTTP 429/5xx) that is worth one more try."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # a 429's Retry-After: no sooner, or Slack answers 429 again
+
 
 T = TypeVar("T")
 ATTEMPTS = 3
@@ -52,7 +56,7 @@ def with_retries(
         except (SlackClientError, OSError) as exc:
             failure = classify(exc)
             if isinstance(exc, SlackRetry):
-                failure = replace(failure, kind=SlackFailureKind.RETRY)
+                failure = replace(failure, kind=SlackFailureKind.RETRY, retry_after=exc.retry_after)
             if failure.kind is SlackFailureKind.BOT and health is not None:
                 health.bot_error(failure.code, what)
             server_error = server_errors and (failure.status or 0) >= 500
