@@ -34,6 +34,7 @@ class ResponseCall:
     status: int
     stored: bool
     fault: str | None = None
+    text: str = ""  # the message's text, as the bot sent it (the first 200 characters)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly copy."""
@@ -51,7 +52,8 @@ class Responses:
         """Answer one POST (status, body, headers) and log it."""
         status, body, headers, stored, fault = self._serve(rid, raw)
         with self.store.lock:
-            self.store.responses.append(ResponseCall(rid, time.time(), status, stored, fault).as_dict())
+            call = ResponseCall(rid, time.time(), status, stored, fault, _text(raw))
+            self.store.responses.append(call.as_dict())
         return status, body, headers
 
     def _serve(self, rid: str, raw: bytes) -> tuple[int, dict[str, Any], dict[str, str], bool, str | None]:
@@ -99,6 +101,15 @@ class Responses:
         if self.store.settings.response_url_errors == "text":
             return status, {"_text": code}, {}
         return status, {"ok": False, "error": code}, {}
+
+
+def _text(raw: bytes) -> str:
+    """The text of a POSTed message, for the call log ("" when the body is not a JSON object)."""
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return ""
+    return str(data.get("text") or "")[:200] if isinstance(data, dict) else ""
 
 
 def _page(fault: Fault) -> Reply:

@@ -1,6 +1,8 @@
 """Slack faults over whole deployments: about 30 % of the bot's Web API calls answered 429 with Retry-After, a 5xx
-page, or `fatal_error` after Slack did the work. Started by signed `/deploy` commands and approved by signed clicks
-over HTTP; nothing lost, nothing posted twice, no decision applied twice, every ack inside Slack's 3 s."""
+page, or `fatal_error` after Slack did the work, and as many of its response_url POSTs (the answers to clicks and
+commands) a 429, a 5xx page, or a 5xx page after Slack showed the answer. Started by signed `/deploy` commands and
+approved by signed clicks over HTTP; nothing lost, nothing posted twice, no decision applied twice, every click and
+command answered, every ack inside Slack's 3 s."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION
 from bot.slack.clients import web_client
 from bot.slack.lookup import METADATA_EVENT
 from bot.slack.sender import OutboxSender
+from handlers.commands import WORKING
 from models import Outbox
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle
 from tests.e2e_support import CATALOG, World, running_world, wait_for
@@ -35,6 +38,14 @@ FAULTS = [
     {"method": "*", "status": 429, "retry_after": RETRY_AFTER, "rate": RATE, "times": -1},
     {"method": "*", "status": 503, "rate": RATE, "times": -1},  # Slack's edge: an HTML page, not JSON
     {"method": "*", "error": "fatal_error", "after_store": True, "rate": RATE, "times": -1},  # done, then the error
+    # How clicks and commands are answered: a response_url's own 429, 5xx page, and page after storing the answer
+    # (the first three POSTs meet one each, so even `make test`'s few requests meet all three).
+    {"method": "response_url", "status": 503, "after_store": True, "times": 1},
+    {"method": "response_url", "status": 429, "retry_after": RETRY_AFTER, "times": 1},
+    {"method": "response_url", "status": 503, "times": 1},
+    {"method": "response_url", "status": 429, "retry_after": RETRY_AFTER, "rate": RATE, "times": -1},
+    {"method": "response_url", "status": 503, "rate": RATE, "times": -1},
+    {"method": "response_url", "status": 503, "after_store": True, "rate": RATE, "times": -1},
 ]
 COMMANDS = ["catalog canary 10% image=:{n}.0.1", "ui image=:{n}.0.2", "orders image=:{n}.0.3"]
 # Under `make soak` the sender keeps production's pace (a post per channel per second, a root edit per second) and
@@ -52,6 +63,7 @@ class Run:
     acks: list[float] = field(default_factory=list)
     clicks: dict[tuple[int, str], int] = field(default_factory=Counter)
     answers: int = 0  # ephemerals Bob has been shown
+    urls: dict[str, list[str]] = field(default_factory=dict)  # user → the response_url ids of their requests
 
     def request(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """One signed request through the stand-in, timed; Slack would show an error if the bot missed the ack."""
@@ -59,6 +71,8 @@ class Run:
         result = self.world.control(name, body)
         self.acks.append(time.monotonic() - started)
         assert result["status"] == 200 and result["error"] is None, result
+        user, url = str(body["user"]), str(result["request"]["response_url"])
+        self.urls.setdefault(user, []).append(url.rsplit("/", 1)[-1])
         return result
 
 
@@ -132,9 +146,11 @@ def _approve(run: Run, dep: int, hook: str) -> None:
     assert root is not None
     run.clicks[(dep, hook)] += 1
     click = {"user": "U0BOB", "channel": w.view(dep).channel_id, "message_ts": root["ts"], "action_id": APPROVE_ACTION}
+    before = len([c for c in w.slack.store.calls_for("chat.postEphemeral") if c["params"].get("user") == "U0BOB"])
     run.request("click", click)
     run.answers += 1
-    wait_for(lambda: len(w.ephemerals("U0BOB")) >= run.answers, 30, f"Bob's answer to click {run.answers}")
+    url = run.urls["U0BOB"][-1]
+    wait_for(lambda: _answered(w, "U0BOB", url, before), 30, f"Bob's answer to click {run.answers}")
 
 
 def _drive(run: Run, deps: list[int]) -> None:
@@ -170,9 +186,49 @@ def _faults_met(calls: list[dict[str, Any]]) -> Counter[str]:
             kinds["429"] += 1
         elif call["status"] >= 500:
             kinds["5xx"] += 1
-        elif call["error"] == "fatal_error":
+        elif call.get("error") == "fatal_error":
             kinds["fatal_error"] += 1
     return kinds
+
+
+def _answers(w: World, user: str) -> list[dict[str, Any]]:
+    """The answers `user` has been shown (not "Working on it…", which a slow answer is preceded by)."""
+    return [m for m in w.ephemerals(user) if m["text"] != WORKING]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How one person's requests were answered: by their response_url, or by the Web API after it failed."""
+
+    asked: int  # requests (each with its own response_url)
+    shown: int  # answers the person sees
+    unanswered: int  # requests whose URL stored nothing, beyond the answers the Web API sent instead
+    extra: int  # answers beyond one per request
+    stored_then_5xx: int  # POSTs to the person's URLs that Slack stored and answered with a 5xx page
+
+
+def _tally(w: World, run: Run, user: str) -> Tally:
+    """A response_url's 5xx page after storing cannot be told from one before (nobody can read an ephemeral back),
+    so the bot sends the answer again: the only way an answer may be shown twice."""
+    urls = set(run.urls.get(user, []))
+    posts = [r for r in w.slack.store.responses if r["url"] in urls and r["text"] != WORKING]
+    stored = Counter(r["url"] for r in posts if r["stored"])
+    fallbacks = [
+        c for c in w.slack.store.calls_for("chat.postEphemeral") if c["params"].get("user") == user and c["ok"]
+    ]
+    fallbacks = [c for c in fallbacks if c["params"].get("text") != WORKING]
+    shown = len(_answers(w, user))
+    assert shown == sum(stored.values()) + len(fallbacks), (user, stored, fallbacks)
+    after = sum(1 for r in posts if r["fault"] == "503 after storing")
+    unanswered = max(0, len(urls - set(stored)) - len(fallbacks))
+    return Tally(len(urls), shown, unanswered, max(0, shown - len(urls)), after)
+
+
+def _answered(w: World, user: str, url: str, fallbacks: int) -> bool:
+    """True once the request with this response_url is answered: stored there, or sent through the Web API."""
+    stored = any(r["url"] == url and r["stored"] for r in w.slack.store.responses)
+    sent = [c for c in w.slack.store.calls_for("chat.postEphemeral") if c["params"].get("user") == user and c["ok"]]
+    return stored or len(sent) > fallbacks
 
 
 def _early_updates(calls: list[dict[str, Any]]) -> list[float]:
@@ -183,6 +239,19 @@ def _early_updates(calls: list[dict[str, Any]]) -> list[float]:
         gap = after["time"] - before["time"]
         if before["status"] == 429 and gap < RETRY_AFTER:
             early.append(gap)
+    return early
+
+
+def _early_responses(responses: list[dict[str, Any]]) -> list[float]:
+    """How soon after a 429 a response_url was POSTed to again, when sooner than its Retry-After."""
+    early = []
+    for url in {r["url"] for r in responses}:
+        posts = [r for r in responses if r["url"] == url]
+        early += [
+            b["time"] - a["time"]
+            for a, b in itertools.pairwise(posts)
+            if a["status"] == 429 and b["time"] - a["time"] < RETRY_AFTER
+        ]
     return early
 
 
@@ -243,14 +312,22 @@ def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str) ->
     decisions = [(v.id, e.key) for v in views for e in v.events if e.kind is EventKind.DECISION]
     refusals = [e for v in views for e in v.events if e.kind is EventKind.REFUSED and e.actor == "U0BOB"]
     delays = sorted(_delays(w, rows, calls))
-    faults = _faults_met(calls)
+    faults = _faults_met(calls) + _faults_met(w.slack.store.responses)
+    tallies = {user: _tally(w, run, user) for user in ("U0ALICE", "U0BOB")}
+    unanswered = sum(t.unanswered for t in tallies.values())
+    shown_twice = sum(t.extra for t in tallies.values())
     lost = len(failed) + len(missing) + sum(1 for v in views if v.status is not DeploymentStatus.SUCCEEDED)
+    lost += unanswered
     record(
-        f"Slack 429 (Retry-After {RETRY_AFTER} s) / 503 page / fatal_error after storing, {RATE * 100:.0f} % each",
+        f"Slack 429 (Retry-After {RETRY_AFTER} s) / 503 page / fatal_error after storing, {RATE * 100:.0f} % each; "
+        f"response_url 429 / 503 page / 503 after storing, {RATE * 100:.0f} % each",
         backend=backend(database_url),
         deployments=len(views),
         requests=len(run.acks),
-        faults=f"{sum(faults.values())} of {len(calls)} calls: " + ", ".join(f"{n}×{k}" for k, n in faults.items()),
+        faults=f"{sum(faults.values())} of {len(calls) + len(w.slack.store.responses)} calls: "
+        + ", ".join(f"{n}×{k}" for k, n in faults.items())
+        + f"; {shown_twice} answers shown twice (stored, then a 5xx page)",
+        answers_shown_twice=shown_twice,
         lost=lost,
         duplicated=duplicated,
         applied_twice=twice,
@@ -263,10 +340,14 @@ def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str) ->
     assert duplicated == 0, [k for k, n in keys.items() if n > 1]
     assert twice == 0 and len(set(decisions)) == len(decisions), applied
     assert max(run.acks) < ACK_LIMIT, sorted(run.acks)[-5:]
-    assert _early_updates(calls) == []
-    # Every click answered and on record: approved, or refused because Slack failed the approver lookup.
-    assert len(w.ephemerals("U0BOB")) == run.answers == sum(run.clicks.values()) == len(decisions) + len(refusals)
+    assert _early_updates(calls) == [] and _early_responses(w.slack.store.responses) == []
+    # Every click and command answered, once (twice only where Slack stored it and answered a 5xx page), and every
+    # click on record: approved, or refused because Slack failed the approver lookup.
+    assert unanswered == 0, tallies
+    assert all(t.extra <= t.stored_then_5xx for t in tallies.values()), tallies
+    assert run.answers == sum(run.clicks.values()) == len(decisions) + len(refusals)
     assert all(faults[k] > 0 for k in ("429", "5xx", "fatal_error")), faults
+    assert {r["fault"] for r in w.slack.store.responses} >= {"429", "503", "503 after storing"}
     for v in views:
         final = w.root(v.id)
         assert "succeeded" in final["text"].lower(), final["text"]
