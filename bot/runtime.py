@@ -48,6 +48,7 @@ def build_context(
     health = SlackHealth()
     membership = slack_membership(client, clock, health)
     gateway = EcsGateway(endpoint_url=ecs_endpoint or settings.aws_endpoint_url_ecs)
+    gateway.warm(settings.aws_region)
     channels = ChannelAccessCheck(client, health)
     usecases = UseCases(
         sessions,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
@@ -19,6 +19,34 @@ if TYPE_CHECKING:  # boto3-stubs is a development dependency
 
 SESSION_NAME = "deploybot"
 AssumeRole = Callable[[str, str], Credentials]
+
+# One botocore data loader for every client of the process. Each (region, role) client needs a session of its own
+# (its credential provider), and a fresh session parses ECS's model and the endpoint rules again: ~80-200 ms of
+# CPU in json.loads, which holds the interpreter lock throughout and stalls every ack meanwhile. The loader caches
+# what it parsed, so a second client costs ~8 ms.
+_LOADER_LOCK = threading.Lock()
+_LOADER: dict[str, Any] = {}
+
+
+def _session() -> botocore.session.Session:
+    """A botocore session sharing the process's data loader."""
+    session = botocore.session.get_session()
+    with _LOADER_LOCK:
+        loader = _LOADER.setdefault("loader", session.get_component("data_loader"))
+        session.register_component("data_loader", loader)
+    return session
+
+
+def warm_models(region: str, config: Config) -> None:
+    """Parse what an ECS client needs before serving, so the first `/deploy` does not pay for it (no network)."""
+    # Static placeholder keys: resolving real credentials could call STS or the instance metadata service.
+    boto3.Session(botocore_session=_session()).client(
+        "ecs",
+        region_name=region,
+        aws_access_key_id="warm",
+        aws_secret_access_key="warm",  # noqa: S106 - a placeholder, never sent anywhere
+        config=config,
+    )
 
 
 def client_config(connect_timeout: float, read_timeout: float) -> Config:
@@ -107,7 +135,7 @@ class ClientCache:
             return client
 
     def _create(self, region: str, role_arn: str | None) -> ECSClient:
-        session = botocore.session.get_session()
+        session = _session()
         if role_arn:
             assume = self._assume_role or sts_assume_role(region, self._config)
             provider = _AssumeRoleProvider(assume, role_arn)

@@ -35,7 +35,7 @@ from bot.domain.snapshot import (
     task_definition_name,
 )
 from bot.ecs import metrics
-from bot.ecs.clients import AssumeRole, ClientCache, client_config
+from bot.ecs.clients import AssumeRole, ClientCache, client_config, warm_models
 from bot.ecs.requests import container_image, deployment_configuration, register_params
 
 if TYPE_CHECKING:  # boto3-stubs is a development dependency
@@ -145,10 +145,15 @@ class EcsGateway:
         read_timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        config = client_config(connect_timeout, read_timeout)
+        self._config = config = client_config(connect_timeout, read_timeout)
         self._clients = ClientCache(config, endpoint_url=endpoint_url, assume_role=assume_role)
         self.max_attempts = max_attempts  # every attempt, the first included
         self._sleep = sleep
+
+    def warm(self, region: str | None) -> None:
+        """Parse ECS's model and endpoint rules now (no network call), so the first request does not wait on it."""
+        # What is parsed is the same for every region; a client needs one, so any will do when none is set.
+        warm_models(region or "us-east-1", self._config)
 
     def client(self, region: str, role_arn: str | None = None) -> ECSClient:
         """The cached boto3 ECS client for a region and role (for diagnostics and tests)."""
