@@ -271,7 +271,7 @@ class Deployments:
             stmt = select(Deployment).where(Deployment.status.in_(_ACTIVE)).order_by(Deployment.id)
             if service_key is not None:
                 stmt = stmt.where(Deployment.service_key == service_key)
-            active = tuple(view_of(session, d) for d in session.scalars(stmt))
+            active = tuple(views_of(session, session.scalars(stmt).all()))  # one query for all their decisions
             locks = tuple(lock_view(lock) for lock in locks_holding(session, service_key, now))
             latest = latest_deployment(session, service_key) if service_key is not None and not active else None
             last = view_of(session, latest) if latest is not None else None
