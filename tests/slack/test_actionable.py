@@ -13,7 +13,7 @@ from bot.domain.enums import ActorSource, DecisionKind, DeploymentStatus, EventK
 from bot.domain.outbox import event_key, render_payload
 from models import Decision, Deployment
 from sandbox.slack.server import SlackSandboxHandle
-from tests.slack.test_sender import (
+from tests.slack.sender_support import (
     CH,
     SECOND,
     T0,

@@ -27,7 +27,7 @@ from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox, utcnow
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
-from tests.slack.test_sender import add_deployment, add_row, calls, root, row_of, sender
+from tests.slack.sender_support import add_deployment, add_row, calls, root, row_of, sender
 from tests.support import example_catalog
 
 ROOT = Path(__file__).resolve().parents[2]

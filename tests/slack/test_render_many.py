@@ -9,7 +9,7 @@ from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import EventKind, OutboxKind
 from bot.slack.render import RenderError, render, render_many
 from models import Outbox
-from tests.slack.test_sender import T0, add_deployment, add_event, add_row, reply, root
+from tests.slack.sender_support import T0, add_deployment, add_event, add_row, reply, root
 
 
 def test_render_many_matches_rendering_each_row(sessions: sessionmaker[Session], catalog: Catalog) -> None:

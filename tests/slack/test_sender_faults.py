@@ -14,7 +14,7 @@ from bot.slack.sender import OutboxSender
 from sandbox.slack import workspace as ws
 from sandbox.slack.server import SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
-from tests.slack.test_sender import (
+from tests.slack.sender_support import (
     GRACE,
     SECOND,
     T0,
