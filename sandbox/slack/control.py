@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -259,7 +260,7 @@ class Control:
         return 200, {"ok": True, "channel": channel.id, "ts": stored["ts"]}
 
     def settings(self, body: dict[str, Any]) -> Result:
-        """Switch rate limiting, the ack timeout, scopes, token errors, latency, size limits, faults; age the clock."""
+        """Switch rate limiting, the ack timeout, scopes, token errors, latency, limits, faults; move or stop time."""
         settings = self.store.settings
         with self.store.lock:
             if "rate_limit" in body:
@@ -286,6 +287,8 @@ class Control:
             if "faults" in body:
                 seed = int(body["fault_seed"]) if body.get("fault_seed") is not None else None
                 self.store.faults.set([Fault.of(dict(f)) for f in body["faults"] or []], seed)
+            if "freeze_clock" in body:
+                settings.frozen_at = time.time() if body["freeze_clock"] else None
             settings.clock_offset += float(body.get("advance_clock", 0))
             self.store.touch()
         return 200, {"ok": True, "settings": settings.as_dict(), "faults": self.store.faults.as_list()}

@@ -29,6 +29,9 @@ class Settings:
     rate_interval: float = 1.0  # seconds between chat.postMessage calls per channel
     ack_timeout: float = 3.0  # Slack gives an app 3 s to answer a request
     clock_offset: float = 0.0  # lets tests age trigger ids and response URLs without sleeping
+    # Set: the stand-in's clock stands at this wall time (plus the offset) until moved on by `advance_clock`, so a
+    # test decides when a rate window or an expiry passes, however loaded the machine is.
+    frozen_at: float | None = None
     scopes: frozenset[str] = DEFAULT_BOT_SCOPES  # what the bot token was granted
     token_error: str | None = None  # e.g. token_revoked: every call with the bot token answers it
     latency: float = 0.0  # seconds added to every Web API call (or only to `latency_methods`' calls)
@@ -96,8 +99,9 @@ class Store:
     _last_ts_us: int = 0
 
     def now(self) -> float:
-        """The clock for expiries (trigger ids, response URLs), which tests may move forward."""
-        return time.time() + self.settings.clock_offset
+        """The clock for expiries and the rate limit, which tests may move forward (or stop)."""
+        frozen = self.settings.frozen_at
+        return (time.time() if frozen is None else frozen) + self.settings.clock_offset
 
     def reset(self) -> None:
         """Forget all messages, views, calls and injected faults; keep the settings."""

@@ -181,7 +181,7 @@ class WebApi:
 
     def _rate_limited(self, channel: str) -> Reply | None:
         """Emulate chat.postMessage's per-channel limit when switched on."""
-        settings, now = self.store.settings, time.monotonic()
+        settings, now = self.store.settings, self.store.now()
         with self.store.lock:
             last = self.store.last_post.get(channel)
             if settings.rate_limit and last is not None and now - last < settings.rate_interval:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -139,9 +138,9 @@ def test_root_updates_are_coalesced_into_one_chat_update_of_the_newest_state(
 def test_429_reschedules_by_retry_after_and_sends_once_later(
     sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
 ) -> None:
-    # The stand-in's limiter runs on real time: the window is a whole second, and opens just before the first drain,
-    # so a loaded machine cannot close it before the drain's post arrives.
-    http("POST", f"{slack.url}/_sandbox/settings", {"rate_limit": True, "rate_interval": 1.0})
+    # The stand-in's clock stands still until the test moves it: its one-second window passes when the test says,
+    # not when a loaded machine gets round to the first drain (it did, 7 runs in 20, and the 429 never came).
+    http("POST", f"{slack.url}/_sandbox/settings", {"rate_limit": True, "rate_interval": 1.0, "freeze_clock": True})
     first, second = add_deployment(sessions, "catalog"), add_deployment(sessions, "ui")
     root(sessions, first)
     root(sessions, second)
@@ -156,9 +155,9 @@ def test_429_reschedules_by_retry_after_and_sends_once_later(
     assert n.drain_once(now=T0 + SECOND / 2) == 0
     assert len(calls(slack, "chat.postMessage")) == 2  # the direct post and the one 429
 
-    time.sleep(1.05)  # the stand-in's own limiter runs on real time
+    http("POST", f"{slack.url}/_sandbox/settings", {"advance_clock": 1.0})  # Slack's second, and the sender's
     assert n.drain_once(now=T0 + SECOND) == 1
-    time.sleep(1.05)
+    http("POST", f"{slack.url}/_sandbox/settings", {"advance_clock": 1.0})
     assert n.drain_once(now=T0 + 2 * SECOND) == 1
     assert posted_keys(slack) == [f"dep:{first}:root", f"dep:{second}:root"]
     assert [c["status"] for c in calls(slack, "chat.postMessage")] == [200, 429, 200, 200]

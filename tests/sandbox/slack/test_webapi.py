@@ -254,6 +254,23 @@ def test_rate_limit_emulation(client: WebClient, sandbox: SlackSandboxHandle) ->
     assert [c["status"] for c in calls] == [200, 200, 200, 429, 200]
 
 
+def test_a_frozen_clock_keeps_the_rate_window_shut_until_it_is_moved_on(
+    client: WebClient, sandbox: SlackSandboxHandle
+) -> None:
+    settings = f"{sandbox.url}/_sandbox/settings"
+    assert http("POST", settings, {"rate_limit": True, "freeze_clock": True})[0] == 200
+    client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="a")
+    time.sleep(1.1)  # real time passes; the stand-in's does not
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="b")
+    assert info.value.response.headers["Retry-After"] == "1"
+    http("POST", settings, {"advance_clock": 1.0})
+    assert client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="c")["ok"]
+    http("POST", settings, {"freeze_clock": False, "advance_clock": -1.0})
+    time.sleep(1.05)  # running again: a real second opens the window
+    assert client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="d")["ok"]
+
+
 def test_an_injected_429_holds_until_its_retry_after_has_passed(client: WebClient, sandbox: SlackSandboxHandle) -> None:
     posted = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="a")
     faults = [
