@@ -98,6 +98,9 @@ class Store:
     closed: bool = False
     _last_ts_us: int = 0
 
+    def __post_init__(self) -> None:
+        self.faults = Faults(self.now)  # Retry-After holds and outages run on the clock tests may stop and move
+
     def now(self) -> float:
         """The clock for expiries and the rate limit, which tests may move forward (or stop)."""
         frozen = self.settings.frozen_at

@@ -290,6 +290,31 @@ def test_an_injected_429_holds_until_its_retry_after_has_passed(client: WebClien
     client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="b")  # clearing the faults ends the holds
 
 
+def test_an_outage_lapses_and_a_hold_ends_on_the_stand_ins_clock(
+    client: WebClient, sandbox: SlackSandboxHandle
+) -> None:
+    settings = f"{sandbox.url}/_sandbox/settings"
+    outage = [{"method": "*", "status": 503, "times": -1, "seconds": 300}]
+    assert http("POST", settings, {"freeze_clock": True, "faults": outage})[0] == 200
+    http("POST", settings, {"advance_clock": 299.0})
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="a")
+    assert info.value.response.status_code == 503
+    http("POST", settings, {"advance_clock": 1.0})  # five minutes of Slack's clock, no real time
+    posted = client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="b")
+    # A 429's Retry-After runs on the same clock: held until it is moved on, however long the test really takes.
+    http("POST", settings, {"faults": [{"method": "chat.update", "status": 429, "retry_after": 30}]})
+    for _ in range(2):
+        with pytest.raises(SlackApiError):
+            client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="c")
+    http("POST", settings, {"advance_clock": 29.0})
+    with pytest.raises(SlackApiError) as info:
+        client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="c")
+    assert info.value.response.headers["Retry-After"] == "1"
+    http("POST", settings, {"advance_clock": 1.0})
+    assert client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=posted["ts"], text="c")["ok"]
+
+
 def test_seeded_faults_draw_the_same_calls(client: WebClient, sandbox: SlackSandboxHandle) -> None:
     def pattern() -> list[bool]:
         body = {"faults": [{"method": "auth.test", "error": "fatal_error", "rate": 0.5, "times": -1}], "fault_seed": 7}
