@@ -76,6 +76,8 @@ class Outbox(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))  # the sender a SENDING row belongs to
     priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))  # outbox.priority()
     attempts: Mapped[int] = mapped_column(default=0)
+    # Failed look-ups in a row of a post in doubt: their own back-off, not send attempts (bot/domain/backoff.py).
+    lookups: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
     not_before: Mapped[datetime] = mapped_column(default=utcnow)
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)

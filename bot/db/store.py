@@ -349,11 +349,11 @@ def sending_attempts(session: Session, ids: Sequence[int]) -> dict[int, int]:
     return {row_id: attempts for row_id, attempts in session.execute(stmt)}
 
 
-_OUTCOME_COLUMNS = ("state", "last_error", "attempts", "slack_ts", "sent_at", "not_before")
+_OUTCOME_COLUMNS = ("state", "last_error", "attempts", "lookups", "slack_ts", "sent_at", "not_before")
 
 
 def store_outcomes(session: Session, outcomes: Sequence[Mapping[str, Any]]) -> None:
-    """Set each row's outcome (`id` and any of state, last_error, attempts, slack_ts, sent_at, not_before).
+    """Set each row's outcome (`id` and any of state, last_error, attempts, lookups, slack_ts, sent_at, not_before).
 
     One executemany per set of columns: a batch is two or three statements, not one per message.
     """

@@ -58,6 +58,7 @@ class Claim:
     root_ts: str | None
     root_channel: str | None
     send_by: datetime | None = None  # a post's turn in its channel, reserved for every replica: call before this
+    lookups: int = 0  # failed look-ups in a row while in doubt (backed off on their own, not send attempts)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Outcome:
     counts: bool = True  # False: a 429 is Slack's pacing, not a failed attempt
     rate_limited: bool = False
     bot_level: bool = False  # Slack refuses the bot itself: stop this pass, hold everything
+    lookups: int = 0  # the row's failed look-ups in a row after this attempt (0: it looked, or had no need)
 
 
 class SenderState:
@@ -89,6 +91,7 @@ class SenderState:
     post_interval: timedelta
     update_interval: timedelta
     backoff_cap: float
+    jitter: Callable[[], float]
     health: SlackHealth
     bot_hold: timedelta
     lookup: SlackLookup

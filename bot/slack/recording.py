@@ -112,6 +112,7 @@ def _values(claim: Claim, outcome: Outcome, now: datetime) -> dict[str, Any]:
     """The columns an outcome sets on its row (a row left SENDING, in doubt, waits for its retry time)."""
     values: dict[str, Any] = {"id": claim.id, "state": outcome.state, "last_error": outcome.error}
     values["attempts"] = claim.attempts if outcome.counts else claim.attempts - 1  # a 429 is pacing, not a try
+    values["lookups"] = outcome.lookups
     if outcome.state is SENT_STATE:
         values.update(slack_ts=outcome.ts, sent_at=now)
     elif outcome.retry_at is not None:

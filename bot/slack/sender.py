@@ -8,6 +8,7 @@ attempt first looks for it by the idempotency key carried in the message's metad
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import leases, pace
 from bot.db.sessions import transaction
+from bot.domain import backoff
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, RenderKind
 from bot.domain.outbox import method_pace_key, post_pace_key
@@ -62,12 +64,13 @@ class OutboxSender(Sending, Recording):
         clock: Callable[[], datetime] = utcnow,
         owner: str,
         batch: int = 100,
-        max_attempts: int = 8,
+        max_attempts: int = backoff.MAX_ATTEMPTS,
         grace: timedelta = timedelta(seconds=60),
         post_interval: float = 1.0,
         update_interval: float = 1.0,
         lookup_margin: timedelta = timedelta(minutes=5),
-        backoff_cap: float = 300.0,
+        backoff_cap: float = backoff.CAP,
+        jitter: Callable[[], float] = random.random,  # a fraction in [0, 1) of backoff.JITTER; tests pass 0
         health: SlackHealth | None = None,
         bot_hold: timedelta = timedelta(seconds=60),
     ) -> None:
@@ -80,7 +83,7 @@ class OutboxSender(Sending, Recording):
         self.batch, self.max_attempts, self.grace, self.margin = batch, max_attempts, grace, lookup_margin
         self.post_interval = timedelta(seconds=post_interval)
         self.update_interval = timedelta(seconds=update_interval)
-        self.backoff_cap = backoff_cap
+        self.backoff_cap, self.jitter = backoff_cap, jitter
         self.health = health or SlackHealth()
         self.bot_hold = bot_hold
         self.lookup = SlackLookup(client, lookup_margin)
@@ -259,6 +262,7 @@ def _claim_of(row: Outbox, root_ts: str | None, dep_channel: str | None) -> Clai
         attempts=row.attempts,
         created_at=row.created_at,
         in_doubt=row.state is SENDING,
+        lookups=row.lookups,
         render_kind=render_kind,
         root_ts=root_ts,
         root_channel=dep_channel,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import select
 
+from bot.domain import backoff
 from bot.domain.enums import OutboxKind, RenderKind, SlackFailureKind
 from bot.logs import get_logger
 from bot.slack.blocks import Message, plain_fallback
@@ -49,14 +50,14 @@ class Sending(SenderState):
                     self.lookup.refused(claim.channel)  # not allowed to read there: post again below
                     found = None
                 else:
-                    outcome = self._failure(claim, exc, now, in_doubt=True)
-                    return replace(outcome, error=f"lookup failed, the message may be in Slack: {outcome.error}")
+                    return self._lookup_failed(claim, exc, now)
             if found is not None:
                 RECOVERED.inc()
                 log.info("outbox %s was already in Slack (ts %s): recorded, not posted again", claim.key, found)
-                return Outcome(SENT_STATE, ts=found, channel=claim.channel, error="recovered: found by metadata")
+                recovered = "recovered: found by metadata"  # a look-up, not a post: attempts keep counting posts
+                return Outcome(SENT_STATE, ts=found, channel=claim.channel, error=recovered, counts=False)
         if claim.attempts > self.max_attempts:
-            return Outcome(FAILED_STATE, error=f"gave up after {self.max_attempts} attempts")
+            return Outcome(FAILED_STATE, error=f"gave up after {self.max_attempts} attempts", counts=False)
         try:
             message = self._render(claim, now)
         except Overtaken as exc:  # a call to act that came too late: the root message and the history carry it
@@ -169,8 +170,28 @@ class Sending(SenderState):
         if not isinstance(exc, (SlackClientError, OSError)):
             log.exception("unexpected error sending outbox %s", claim.key)
         reason = failure.code
+        delay = timedelta(seconds=backoff.wait(claim.attempts, self.jitter(), self.backoff_cap))
         if claim.attempts >= self.max_attempts:
-            maybe = " (it may have been posted)" if doubt else ""
-            return Outcome(FAILED_STATE, error=f"{reason} after {claim.attempts} attempts{maybe}")
-        delay = min(self.backoff_cap, 2.0 * 2 ** (claim.attempts - 1))
-        return Outcome(state, error=reason, retry_at=now + timedelta(seconds=delay))
+            if doubt:  # Slack may hold it: look once more (found → sent; not found → given up), never fail blind
+                error = f"{reason} after {claim.attempts} attempts (it may have been posted: looking once more)"
+                return Outcome(state, error=error, retry_at=now + delay)
+            return Outcome(FAILED_STATE, error=f"{reason} after {claim.attempts} attempts")
+        return Outcome(state, error=reason, retry_at=now + delay)
+
+    def _lookup_failed(self, claim: Claim, exc: Exception, now: datetime) -> Outcome:
+        """Slack failed the look-up: no post was made, so no attempt is spent; look again after its own back-off.
+
+        A post in doubt keeps looking for as long as Slack fails the look-up (every `backoff_cap` at most) rather
+        than failing: failing could lose it, and posting unchecked could show it twice while Slack can still tell.
+        """
+        if not isinstance(exc, (SlackClientError, OSError)):  # not Slack's failure (a history too long): counted
+            outcome = self._failure(claim, exc, now, in_doubt=True)
+        else:
+            # attempts=0: a look-up never gives the message up; a 429 or a refused token holds it like any call.
+            outcome = self._failure(replace(claim, attempts=0), exc, now, in_doubt=True)
+            if outcome.rate_limited or outcome.bot_level:
+                outcome = replace(outcome, lookups=claim.lookups)  # Slack's hold, not a failed look-up
+            else:
+                wait = timedelta(seconds=backoff.wait(claim.lookups + 1, self.jitter(), self.backoff_cap))
+                outcome = replace(outcome, retry_at=now + wait, counts=False, lookups=claim.lookups + 1)
+        return replace(outcome, error=f"lookup failed, the message may be in Slack: {outcome.error}")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.domain import backoff
 from bot.domain.enums import DeploymentStatus, EventKind, OutboxKind, OutboxState
 from bot.slack import context as slack_context
 from bot.slack.blocks import APPROVE_ACTION, ROLLBACK_ACTION
@@ -49,9 +50,9 @@ FAULTS = [
 ]
 COMMANDS = ["catalog canary 10% image=:{n}.0.1", "ui image=:{n}.0.2", "orders image=:{n}.0.3"]
 # Under `make soak` the sender keeps production's pace (a post per channel per second, a root edit per second) and
-# back-off (doubling from 2 s up to 5 min); `make test` caps the back-off at 2 s so a run takes seconds, not minutes.
+# back-off (doubling from 2 s up to 30 s, bot/domain/backoff.py); `make test` caps it at 2 s so a run takes seconds.
 PACE = 1.0 if SOAK else 0.0
-BACKOFF_CAP = 300.0 if SOAK else 2.0
+BACKOFF_CAP = backoff.CAP if SOAK else 2.0
 ACK_LIMIT = 3.0  # Slack's: an unanswered request fails in the person's client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,16 +25,24 @@ GRACE = timedelta(seconds=60)
 SECOND = timedelta(seconds=1)
 
 
+def no_jitter() -> float:
+    """The back-off's jitter left out: a test that names the retry's second gets exactly bot.domain.backoff's wait."""
+    return 0.0
+
+
 def sender(
     sessions: sessionmaker[Session],
     slack: SlackSandboxHandle,
     catalog: Catalog,
     owner: str = "n1",
     client: WebClient | None = None,
+    jitter: Callable[[], float] | None = None,
 ) -> OutboxSender:
-    """A sender on the stand-in."""
+    """A sender on the stand-in (with production's random jitter unless given `no_jitter`)."""
     client = client or web_client(DEFAULT_BOT_TOKEN, slack.api_url)
-    return OutboxSender(sessions, client, catalog, owner=owner, grace=GRACE)
+    if jitter is None:
+        return OutboxSender(sessions, client, catalog, owner=owner, grace=GRACE)
+    return OutboxSender(sessions, client, catalog, owner=owner, grace=GRACE, jitter=jitter)
 
 
 # Factory ---------------------------------------------------------------------------------------------------------

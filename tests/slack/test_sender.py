@@ -37,6 +37,7 @@ from tests.slack.sender_support import (
     dep_of,
     drain_until_quiet,
     messages,
+    no_jitter,
     posted_keys,
     reply,
     root,
@@ -252,12 +253,12 @@ def test_a_timed_out_post_leaves_the_row_in_doubt_and_the_retry_checks_first(
 ) -> None:
     add_row(sessions, "note:1", payload={"render": "message", "text": "hello"})
     silent = web_client(DEFAULT_BOT_TOKEN, black_hole, timeout=1)
-    assert OutboxSender(sessions, silent, catalog, owner="n0", grace=GRACE).drain_once(now=T0) == 0
+    assert OutboxSender(sessions, silent, catalog, owner="n0", grace=GRACE, jitter=no_jitter).drain_once(now=T0) == 0
     doubt = row_of(sessions, "note:1")
     assert (doubt.state, doubt.attempts, doubt.not_before) == (OutboxState.SENDING, 1, T0 + 2 * SECOND)
     assert "timed out" in (doubt.last_error or "").lower()
 
-    n = sender(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog, jitter=no_jitter)
     assert n.drain_once(now=T0 + SECOND) == 0  # backing off
     assert n.drain_once(now=T0 + 2 * SECOND) == 1
     assert len(calls(slack, "conversations.history")) == 1
@@ -270,7 +271,7 @@ def test_a_refused_connection_is_retried_without_a_lookup(
 ) -> None:
     add_row(sessions, "note:1", payload={"render": "message", "text": "hello"})
     offline = web_client(DEFAULT_BOT_TOKEN, "http://127.0.0.1:9/api/", timeout=2)
-    assert sender(sessions, slack, catalog, client=offline).drain_once(now=T0) == 0
+    assert sender(sessions, slack, catalog, client=offline, jitter=no_jitter).drain_once(now=T0) == 0
     row = row_of(sessions, "note:1")
     assert (row.state, row.attempts, row.not_before) == (OutboxState.PENDING, 1, T0 + 2 * SECOND)
     assert sender(sessions, slack, catalog).drain_once(now=T0 + 2 * SECOND) == 1

@@ -24,6 +24,7 @@ from tests.slack.sender_support import (
     dep_of,
     drain_until_quiet,
     messages,
+    no_jitter,
     posted_keys,
     reply,
     root,
@@ -43,7 +44,7 @@ def test_fatal_error_after_the_post_was_stored_is_looked_up_not_posted_twice(
     dep = add_deployment(sessions)
     root(sessions, dep)
     settings(slack, faults=[{"method": "chat.postMessage", "error": "fatal_error", "after_store": True}])
-    n = sender(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog, jitter=no_jitter)
     assert n.drain_once(now=T0) == 0
     doubt = row_of(sessions, f"dep:{dep}:root")
     assert (doubt.state, doubt.last_error) == (OutboxState.SENDING, "fatal_error")  # in doubt, not retried blindly
@@ -62,7 +63,7 @@ def test_a_5xx_where_the_bot_cannot_read_history_posts_again_and_keeps_the_threa
     root(sessions, dep)
     reply(sessions, dep, "SCALE_UP")
     settings(slack, faults=[{"method": "chat.postMessage", "status": 500}])
-    n = sender(sessions, slack, catalog)
+    n = sender(sessions, slack, catalog, jitter=no_jitter)
     assert n.drain_once(now=T0) == 0
     assert row_of(sessions, f"dep:{dep}:root").state is OutboxState.SENDING
     n.drain_once(now=T0 + 2 * SECOND)
