@@ -30,10 +30,17 @@ from models import Base, Decision, Deployment, DeploymentEvent, Outbox, ServiceL
 
 
 def _insert(session: Session, table: type[Base]) -> PgInsert | SqliteInsert:
-    """An INSERT in the session's dialect, for ON CONFLICT DO NOTHING (both dialects spell it the same)."""
+    """A Core INSERT into the class's table in the session's dialect, for ON CONFLICT DO NOTHING (both dialects
+    spell it the same).
+
+    Core, on the table: executed with a list of rows it is one executemany whose compiled form is cached (SQLAlchemy
+    expands it into multi-row VALUES pages itself), where `.values([...])` was compiled afresh for every batch
+    with one bind per cell, and an ORM entity would take the slower ORM bulk path.
+    """
+    target = cast(Table, table.__table__)
     if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
+        return pg_insert(target)
+    return sqlite_insert(target)
 
 
 def add_event(
@@ -63,17 +70,20 @@ def add_event(
 
 
 def add_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int | None, str], int]:
-    """Store many timeline entries in one statement, skipping keys already stored; map (deployment, key) → id."""
+    """Store many timeline entries in one executemany, skipping keys already stored; map (deployment, key) → id."""
     if not rows:
         return {}
-    stmt = _insert(session, DeploymentEvent).values([dict(r) for r in rows])
-    stmt = stmt.on_conflict_do_nothing(index_elements=["deployment_id", "key"])
-    returned = session.execute(stmt.returning(DeploymentEvent.id, DeploymentEvent.deployment_id, DeploymentEvent.key))
+    session.flush()  # the ORM's pending writes go first, as session.execute's autoflush sent them
+    stmt = _insert(session, DeploymentEvent).on_conflict_do_nothing(index_elements=["deployment_id", "key"])
+    columns = stmt.table.c
+    returned = session.connection().execute(
+        stmt.returning(columns.id, columns.deployment_id, columns.key), [dict(r) for r in rows]
+    )
     return {(dep_id, key): event_id for event_id, dep_id, key in returned}
 
 
 def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Queue many Slack messages in one statement, once per idempotency key, each with its priority."""
+    """Queue many Slack messages in one executemany, once per idempotency key, each with its priority."""
     if rows:
         kinds = _event_kinds(session, [(r.get("payload") or {}).get("event_id") for r in rows])
         ranked = []
@@ -82,8 +92,9 @@ def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
             event = kinds.get(payload.get("event_id") or 0)
             rank = priority(payload.get("render"), event[0] if event else None, event[1] if event else None)
             ranked.append({**r, "priority": rank})
-        stmt = _insert(session, Outbox).values(ranked)
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+        session.flush()  # as in add_events
+        stmt = _insert(session, Outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        session.connection().execute(stmt, ranked)
 
 
 def _event_kinds(session: Session, ids: Sequence[Any]) -> dict[int, tuple[EventKind, Mapping[str, Any]]]:

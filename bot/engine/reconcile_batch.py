@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.sessions import transaction
 from bot.db.store import add_events, event_reply_row, outbox_row, queue_many, root_update_row
+from bot.db.versioned import write_versioned
 from bot.domain.enums import (
     STOP_HOOK_ID,
     DecisionKind,
@@ -120,9 +121,11 @@ class BatchWriter:
             return 0
         with transaction(self.d.sessions) as session:
             decisions = _applied_decisions(session, [c.id for c in written])
-            found, touched, settled = self._write(session, written, snapshots, missing, decisions, stretch, now)
+            found, touched, moved, settled = self._write(session, written, snapshots, missing, decisions, stretch, now)
+            # One version-checked executemany, not one UPDATE per row: a row another writer changed since the
+            # read raises StaleDataError, and the pass writes the batch again one by one (Reconciler._batch).
+            write_versioned(session, moved)
             release_quiet(session, self.owner, [_due(dep, now, stretch) for dep in settled])
-            session.flush()
             stored = self._store(session, found, touched, now)
         _narrate(found, touched)
         return stored
@@ -147,15 +150,17 @@ class BatchWriter:
         decisions: dict[int, list[_Applied]],
         stretch: timedelta,
         now: datetime,
-    ) -> tuple[list[tuple[Deployment, Event]], list[Deployment], list[Deployment]]:
-        """Advance the batch's deployments on the ORM; those that end up as they were are returned as `settled`."""
+    ) -> tuple[list[tuple[Deployment, Event]], list[Deployment], list[Deployment], list[Deployment]]:
+        """Advance the batch's deployments on the ORM: (events, touched, moved: rows to write, settled: rows left
+        as they were)."""
         ids = [c.id for c in claims]
         deps = {d.id: d for d in session.scalars(select(Deployment).where(Deployment.id.in_(ids)))} if ids else {}
         found: list[tuple[Deployment, Event]] = []
         touched: list[Deployment] = []
+        moved: list[Deployment] = []
         settled: list[Deployment] = []
         advanced: list[tuple[Deployment, Snapshot | None, list[Event], bool, tuple[Any, ...]]] = []
-        with session.no_autoflush:  # one UPDATE per deployment that changed, at the flush below
+        with session.no_autoflush:  # the rows are written together by write_batch (write_versioned)
             for claim in claims:
                 dep, snapshot = deps.get(claim.id), snapshots.get(claim.arn or "")
                 if dep is None or dep.lease_owner != self.owner:
@@ -185,7 +190,8 @@ class BatchWriter:
                 pace = pace_of(dep.status, dep.lifecycle_stage, baking=bool(dep.tracked.get("bake_until")))
                 due = now if snapshot is None else next_describe(pace, now, stretch)
                 dep.lease_owner, dep.lease_until = None, due
-        return found, touched, settled
+                moved.append(dep)
+        return found, touched, moved, settled
 
     def _advance(
         self, dep: Deployment, snapshot: Snapshot, now: datetime, decisions: Sequence[_Applied]

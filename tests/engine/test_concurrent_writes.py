@@ -3,11 +3,12 @@ the click path, another replica) writes it again from the fresh row in the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, event
 
 from bot.db.sessions import make_engine, session_factory
 from bot.domain.enums import DeploymentStatus, EventKind
@@ -32,19 +33,65 @@ def test_a_pass_that_loses_the_version_check_twice_writes_the_deployment_from_th
     other = make_engine(database_url)
     won: list[int] = []
 
-    def another_writer_wins(session: Session, *_: Any) -> None:
-        if len(won) < 2 and any(isinstance(d, Deployment) and d.id == dep for d in session.dirty):
+    def another_writer_wins(_cursor: Any, _rows: int) -> None:
+        if len(won) < 2:
             won.append(dep)
             with session_factory(other).begin() as theirs:  # as the click path records a decision
                 theirs.get_one(Deployment, dep).updated_at = utcnow()
 
-    event.listen(harness.sessions, "before_flush", another_writer_wins)
     try:
-        report = harness.usecases.reconciler.reconcile_once()
+        with before_versioned_writes(harness.sessions.kw["bind"], another_writer_wins):
+            report = harness.usecases.reconciler.reconcile_once()
     finally:
-        event.remove(harness.sessions, "before_flush", another_writer_wins)
         other.dispose()
     assert won == [dep, dep]  # the batch's write and the one-by-one write both lost
     assert report.errors == []
     view = harness.view(dep)  # this very pass stored what ECS showed: the rolling update had finished
     assert view.status is DeploymentStatus.SUCCEEDED and EventKind.FINISHED in {e.kind for e in view.events}
+
+
+def test_a_batch_whose_row_moved_on_since_it_was_read_is_written_one_by_one_and_nothing_is_lost(
+    harness: Harness,
+) -> None:
+    # The batch's rows go in one version-checked executemany (bot/db/versioned.py); one row short of its version
+    # must fail the batch, not store its events beside a row left as it was. Here the other writer's bump runs in
+    # the batch's own transaction just before that statement (SQLite has one writer): the batch rolls back, bump
+    # included, and is written again one by one.
+    ids = []
+    for line in ("orders image=:2.0.0", "notifications image=:2.0.0"):
+        answer = harness.usecases.handle(actor(), grammar.parse(line, CATALOG))
+        assert answer.ok and answer.deployment_id is not None, answer.text
+        ids.append(answer.deployment_id)
+    harness.control.advance(60)  # ECS has moved both on: the pass has events to write for each
+    batches: list[int] = []
+
+    def bump_the_first(cursor: Any, rows: int) -> None:
+        if not batches:
+            raw = cursor.connection.cursor()
+            mark = "?" if "sqlite" in type(raw).__module__ else "%s"
+            raw.execute(f"UPDATE deployments SET version = version + 1 WHERE id = {mark}", (ids[0],))
+            raw.close()
+        batches.append(rows)
+
+    with before_versioned_writes(harness.sessions.kw["bind"], bump_the_first):
+        report = harness.usecases.reconciler.reconcile_once()
+    assert report.errors == []
+    assert batches == [2, 1, 1]  # the batch (both rows, one statement), then each deployment alone
+    orders, notifications = harness.view(ids[0]), harness.view(ids[1])
+    assert orders.status is DeploymentStatus.SUCCEEDED and EventKind.FINISHED in {e.kind for e in orders.events}
+    assert notifications.lifecycle_stage is not None and len(notifications.events) > 1
+
+
+@contextmanager
+def before_versioned_writes(engine: Engine, hook: Callable[[Any, int], None]) -> Iterator[None]:
+    """Call `hook(cursor, rows)` just before each versioned UPDATE of deployments (write_versioned) is sent."""
+
+    def on(_conn: Any, cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+        if statement.startswith("UPDATE deployments SET") and "version=(deployments.version +" in statement:
+            hook(cursor, len(parameters) if many else 1)
+
+    event.listen(engine, "before_cursor_execute", on)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", on)
