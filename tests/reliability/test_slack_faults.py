@@ -225,6 +225,22 @@ def _tally(w: World, run: Run, user: str) -> Tally:
     return Tally(len(urls), shown, unanswered, max(0, shown - len(urls)), after)
 
 
+def _how_answered(w: World, run: Run) -> dict[str, list[str]]:
+    """Each person's answers as Slack saw them, in order: which URL or Web API call, its fault, and the text."""
+    lines: dict[str, list[tuple[float, str]]] = {}
+    for user, ids in run.urls.items():
+        for r in w.slack.store.responses:
+            if r["url"] in ids and r["text"] != WORKING:
+                what = f"url {r['url'][-8:]} HTTP {r['status']} {r['fault'] or ''} stored={r['stored']}"
+                lines.setdefault(user, []).append((r["time"], f"{what}: {r['text'][:50]!r}"))
+    for c in w.slack.store.calls_for(None):
+        to = c["params"].get("user") or c["params"].get("channel")
+        if c["method"] in ("chat.postEphemeral", "chat.postMessage") and to in run.urls:
+            what = f"{c['method']} to {c['params'].get('channel')} ok={c['ok']} {c.get('error') or c['status']}"
+            lines.setdefault(str(to), []).append((c["time"], f"{what}: {str(c['params'].get('text'))[:50]!r}"))
+    return {user: [f"{t:.3f} {line}" for t, line in sorted(found)] for user, found in lines.items()}
+
+
 def _answered(w: World, user: str, url: str, fallbacks: int) -> bool:
     """True once the request with this response_url is answered: stored there, or sent through the Web API."""
     stored = any(r["url"] == url and r["stored"] for r in w.slack.store.responses)
@@ -345,7 +361,7 @@ def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str) ->
     # Every click and command answered, once (twice only where Slack stored it and answered a 5xx page), and every
     # click on record: approved, or refused because Slack failed the approver lookup.
     assert unanswered == 0, tallies
-    assert all(t.extra <= t.stored_then_5xx for t in tallies.values()), tallies
+    assert all(t.extra <= t.stored_then_5xx for t in tallies.values()), (tallies, _how_answered(w, run))
     assert run.answers == sum(run.clicks.values()) == len(decisions) + len(refusals)
     assert all(faults[k] > 0 for k in ("429", "5xx", "fatal_error")), faults
     assert {r["fault"] for r in w.slack.store.responses} >= {"429", "503", "503 after storing"}
