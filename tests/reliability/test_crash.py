@@ -137,8 +137,8 @@ def _kill_in_flight(rig: Crash, method: str) -> None:
     wait_for(lambda: not +rig.slack.store.in_flight, LEASE_BOUND, "Slack to finish the calls it received")
 
 
-def _shown_at(rig: Crash, dep: int, since: float) -> float:
-    """When (wall clock) the root showed the Approve button and the thread asked for the approval, both."""
+def _shown_at(rig: Crash, dep: int, since: float) -> tuple[float, float]:
+    """How long after `since` the root showed the Approve button, and the thread asked for the approval."""
     edit = wait_for(
         lambda: [c for c in rig.root_edits_since(dep, since) if APPROVE_ACTION in str(c["params"].get("blocks"))],
         LEASE_BOUND,
@@ -153,10 +153,10 @@ def _shown_at(rig: Crash, dep: int, since: float) -> float:
         LEASE_BOUND,
         "the approval request in the thread",
     )
-    return max(float(edit[0]["time"]), float(ask[0]["time"]))
+    return float(edit[0]["time"]) - since, float(ask[0]["time"]) - since
 
 
-def _posts_in_flight(rig: Crash) -> tuple[int, float, float]:
+def _posts_in_flight(rig: Crash) -> tuple[int, float, tuple[float, float]]:
     """One round of (c) and (d): the deployment, the restart's first root edit, ECS's pause to the Approve button."""
     rig.bot.start()
     http_settings(rig.slack, {"latency": 2.0, "latency_methods": ["chat.postMessage"]})
@@ -173,7 +173,7 @@ def _posts_in_flight(rig: Crash) -> tuple[int, float, float]:
     first = wait_for(lambda: rig.root_edits_since(dep, started), LEASE_BOUND, "a root edit from the new process")
     rig.drive(rig.until_status(dep, DeploymentStatus.AWAITING_APPROVAL), "the approval request")
     paused = max(w for w in rig.wakes if w < time.time())  # the jump that made ECS pause (the last one)
-    shown = _shown_at(rig, dep, paused) - paused
+    shown = _shown_at(rig, dep, paused)
     rig.click(rig.click_payload(rig.root(dep), "U0BOB"))
     _finish(rig, dep)
     return dep, first[0]["time"] - started, shown
@@ -188,7 +188,8 @@ def test_kill_with_a_post_in_flight_then_each_message_is_there_once(rig: Crash, 
     figures = _check_clean(rig, deps)
     roots = [m for m in rig.channel() if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
     assert roots == [rig.root(d) for d in deps]  # one root message per deployment
-    delay, shown = max(d for _, d, _ in done), max(s for _, _, s in done)
+    delay = max(d for _, d, _ in done)
+    button, asked = max(b for _, _, (b, _) in done), max(a for _, _, (_, a) in done)
     common = {"backend": backend(database_url), "deployments": rounds, "command": COMMAND, **figures}
     record(
         "crash: kill -9 with a post, then a root edit, in flight (Slack 2 s slow); restart",
@@ -202,7 +203,9 @@ def test_kill_with_a_post_in_flight_then_each_message_is_there_once(rig: Crash, 
         "crash: after the restart, ECS pauses → Approve button and thread request",
         requests=2 * rounds,
         faults=f"{2 * rounds} kills before",
-        delivery_delay_s=shown,
+        # The thread's posts the dead process had claimed wait one client timeout (it may have been mid-post, and
+        # Slack goes on storing a post whose caller died), so the request follows the button by up to ~10 s.
+        delivery_delay_s=f"button {button:.2f} / thread request {asked:.2f}",
         **common,
     )
-    assert max(delay, shown) < LEASE_BOUND
+    assert max(delay, button, asked) < LEASE_BOUND

@@ -135,6 +135,38 @@ def test_a_root_edit_in_flight_when_its_sender_is_killed_goes_out_at_the_next_pa
     assert root_ts in [c["params"]["ts"] for c in calls(slack, "chat.update") if c["ok"]]
 
 
+def test_a_post_in_flight_when_its_sender_is_killed_is_looked_up_once_slack_has_it_never_posted_twice(
+    database_url: str, sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    dep = add_deployment(sessions)
+    root(sessions, dep)
+    # Slack is slow to store posts only: a look-up (conversations.history) would answer at once, before the post is in.
+    http("POST", f"{slack.url}/_sandbox/settings", {"latency": 5.0, "latency_methods": ["chat.postMessage"]})
+    proc = child(database_url, "replica-a", "sender", slack.api_url, DEFAULT_BOT_TOKEN)
+    try:
+        deadline = time.monotonic() + 30
+        while not slack.store.in_flight["chat.postMessage"]:
+            assert time.monotonic() < deadline, "the child never posted the root message"
+            time.sleep(0.02)
+    finally:
+        kill(proc)  # its post is still on the wire: Slack stores it, nobody reads the answer
+    assert dead_soon(sessions, "replica-a") == {"replica-a"}
+    survivor = sender(sessions, slack, catalog, owner="survivor")
+    # Three passes on, past the channel's turn the dead sender reserved, Slack is still storing its post: not yet.
+    first = utcnow() + 3 * SECOND
+    assert survivor.drain_once(now=first) == 0
+    deadline = time.monotonic() + 30
+    while slack.store.in_flight["chat.postMessage"]:
+        assert time.monotonic() < deadline, "Slack never finished the dead sender's post"
+        time.sleep(0.02)
+    http("POST", f"{slack.url}/_sandbox/settings", {"latency": 0, "latency_methods": []})
+    survivor.drain_once(now=first + 11 * SECOND)  # one client timeout on: that post has ended either way
+    row = row_of(sessions, f"dep:{dep}:root")
+    posted = [c for c in calls(slack, "chat.postMessage") if c["ok"]]
+    assert len(posted) == 1 and row.state is OutboxState.SENT, (posted, row.state, row.last_error)
+    assert row.slack_ts is not None and row.lease_owner is None
+
+
 def test_deployments_claimed_by_a_killed_reconciler_are_claimed_at_the_next_pass(
     database_url: str, sessions: sessionmaker[Session]
 ) -> None:
