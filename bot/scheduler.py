@@ -7,10 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import Counter, Histogram
 
 from bot.logs import get_logger
+from bot.scheduler_skips import Skips, quiet_expected_skips
 from bot.slack.context import BotContext
 from bot.slack.sender import OutboxSender
 
@@ -40,6 +42,10 @@ def build_scheduler(ctx: BotContext, sender: OutboxSender) -> BackgroundSchedule
     scheduler = BackgroundScheduler(
         timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
+    # A run skipped because the previous one is still going is expected (a pass longer than its interval): counted
+    # (deploybot_job_skipped_total) and told once a minute, not a WARNING per skipped run.
+    quiet_expected_skips()
+    scheduler.add_listener(Skips(), EVENT_JOB_MAX_INSTANCES)
     now = datetime.now(UTC)
     scheduler.add_job(
         _guarded("reconcile", ctx.usecases.reconciler.reconcile_once),
