@@ -269,6 +269,9 @@ class Control:
             for key in ("rate_interval", "ack_timeout", "latency"):
                 if key in body:
                     setattr(settings, key, float(body[key]))
+            if "update_tier_per_minute" in body:
+                settings.update_tier_per_minute = max(0, int(body["update_tier_per_minute"] or 0))
+                self.store.updates.clear()
             for key in ("blocks_char_limit", "update_text_limit"):
                 if key in body:
                     setattr(settings, key, int(body[key]))

@@ -6,7 +6,7 @@ import copy
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,9 @@ class Settings:
 
     rate_limit: bool = False
     rate_interval: float = 1.0  # seconds between chat.postMessage calls per channel
+    # chat.update is Slack's Tier 3: 50+ calls a minute per workspace (per app). Set, at most this many calls in any
+    # 60 s of the stand-in's clock, the rest answered 429 with Retry-After; 0: not enforced (as before).
+    update_tier_per_minute: int = 0
     ack_timeout: float = 3.0  # Slack gives an app 3 s to answer a request
     clock_offset: float = 0.0  # lets tests age trigger ids and response URLs without sleeping
     # Set: the stand-in's clock stands at this wall time (plus the offset) until moved on by `advance_clock`, so a
@@ -92,6 +95,7 @@ class Store:
     calls: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)  # POSTs to response URLs (responses.ResponseCall)
     last_post: dict[str, float] = field(default_factory=dict)
+    updates: deque[float] = field(default_factory=deque)  # when chat.update calls were let through (tier window)
     notices: list[dict[str, Any]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     in_flight: Counter[str] = field(default_factory=Counter)  # Web API calls being served now, per method
@@ -121,6 +125,7 @@ class Store:
                 self.triggers,
                 self.response_urls,
                 self.last_post,
+                self.updates,
             ):
                 part.clear()
             self.calls.clear()

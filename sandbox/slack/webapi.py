@@ -190,6 +190,21 @@ class WebApi:
             self.store.last_post[channel] = now
         return None
 
+    def _update_tier(self) -> Reply | None:
+        """Emulate chat.update's Tier 3 when switched on: at most N calls in any 60 s for the whole workspace."""
+        limit, now = self.store.settings.update_tier_per_minute, self.store.now()
+        if limit <= 0:
+            return None
+        with self.store.lock:
+            window = self.store.updates
+            while window and now - window[0] >= 60.0:
+                window.popleft()
+            if len(window) >= limit:
+                retry_after = max(1, math.ceil(60.0 - (now - window[0])))
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+            window.append(now)
+        return None
+
     def post_message(self, params: Params) -> Reply:
         """chat.postMessage: a root message or a thread reply, where the bot may post."""
         channel = ws.bot_channel(str(params.get("channel", "")))
@@ -215,6 +230,9 @@ class WebApi:
 
     def update(self, params: Params) -> Reply:
         """chat.update: text without blocks keeps the old blocks (python-slack-sdk#523), so send both."""
+        limited = self._update_tier()
+        if limited:
+            return limited
         channel = ws.bot_channel(str(params.get("channel", "")))
         if channel is None:
             return fail("channel_not_found")

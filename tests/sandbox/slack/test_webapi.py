@@ -360,3 +360,27 @@ def test_latency_for_some_methods_counts_calls_in_flight_and_does_the_work_anywa
         time.sleep(0.01)
     stored = sandbox.store.find_message(ws.DEPLOYS_CHANNEL, posted["ts"])
     assert stored is not None and stored["text"] == "slow"  # done all the same
+
+
+def test_chat_update_tier_lets_n_calls_through_in_any_minute_of_the_stand_ins_clock(
+    client: WebClient, sandbox: SlackSandboxHandle
+) -> None:
+    # Slack's Tier 3 for chat.update (50+ a minute per workspace): off by default, then 2 a minute, workspace-wide.
+    settings = f"{sandbox.url}/_sandbox/settings"
+    roots = [client.chat_postMessage(channel=c, text="root")["ts"] for c in (ws.DEPLOYS_CHANNEL, ws.INCIDENT_CHANNEL)]
+    for i in range(3):
+        assert client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=roots[0], text=f"free {i}")["ok"]
+    status, body, _ = http("POST", settings, {"update_tier_per_minute": 2, "freeze_clock": True})
+    assert status == 200 and body["settings"]["update_tier_per_minute"] == 2
+    assert client.chat_update(channel=ws.DEPLOYS_CHANNEL, ts=roots[0], text="one")["ok"]
+    http("POST", settings, {"advance_clock": 20.0})
+    assert client.chat_update(channel=ws.INCIDENT_CHANNEL, ts=roots[1], text="two")["ok"]  # another channel counts
+    with pytest.raises(SlackApiError) as info:
+        client.chat_update(channel=ws.INCIDENT_CHANNEL, ts=roots[1], text="three")
+    resp = info.value.response
+    assert resp.status_code == 429 and resp["error"] == "ratelimited"
+    assert resp.headers["Retry-After"] == "40"  # until the first call leaves the window
+    assert client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="posts are another method")["ok"]
+    http("POST", settings, {"advance_clock": 40.0})
+    assert client.chat_update(channel=ws.INCIDENT_CHANNEL, ts=roots[1], text="three")["ok"]
+    assert (sandbox.store.find_message(ws.INCIDENT_CHANNEL, roots[1]) or {}).get("text") == "three"
