@@ -48,7 +48,7 @@ class Recording(SenderState):
             store.store_outcomes(session, [_values(c, o, now) for c, o in kept])
             posts = {c.channel for c, _ in kept if c.kind is OutboxKind.POST}
             if self.post_interval:
-                # Each channel's next turn, for every replica, counts from when its call really went.
+                # Each channel's next turn, for every replica, counts from when Slack answered its call.
                 pace.set_times(session, {post_pace_key(ch): self._next_post.get(ch, now) for ch in posts})
             edits = [c for c, o in kept if o.state is SENT_STATE and c.kind is OutboxKind.UPDATE_ROOT]
             store.fold_older_root_edits(
