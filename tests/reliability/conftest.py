@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import logging
 import os
 import time
@@ -26,6 +27,10 @@ from tests.support import Control, Harness, example_catalog, make_usecases
 
 SOAK = os.environ.get("DEPLOYBOT_SOAK") == "1"
 CHANGES = ("UpdateService", "RegisterTaskDefinition", "ContinueServiceDeployment", "StopServiceDeployment")
+# Under `make soak` (many workers, each handed one test at a time) the slowest modules go first, so no long test
+# starts last while the other workers sit idle. Slowest first at soak scale (real processes, Slack's pace, ECS
+# latency), the rest after in their own order.
+SOAK_SLOWEST_FIRST = ("test_replicas.py", "test_crash.py", "test_slack_faults.py", "test_ecs_faults.py", "test_fuzz.py")
 
 
 def backend(database_url: str) -> str:
@@ -120,3 +125,18 @@ def harness(ecs_url: str, sessions: sessionmaker[Session]) -> Harness:
     control.post("reset")
     control.post("speed", {"speed": 0})
     return Harness(make_usecases(sessions, ecs_url, example_catalog()), control, sessions)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under DEPLOYBOT_SOAK only: the slowest modules' tests first, one to each worker before any gets a second."""
+    if not SOAK:
+        return
+    rank = {name: i for i, name in enumerate(SOAK_SLOWEST_FIRST)}
+    ranked = sorted(items, key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a module
+    # xdist's load scheduling starts each worker with two consecutive tests: pair the k-th slowest with the
+    # (workers + k)-th, or the two slowest would queue on one worker.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    head, rest = ranked[: 2 * workers], ranked[2 * workers :]
+    half = (len(head) + 1) // 2
+    paired = [t for pair in itertools.zip_longest(head[:half], head[half:]) for t in pair if t is not None]
+    items[:] = paired + rest
