@@ -22,9 +22,13 @@ def test_a_slow_post_delays_the_channels_next_turn_in_every_sender(
     first, second = sender(sessions, slack, catalog, owner="a"), sender(sessions, slack, catalog, owner="b")
     settings = f"{slack.url}/_sandbox/settings"
     http("POST", settings, {"latency": 0.8, "latency_methods": ["chat.postMessage"]})
-    assert first.drain_once() == 1  # stored 0.8 s after the call went
-    http("POST", settings, {"latency": 0.0})
     deadline = time.monotonic() + 10
+    # Stored 0.8 s after the call went. A pass that reached the call after its claimed turn hands it back (a loaded
+    # machine can take that long to claim and render): the next pass posts it.
+    while first.drain_once() == 0:
+        assert time.monotonic() < deadline, "the first post never went"
+        time.sleep(0.02)
+    http("POST", settings, {"latency": 0.0})
     while second.drain_once() == 0:
         assert time.monotonic() < deadline, "the second post never went"
         time.sleep(0.02)
