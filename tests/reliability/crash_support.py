@@ -52,6 +52,7 @@ class BotProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    starting: float = 0.0  # seconds the last start took until /healthz answered (a loaded machine imports slowly)
 
     @property
     def url(self) -> str:
@@ -94,6 +95,7 @@ class BotProcess:
             assert time.monotonic() < deadline, "deploybot run never served /healthz"
             time.sleep(0.05)
         self.slack.set_bot_url(f"{self.url}/slack/events")
+        self.starting = time.time() - started
         return started
 
     def kill(self) -> None:

