@@ -95,9 +95,9 @@ def slow_ecs(stack: Stack, seconds: float = SLOW_ECS_S) -> Iterator[None]:
     sandbox = stack.ecs.sandbox
     original = sandbox.call
 
-    def call(operation: str, raw: bytes) -> tuple[int, bytes]:
+    def call(operation: str, raw: bytes, caller: str | None = None) -> tuple[int, bytes]:
         time.sleep(seconds)
-        return original(operation, raw)
+        return original(operation, raw, caller)
 
     sandbox.call = call  # type: ignore[method-assign]
     try:

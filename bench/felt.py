@@ -103,10 +103,10 @@ def ecs_recording(stack: Stack) -> Iterator[EcsCalls]:
     sandbox, calls = stack.ecs.sandbox, EcsCalls()
     original = sandbox.call
 
-    def call(operation: str, raw: bytes) -> tuple[int, bytes]:
+    def call(operation: str, raw: bytes, caller: str | None = None) -> tuple[int, bytes]:
         if operation == "ContinueServiceDeployment":
             calls.continued.setdefault(str(json.loads(raw).get("serviceDeploymentArn")), time.time())
-        return original(operation, raw)
+        return original(operation, raw, caller)
 
     sandbox.call = call  # type: ignore[method-assign]
     try:

@@ -66,14 +66,14 @@ def watching(stack: Stack) -> Iterator[Watch]:
     sandbox, watch = stack.ecs.sandbox, Watch()
     original_call, original_check = sandbox.call, sandbox.throttle.check
 
-    def call(operation: str, raw: bytes) -> tuple[int, bytes]:
+    def call(operation: str, raw: bytes, caller: str | None = None) -> tuple[int, bytes]:
         if operation == "DescribeServiceDeployments":
             import json
 
             arns = tuple(json.loads(raw).get("serviceDeploymentArns") or ())
             with watch.lock:
                 watch.calls.append((time.monotonic(), arns))
-        return original_call(operation, raw)
+        return original_call(operation, raw, caller)
 
     def check(operation: str) -> None:
         try:

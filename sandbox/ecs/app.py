@@ -74,12 +74,14 @@ class Sandbox:
             self.clock.advance(seconds)
             return self.catch_up()
 
-    def call(self, operation: str, raw: bytes) -> tuple[int, bytes]:
-        """Handle one ECS API call; returns (HTTP status, body); status 0 means: close without answering."""
+    def call(self, operation: str, raw: bytes, caller: str | None = None) -> tuple[int, bytes]:
+        """Handle one ECS API call made with access key `caller`; returns (HTTP status, body); status 0 means: close
+        without answering."""
         params: dict[str, Any] = {}
+        received = time.time()
         try:
             params = parse_body(raw)
-            time.sleep(self.throttle.delay(operation))
+            time.sleep(self.throttle.delay(operation, caller))
             self.throttle.check(operation)
             validate_input(operation, params)
             with self.lock:
@@ -87,21 +89,32 @@ class Sandbox:
                 body = OPERATIONS[operation](self.engine, params, now)
                 self.engine.run_until(now)
         except EcsError as error:
-            self._record(operation, params, error.code, applied=False)
+            self._record(operation, params, error.code, applied=False, caller=caller, received=received)
             return _failure(error)
         except Exception as exc:
             # A sandbox bug must still look like AWS to the client: a ServerException.
             bug = EcsError("ServerException", f"Internal sandbox error: {exc!r}")
-            self._record(operation, params, bug.code, applied=False)
+            self._record(operation, params, bug.code, applied=False, caller=caller, received=received)
             return 500, encode_error(bug)
         lost = self.throttle.lost_answer(operation)
-        self._record(operation, params, lost.code if lost else None, applied=True)
+        self._record(operation, params, lost.code if lost else None, applied=True, caller=caller, received=received)
         return _failure(lost) if lost else (200, encode_response(body))
 
-    def _record(self, operation: str, params: dict[str, Any], error: str | None, *, applied: bool) -> None:
-        # `applied`: the call did its work (also when an injected fault then replaced its answer).
+    def _record(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        error: str | None,
+        *,
+        applied: bool,
+        caller: str | None = None,
+        received: float | None = None,
+    ) -> None:
+        # `applied`: the call did its work (also when an injected fault then replaced its answer). `received` and
+        # `answered` are wall-clock times (a call is in flight between them), `time` the sandbox clock's.
         call = {"operation": operation, "parameters": params, "time": self.clock.now(), "error": error}
-        self.calls.append({**call, "applied": applied, "done": applied})
+        wall = {"caller": caller, "received": received, "answered": time.time()}
+        self.calls.append({**call, **wall, "applied": applied, "done": applied})
 
     def _remote_answer(self, arn: str, hook_id: str, answer: dict[str, Any] | None) -> None:
         with self.lock:

@@ -6,8 +6,9 @@ POST alarm      {name, state}   set a CloudWatch alarm: OK | ALARM | INSUFFICIEN
 POST fault      {operation, code, rate[, after]}   inject ThrottlingException/ServerException/Timeout ('*' =
                                 all); rate 0 clears; after=true (ServerException or Timeout): do the call, then
                                 answer 500, or close the connection without an answer (Timeout)
-POST latency    {min, max[, operations]}   delay every call (or only those of the operations listed) by a
-                                uniform random [min, max] seconds (0, 0 clears)
+POST latency    {min, max[, operations][, callers]}   delay every call (or only those of the operations listed,
+                                made with the access key ids listed) by a uniform random [min, max] seconds
+                                (0, 0 clears)
 POST lambda     {name, url}     register a Lambda function called by HTTP POST at `url`
 POST speed      {speed}         sandbox seconds per real second
 POST switch     {name, value}   set a named switch for behaviour AWS leaves undocumented (switches.py)
@@ -15,7 +16,8 @@ POST throttling {enabled}       switch ECS's token-bucket limits on or off
 POST delete-service {service, cluster?}   delete a service with its deployments and revisions (their ARNs are
                                 then answered in `failures`, MISSING)
 POST forget     {deployment}    drop one service deployment's record, as if ECS had lost it
-GET  calls[?operation=X]        every ECS API call received (`done`: carried out, even if answered 500)
+GET  calls[?operation=X]        every ECS API call received (`done`: carried out, even if answered 500; `caller`:
+                                its access key id; `received`/`answered`: wall-clock times, in flight between)
 GET  state[?deployment=ARN]     clock, speed, switches, deployment counts, alarms, faults; or one deployment's
                                 next wake-up time (`nextWakeAt`)
 """
@@ -117,8 +119,11 @@ def _latency(sandbox: Sandbox, body: dict[str, Any]) -> Any:
     operations = body.get("operations", [])
     if not isinstance(operations, list) or not all(isinstance(o, str) and o in OPERATIONS for o in operations):
         raise ControlError(f"operations must be a list of ECS operations, of {', '.join(sorted(OPERATIONS))}")
-    sandbox.throttle.set_latency(low, high, frozenset(operations))
-    return {"min": low, "max": high, "operations": sorted(operations)}
+    callers = body.get("callers", [])
+    if not isinstance(callers, list) or not all(isinstance(c, str) and c for c in callers):
+        raise ControlError("callers must be a list of access key ids")
+    sandbox.throttle.set_latency(low, high, frozenset(operations), frozenset(callers))
+    return {"min": low, "max": high, "operations": sorted(operations), "callers": sorted(callers)}
 
 
 def _lambda(sandbox: Sandbox, body: dict[str, Any]) -> Any:

@@ -58,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         except EcsError as error:
             self._send(error.http_status, encode_error(error), CONTENT_TYPE)
             return
-        status, body = self.server.sandbox.call(operation, raw)
+        status, body = self.server.sandbox.call(operation, raw, caller_of(self.headers.get("Authorization")))
         if status == 0:  # an injected Timeout: the client never gets an answer
             self.close_connection = True
             return
@@ -81,6 +81,12 @@ class _Handler(BaseHTTPRequestHandler):
         except control.ControlError as exc:
             answer, status = {"error": str(exc)}, exc.status
         self._send(status, json.dumps(answer).encode(), "application/json")
+
+
+def caller_of(authorization: str | None) -> str | None:
+    """The access key id a SigV4 `Authorization` header names (`Credential=AKID/date/region/ecs/aws4_request`)."""
+    _, _, credential = (authorization or "").partition("Credential=")
+    return credential.split("/", 1)[0].strip() or None
 
 
 class SandboxHandle:

@@ -42,6 +42,7 @@ class Throttle:
         self._after: dict[str, tuple[str, float]] = {}  # code, rate
         self._latency = (0.0, 0.0)
         self._latency_of: frozenset[str] = frozenset()  # operations the latency applies to; empty: every one
+        self._latency_for: frozenset[str] = frozenset()  # callers (access key ids) it applies to; empty: every one
 
     def reset(self) -> None:
         """Turn throttling off, refill the buckets and clear faults."""
@@ -52,6 +53,7 @@ class Throttle:
             self._after.clear()
             self._latency = (0.0, 0.0)
             self._latency_of = frozenset()
+            self._latency_for = frozenset()
 
     def set_enabled(self, enabled: bool) -> None:
         """Switch throttling on or off (buckets start full)."""
@@ -78,16 +80,19 @@ class Throttle:
             else:
                 self._after[operation] = (code, rate)
 
-    def set_latency(self, low: float, high: float, operations: frozenset[str] = frozenset()) -> None:
-        """Delay calls (of `operations`; all when empty) by a uniform random time in [low, high] seconds (real time)."""
+    def set_latency(
+        self, low: float, high: float, operations: frozenset[str] = frozenset(), callers: frozenset[str] = frozenset()
+    ) -> None:
+        """Delay calls (of `operations`, by `callers`; all when empty) by a uniform random [low, high] s (real time)."""
         with self._lock:
-            self._latency, self._latency_of = (low, high), operations
+            self._latency, self._latency_of, self._latency_for = (low, high), operations, callers
 
-    def delay(self, operation: str) -> float:
-        """The latency to add to this call, in seconds."""
+    def delay(self, operation: str, caller: str | None = None) -> float:
+        """The latency to add to this call (made with access key `caller`), in seconds."""
         with self._lock:
             low, high = self._latency
             applies = not self._latency_of or operation in self._latency_of
+            applies = applies and (not self._latency_for or caller in self._latency_for)
         return random.uniform(low, high) if high > 0 and applies else 0.0
 
     def lost_answer(self, operation: str) -> EcsError | None:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from mypy_boto3_ecs import ECSClient
 from mypy_boto3_ecs.type_defs import DeploymentConfigurationTypeDef, LoadBalancerTypeDef
@@ -71,6 +73,26 @@ def test_latency_of_named_operations_delays_those(ecs_strict: ECSClient, control
     control.post("latency", {"min": 0, "max": 0})
 
 
+def test_latency_for_named_callers_delays_only_their_calls(ecs_strict: ECSClient, control: Control) -> None:
+    slow = boto3.client(
+        "ecs",
+        region_name="us-east-1",
+        endpoint_url=control.url,
+        aws_access_key_id="replica-a",
+        aws_secret_access_key="replica-a",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    answer = control.post("latency", {"min": 2, "max": 2, "operations": ["ListServices"], "callers": ["replica-a"]})
+    assert answer["callers"] == ["replica-a"]
+    slow.list_services(cluster=CLUSTER)
+    ecs_strict.list_services(cluster=CLUSTER)  # access key "test"
+    control.post("latency", {"min": 0, "max": 0})
+    calls = control.get("calls?operation=ListServices")["calls"]
+    in_flight = {c["caller"]: c["answered"] - c["received"] for c in calls}
+    assert in_flight["replica-a"] >= 2
+    assert in_flight["test"] < 2  # not slowed: another caller's
+
+
 def test_throttling_uses_the_shared_deployment_bucket(ecs_strict: ECSClient, control: Control) -> None:
     control.post("throttling", {"enabled": True})
 
@@ -127,6 +149,7 @@ def test_control_rejects_bad_requests(control: Control) -> None:
         ("latency", {"min": 2, "max": 1}),
         ("latency", {"min": 0, "max": 1, "operations": ["NoSuchOperation"]}),
         ("latency", {"min": 0, "max": 1, "operations": "UpdateService"}),
+        ("latency", {"min": 0, "max": 1, "callers": "replica-a"}),
         ("lambda", {"name": "f", "url": "ftp://x"}),
         ("nothing", {}),
     ]
