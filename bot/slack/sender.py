@@ -235,14 +235,19 @@ class OutboxSender(Sending, Recording):
         return True
 
     def _release(self, claims: Sequence[Claim], now: datetime) -> None:
-        """Hand back claims this pass has no time left for (a row in doubt stays in doubt)."""
+        """Hand back claims this pass has no time left for (a row in doubt stays in doubt).
+
+        Only rows still under this claim: one another replica took over (this lease passed) is its, not ours.
+        """
         if not claims:
             return
         with transaction(self.sessions) as session:
+            released = []
             for claim in claims:
-                session.execute(
+                mine = (Outbox.lease_owner == self.owner, Outbox.attempts == claim.attempts)
+                result = session.execute(
                     update(Outbox)
-                    .where(Outbox.id == claim.id, Outbox.state == SENDING)
+                    .where(Outbox.id == claim.id, Outbox.state == SENDING, *mine)
                     .values(
                         state=SENDING if claim.in_doubt else PENDING,
                         attempts=claim.attempts - 1,
@@ -250,7 +255,9 @@ class OutboxSender(Sending, Recording):
                         lease_owner=None,
                     )
                 )
-            turns = {post_pace_key(c.channel): self._at() for c in claims if c.kind is OutboxKind.POST}
+                if result.rowcount:  # type: ignore[attr-defined]
+                    released.append(claim)
+            turns = {post_pace_key(c.channel): self._at() for c in released if c.kind is OutboxKind.POST}
             if self.post_interval:
                 pace.set_times(session, turns)  # the turns these claims reserved: free again
 

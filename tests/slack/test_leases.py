@@ -13,8 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,11 +25,22 @@ from bot.db import leases
 from bot.db.sessions import make_engine, session_factory
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState
+from bot.slack.metrics import MeteredWebClient
 from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox, utcnow
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
-from tests.slack.sender_support import add_deployment, add_row, calls, root, row_of, sender
+from tests.slack.sender_support import (
+    GRACE,
+    T0,
+    add_deployment,
+    add_row,
+    calls,
+    drain_until_quiet,
+    root,
+    row_of,
+    sender,
+)
 from tests.support import example_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,3 +256,40 @@ def test_two_replicas_post_into_one_channel_at_slacks_pace_not_each_at_its_own(
     # About one a second, whichever replica posted (the log has when each call ended, so a slow answer can make
     # one gap look shorter than the pace; without shared pacing two replicas post ~0.01 s apart).
     assert min(gaps) >= 0.7, gaps
+
+
+class TakenOverDuringItsFirstCall(MeteredWebClient):
+    """A client whose first chat.update waits until another replica has taken the pass's claims over (its lease
+    passed: a process stopped longer than its lease, or one that no longer renews it)."""
+
+    def __init__(self, url: str, take_over: Callable[[], object]) -> None:
+        super().__init__(token=DEFAULT_BOT_TOKEN, base_url=url, timeout=10, retry_handlers=[])
+        self.take_over: Callable[[], object] | None = take_over
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        take_over = self.take_over if api_method == "chat.update" else None
+        if take_over is not None:
+            self.take_over = None
+            take_over()
+        return super().api_call(api_method, **kwargs)
+
+
+def test_a_claim_handed_back_after_another_replica_took_it_over_stays_the_new_owners(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    deps = [add_deployment(sessions, key) for key in ("catalog", "ui")]
+    for dep in deps:
+        root(sessions, dep)
+    drain_until_quiet(sender(sessions, slack, catalog, owner="first"), T0)
+    for dep in deps:
+        add_row(sessions, f"dep:{dep}:root-update:1", dep, kind=OutboxKind.UPDATE_ROOT, payload={"render": "root"})
+    # The first edit meets a 429: the second (same method) is handed back untouched, after the takeover.
+    http("POST", f"{slack.url}/_sandbox/settings", {"faults": [{"method": "chat.update", "status": 429}]})
+    taker = sender(sessions, slack, catalog, owner="taker")
+    late = T0 + GRACE + 10 * SECOND
+    client = TakenOverDuringItsFirstCall(slack.api_url, lambda: taker._claim(late))
+    OutboxSender(sessions, client, catalog, owner="slow", grace=GRACE).drain_once(now=T0 + 5 * SECOND)
+    http("POST", f"{slack.url}/_sandbox/settings", {"faults": []})
+    rows = [row_of(sessions, f"dep:{dep}:root-update:1") for dep in deps]
+    # Both still the taker's, as it claimed them: neither reset to PENDING nor unowned by the slow sender.
+    assert [(r.state, r.lease_owner, r.attempts) for r in rows] == [(OutboxState.SENDING, "taker", 2)] * 2
