@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(
         default=5.0, gt=0, le=300, validation_alias=AliasChoices("DEPLOYBOT_POLL_SECONDS", "poll_seconds")
     )
+    # How long a deployment a reconcile pass claimed stays its own unless renewed: a live pass renews what it holds
+    # every third of this (for up to 10 minutes), so this bounds how long a stuck pass keeps its claims.
+    lease_seconds: float = Field(
+        default=60.0, ge=1, le=600, validation_alias=AliasChoices("DEPLOYBOT_LEASE_SECONDS", "lease_seconds")
+    )
     aws_region: str | None = None
     aws_endpoint_url_ecs: str | None = None
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("DEPLOYBOT_LOG_LEVEL", "log_level"))
@@ -106,6 +111,7 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
     names = {
         "catalog_path": "DEPLOYBOT_CATALOG",
         "poll_seconds": "DEPLOYBOT_POLL_SECONDS",
+        "lease_seconds": "DEPLOYBOT_LEASE_SECONDS",
         "log_level": "DEPLOYBOT_LOG_LEVEL",
         "log_format": "DEPLOYBOT_LOG_FORMAT",
     }

@@ -59,6 +59,7 @@ def build_context(
         owner=owner_name(),
         channels=channels,
         poll_interval=timedelta(seconds=settings.poll_seconds),
+        lease=timedelta(seconds=settings.lease_seconds),
     )
     return BotContext(settings, catalog, db, sessions, client, usecases, membership, clock, health)
 

@@ -82,11 +82,12 @@ def test_check_lists_every_problem_with_file_and_line(tmp_path: Path, sqlite_env
 
 
 def test_bad_settings_are_reported_by_variable_name(sqlite_env: dict[str, str]) -> None:
-    env = {**sqlite_env, "PORT": "http", "DEPLOYBOT_POLL_SECONDS": "0"}
+    env = {**sqlite_env, "PORT": "http", "DEPLOYBOT_POLL_SECONDS": "0", "DEPLOYBOT_LEASE_SECONDS": "0.5"}
     result = _deploybot("check", "--offline", "--catalog", "services.example.yml", env=env)
     assert result.returncode == 1
     assert "environment: PORT: Input should be a valid integer" in result.stdout
     assert "environment: DEPLOYBOT_POLL_SECONDS: Input should be greater than 0" in result.stdout
+    assert "environment: DEPLOYBOT_LEASE_SECONDS: Input should be greater than or equal to 1" in result.stdout
 
 
 def test_unreachable_database_is_one_clear_line() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -13,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import leases
+from bot.db.renewal import Renewal
 from bot.db.sessions import is_postgres, transaction, written_again
 from bot.domain.enums import ACTIVE_STATUSES, LifecycleStage, Pace
 from bot.domain.pacing import Budget, TokenBucket, pace_of, quiet_interval
@@ -41,6 +43,7 @@ class PassReport:
     described: int = 0
     events: int = 0
     delayed: int = 0
+    handed_back: int = 0  # claimed, not described: the pass had run for a lease's time (given back due at once)
     errors: list[str] = field(default_factory=list)
     live: int = 0  # active deployments in the database, claimed or not
     stretch: timedelta = timedelta(0)  # how long quiet deployments wait between describes (0: every pass)
@@ -80,13 +83,16 @@ class Reconciler(BatchWriter):
         self.reminders = Reminders(self.d.catalog)
 
     def reconcile_once(self) -> PassReport:
-        """Claim, describe in batches of 20, and write each batch in one transaction."""
+        """Claim, describe in batches of 20, and write each batch in one transaction, renewing the leases meanwhile."""
         started = time.monotonic()
         report = PassReport()
         claims = self._claim(self.d.clock(), report)
         report.claimed = len(claims)
         try:
-            self._pass(claims, report)
+            # A slow ECS (a describe can take minutes of botocore's retries) must not let another replica take the
+            # batch over and repeat the describes in flight: the leases still held are renewed every third of one.
+            with self._renewal([c.id for c in claims]):
+                self._pass(claims, report)
         finally:
             # Whatever went wrong, nothing this pass claimed stays leased: the next pass (any replica) takes it.
             self._release_quiet()
@@ -97,21 +103,51 @@ class Reconciler(BatchWriter):
         return report
 
     def _pass(self, claims: list[_Claim], report: PassReport) -> None:
-        """Retry old decisions, find unstarted deployments, describe and write the rest; one failure stops nothing."""
+        """Retry old decisions, find unstarted deployments, describe and write the rest; one failure stops nothing.
+
+        Once a lease's time has passed no new step starts: the rest is handed back (due at once) at the end.
+        """
+        deadline = self._monotonic() + self.lease.total_seconds()
         self._retry_pending_decisions([c.id for c in claims], report)
         known = [c.id for c in claims if c.id in self._fixed]
         with self.d.sessions() as session:  # after the retries, which may apply some
             self._applied = applied_fingerprints(session, known) if known else {}
         groups: dict[tuple[str, str | None], list[_Claim]] = defaultdict(list)
         for claim in claims:
-            if claim.arn is None:
+            if claim.arn is not None:
+                groups[(claim.region, claim.role_arn)].append(claim)
+            elif self._monotonic() < deadline:
                 _guarded(report, claim.id, "unstarted deployment", self._unstarted, claim)
             else:
-                groups[(claim.region, claim.role_arn)].append(claim)
+                report.handed_back += 1
         for (region, role), members in groups.items():
             for batch in chunks([str(c.id) for c in members]):
+                if self._monotonic() >= deadline:
+                    report.handed_back += len(batch)
+                    continue
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
         self._roll_back_unseen([c.id for c in claims], report)
+
+    def _renewal(self, ids: Sequence[int]) -> AbstractContextManager[object]:
+        """While the pass works: its leases renewed every third of a lease (for at most `renewal.MAX_HOLD`)."""
+        if not ids:
+            return nullcontext()
+        return Renewal(partial(self._renew, list(ids)), self.lease / 3, what="deployment leases")
+
+    def _renew(self, ids: Sequence[int]) -> None:
+        """Extend the leases this pass still holds of `ids` by a lease from now."""
+        with transaction(self.d.sessions) as session:
+            held = select(Deployment.id).where(Deployment.id.in_(ids), Deployment.lease_owner == self.owner)
+            if is_postgres(session):
+                # A row the pass is writing now is locked by that write (which releases it): skipped, never waited
+                # for, so the renewal never queues behind its own batch.
+                held = held.with_for_update(skip_locked=True)
+            session.execute(
+                update(Deployment)
+                .where(Deployment.id.in_(held), Deployment.lease_owner == self.owner)
+                .values(lease_until=self.d.clock() + self.lease, updated_at=Deployment.updated_at)
+                .execution_options(synchronize_session=False)
+            )
 
     def _release_quiet(self) -> None:
         """The pass's deployments left as they were: their leases, until each is next due, in one statement."""

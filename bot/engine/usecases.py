@@ -40,6 +40,7 @@ class UseCases:
         owner: str | None = None,
         channels: AccessOf | None = None,
         poll_interval: timedelta = timedelta(seconds=5),
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self.catalog = catalog
         self.deployments = Deployments(sessions, catalog, ecs, membership, clock)
@@ -48,7 +49,7 @@ class UseCases:
         owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.deployments.owner = owner
         self.decisions = Decisions(self.deployments, owner)
-        self.reconciler = Reconciler(self.decisions, owner=owner, interval=poll_interval)
+        self.reconciler = Reconciler(self.decisions, owner=owner, interval=poll_interval, lease=lease)
 
     def handle(self, actor: Actor, command: grammar.Command) -> Answer:
         """Run a parsed `/deploy` command for `actor` (OpenForm is the Slack layer's job)."""

@@ -78,9 +78,19 @@ class Replica:
 
 
 def start_replicas(
-    count: int, tmp: Path, database_url: str, catalog: Path, slack_api: str, ecs_url: str, poll: float
+    count: int,
+    tmp: Path,
+    database_url: str,
+    catalog: Path,
+    slack_api: str,
+    ecs_url: str,
+    poll: float,
+    settings: dict[str, str] | None = None,
 ) -> list[Replica]:
-    """`count` replicas started at once (each migrates, advisory-locked), returned once every one serves."""
+    """`count` replicas started at once (each migrates, advisory-locked), returned once every one serves.
+
+    Replica i calls ECS with access key `replica-i` (the sandbox can slow one caller); `settings` adds variables.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEPLOYBOT_", "DATABASE_URL", "AWS_"))}
     env.update(
         {
@@ -93,11 +103,11 @@ def start_replicas(
             "SLACK_API_URL": slack_api,
             "AWS_ENDPOINT_URL_ECS": ecs_url,
             "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "replica-test",
             "AWS_SECRET_ACCESS_KEY": "replica-test",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "PYTHONPATH": str(ROOT),
+            **(settings or {}),
         }
     )
     replicas = []
@@ -107,7 +117,7 @@ def start_replicas(
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"],
             cwd=tmp,
-            env={**env, "PORT": str(port)},
+            env={**env, "PORT": str(port), "AWS_ACCESS_KEY_ID": access_key(i)},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -119,6 +129,11 @@ def start_replicas(
             assert time.monotonic() < deadline, f"{replica.name} never served /healthz:\n{replica.tail()}"
             time.sleep(0.1)
     return replicas
+
+
+def access_key(index: int) -> str:
+    """The AWS access key id replica `index` calls ECS with (the sandbox logs it as the call's `caller`)."""
+    return f"replica-{index}"
 
 
 @dataclass
