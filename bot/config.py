@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(
         default=5.0, gt=0, le=300, validation_alias=AliasChoices("DEPLOYBOT_POLL_SECONDS", "poll_seconds")
     )
-    # How long a deployment a reconcile pass claimed stays its own unless renewed: a live pass renews what it holds
-    # every third of this (for up to 10 minutes), so this bounds how long a stuck pass keeps its claims.
+    # How long a claim (a deployment a reconcile pass took, an outbox row being sent) stays its owner's unless
+    # renewed: a live pass renews what it holds every third of this (for up to 10 minutes), so this bounds how long
+    # a stuck pass keeps its claims.
     lease_seconds: float = Field(
         default=60.0, ge=1, le=600, validation_alias=AliasChoices("DEPLOYBOT_LEASE_SECONDS", "lease_seconds")
     )

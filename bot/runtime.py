@@ -67,7 +67,10 @@ def build_context(
 def build_sender(ctx: BotContext) -> OutboxSender:
     """The outbox drainer for this process."""
     client = web_client(ctx.client.token, ctx.settings.slack_api_url)
-    return OutboxSender(ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name(), health=ctx.health)
+    lease = timedelta(seconds=ctx.settings.lease_seconds)
+    return OutboxSender(
+        ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name(), health=ctx.health, grace=lease
+    )
 
 
 @dataclass

@@ -11,15 +11,18 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from slack_sdk import WebClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import leases, pace
-from bot.db.sessions import transaction
+from bot.db.renewal import MAX_HOLD, Renewal
+from bot.db.sessions import is_postgres, transaction
 from bot.domain import backoff
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, RenderKind
@@ -50,6 +53,7 @@ from models.base import utcnow
 log = get_logger(__name__)
 
 RECORD_EVERY = 20  # outcomes stored per transaction (one commit per message cost more than the rest of a send)
+MIN_GRACE = timedelta(seconds=1)  # the shortest lease on a claimed row (DEPLOYBOT_LEASE_SECONDS)
 
 
 class OutboxSender(Sending, Recording):
@@ -76,9 +80,8 @@ class OutboxSender(Sending, Recording):
     ) -> None:
         # Never sleep on the drain thread, never re-post blindly: this sender handles 429 and errors itself.
         client = without_retries(client)
-        if grace.total_seconds() <= 3 * client.timeout:
-            # The lease must outlast a call started late in a pass, or a slow post could be recovered and re-sent.
-            raise ValueError(f"grace ({grace}) must exceed three client timeouts ({client.timeout} s each)")
+        if grace < MIN_GRACE:
+            raise ValueError(f"grace ({grace}) must be at least {MIN_GRACE} (it is renewed every third of it)")
         self.sessions, self.client, self.catalog, self.clock, self.owner = sessions, client, catalog, clock, owner
         self.batch, self.max_attempts, self.grace, self.margin = batch, max_attempts, grace, lookup_margin
         self.post_interval = timedelta(seconds=post_interval)
@@ -98,13 +101,21 @@ class OutboxSender(Sending, Recording):
         """Send what is due; return how many messages Slack accepted. Never sleeps."""
         self._frozen = now
         now = now or self.clock()
-        claiming, sent = time.monotonic(), 0
+        claiming = time.monotonic()
         claims = self._claim(now)
         started = time.monotonic()
-        # A call must start well inside the lease (which began at the claim), or a slow batch could outlive it and
-        # be recovered (and re-posted); the budget counts sending time only, so a slow claim still makes progress.
-        lease_left = self.grace.total_seconds() - 2 * self.client.timeout - (started - claiming)
-        budget = min(budget_seconds, lease_left)
+        # The leases are renewed while the pass runs (one attempt can make many slow Slack calls: conversations.info,
+        # history pages, the post, a plain-text fallback), for at most MAX_HOLD: a call must start well inside that,
+        # or a pass could outlive it and be recovered (and re-posted). The budget counts sending time only.
+        held_left = MAX_HOLD.total_seconds() - 2 * self.client.timeout - (started - claiming)
+        with self._renewal(claims):
+            sent, back = self._send_all(claims, now, started, min(budget_seconds, held_left))
+        self._release(back, now)
+        return sent
+
+    def _send_all(self, claims: list[Claim], now: datetime, started: float, budget: float) -> tuple[int, list[Claim]]:
+        """Attempt each claim in turn and record the outcomes; how many Slack accepted, and the claims handed back."""
+        sent = 0
         self._rendered = self._render_all(claims, now)
         done: list[tuple[Claim, Outcome]] = []
         back: list[Claim] = []  # handed back at the end of the pass, untouched
@@ -128,8 +139,28 @@ class OutboxSender(Sending, Recording):
                 self._record(done, now)  # a hold is shared with other replicas at once
                 done = []
         self._record(done, now)
-        self._release(back, now)
-        return sent
+        return sent, back
+
+    def _renewal(self, claims: Sequence[Claim]) -> AbstractContextManager[object]:
+        """While the pass sends: the leases of its claims not yet recorded renewed every third of a lease."""
+        if not claims:
+            return nullcontext()
+        return Renewal(partial(self._renew, [c.id for c in claims]), self.grace / 3, what="outbox claims")
+
+    def _renew(self, ids: Sequence[int]) -> None:
+        """Extend the leases of the rows of `ids` still SENDING under this sender (a recorded row has no owner)."""
+        with transaction(self.sessions) as session:
+            held = select(Outbox.id).where(
+                Outbox.id.in_(ids), Outbox.state == SENDING, Outbox.lease_owner == self.owner
+            )
+            if is_postgres(session):
+                held = held.with_for_update(skip_locked=True)  # a row being recorded now is skipped, not waited for
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_(held), Outbox.lease_owner == self.owner)
+                .values(not_before=self._at() + self.grace)
+                .execution_options(synchronize_session=False)
+            )
 
     def _held(self, claim: Claim) -> bool:
         """Slack asked this process to hold the claim's method (a 429 earlier in this pass)."""

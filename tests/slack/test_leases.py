@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.db import leases
 from bot.db.sessions import make_engine, session_factory
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState
+from bot.slack.clients import web_client
 from bot.slack.metrics import MeteredWebClient
 from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox, utcnow
@@ -293,3 +294,54 @@ def test_a_claim_handed_back_after_another_replica_took_it_over_stays_the_new_ow
     rows = [row_of(sessions, f"dep:{dep}:root-update:1") for dep in deps]
     # Both still the taker's, as it claimed them: neither reset to PENDING nor unowned by the slow sender.
     assert [(r.state, r.lease_owner, r.attempts) for r in rows] == [(OutboxState.SENDING, "taker", 2)] * 2
+
+
+class Clock:
+    """The senders' clock, moved by the test (a pass that takes longer than its lease, without waiting for it)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class SlowSecondCall(MeteredWebClient):
+    """A client whose second call takes longer than the lease (the test's clock moves past it meanwhile); while it
+    is on its way, another live replica drains."""
+
+    def __init__(self, url: str, during: Callable[[], object]) -> None:
+        super().__init__(token=DEFAULT_BOT_TOKEN, base_url=url, timeout=1, retry_handlers=[])
+        self.during, self.count = during, 0
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
+        self.count += 1
+        if self.count == 2:
+            self.during()
+        return super().api_call(api_method, **kwargs)
+
+
+def test_a_pass_longer_than_its_lease_keeps_what_it_sent_but_has_not_recorded_yet(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    for n in (1, 2):
+        text = {"render": "message", "text": f"only you {n}"}
+        add_row(sessions, f"eph:{n}", kind=OutboxKind.EPHEMERAL, payload=text, user_id="U0BOB")
+    clock, lease = Clock(), timedelta(seconds=4)  # more than three client timeouts (what a lease had to be before)
+    plain = web_client(DEFAULT_BOT_TOKEN, slack.api_url, timeout=1)
+    other = OutboxSender(sessions, plain, catalog, owner="other", grace=lease)
+
+    def slow_call() -> None:
+        # Sent, not recorded yet: eph:1's lease would end with this call; the pass is alive, so it renews it.
+        renewed = T0 + lease + 2 * SECOND
+        clock.now = T0 + lease + SECOND
+        deadline = time.monotonic() + 5 * lease.total_seconds()
+        while row_of(sessions, "eph:1").not_before < renewed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        other.drain_once(now=clock.now)  # a live replica's pass, past the lease the first one claimed with
+
+    slow = SlowSecondCall(slack.api_url, slow_call)
+    OutboxSender(sessions, slow, catalog, owner="slow", clock=clock, grace=lease).drain_once()
+    shown = [c["params"]["text"] for c in calls(slack, "chat.postEphemeral") if c["ok"]]
+    assert sorted(shown) == ["only you 1", "only you 2"]  # each shown once: eph:1 was not taken over and sent again
+    assert [row_of(sessions, f"eph:{n}").state for n in (1, 2)] == [OutboxState.SENT] * 2
