@@ -184,8 +184,7 @@ class OutboxSender(Sending, Recording):
     def _claim(self, now: datetime) -> list[Claim]:
         """Mark the rows this pass will send SENDING (with a lease), fold older root edits into the newest."""
         with transaction(self.sessions) as session:
-            dead = self._dead_owners(session, now)
-            rows = list(session.scalars(due_query(session, now, dead, self.batch)))
+            rows = list(session.scalars(due_query(session, now, self._dead_owners(session, now), self.batch)))
             deps = self._deployments(session, rows)
             self._read_holds(session, now)
             newest_update = {r.deployment_id: r.id for r in rows if r.kind is OutboxKind.UPDATE_ROOT}
@@ -196,7 +195,7 @@ class OutboxSender(Sending, Recording):
                 if row.kind is OutboxKind.UPDATE_ROOT and row.id != newest_update[row.deployment_id]:
                     _coalesce(row, f"coalesced into #{newest_update[row.deployment_id]}", dep[0], now)
                     continue
-                claim = self._settling(_claim_of(row, *dep), row, dead, now)
+                claim = self._settling(_claim_of(row, *dep), row, now)
                 if (
                     claim.kind is not OutboxKind.EPHEMERAL
                     and (row.in_thread or claim.kind is OutboxKind.UPDATE_ROOT)
@@ -210,15 +209,16 @@ class OutboxSender(Sending, Recording):
             log.debug("sender %s claimed %d outbox rows", self.owner, len(claims))
         return claims
 
-    def _settling(self, claim: Claim, row: Outbox, dead: set[str], now: datetime) -> Claim:
-        """A dead sender's post may still be on its way into Slack: not posted again before its call has ended."""
-        if claim.kind is not OutboxKind.POST or not claim.in_doubt or row.lease_owner not in dead:
-            return claim
-        if row.not_before <= now:
-            return claim  # its lease ran out: any call of the dead sender's ended long since
-        # Slack goes on storing a post whose caller has gone; the dead sender's call began before it died and gave up
-        # within one client timeout. Until then a look-up that misses it proves nothing.
-        return replace(claim, settle_until=now + timedelta(seconds=self.client.timeout))
+    def _settling(self, claim: Claim, row: Outbox, now: datetime) -> Claim:
+        """A post its last sender never recorded may still be on its way into Slack: not posted again until the
+        call it may have been making has ended."""
+        if claim.kind is not OutboxKind.POST or not claim.in_doubt or row.lease_owner is None:
+            return claim  # recorded in doubt by a sender that saw its call end (or never claimed): look, then post
+        # That sender stopped by now (it died) or by its lease's end (renewals stopped: dead, or stuck), whichever
+        # came first, and any call of its gave up within one client timeout after. Slack goes on storing a post
+        # whose caller has gone, so until then a look-up that misses it proves nothing.
+        until = min(now, row.not_before) + timedelta(seconds=self.client.timeout)
+        return replace(claim, settle_until=until) if until > now else claim
 
     def _take_turns(self, session: Session, chosen: Sequence[tuple[Outbox, Claim]], now: datetime) -> list[Claim]:
         """Mark the chosen rows SENDING; a post only if its channel's turn is free in the database (any replica)."""

@@ -26,12 +26,14 @@ from bot.db.sessions import make_engine, session_factory
 from bot.domain.catalog.loader import Catalog
 from bot.domain.enums import OutboxKind, OutboxState
 from bot.slack.clients import web_client
+from bot.slack.lookup import METADATA_EVENT
 from bot.slack.metrics import MeteredWebClient
 from bot.slack.sender import OutboxSender
 from models import Deployment, Outbox, utcnow
 from sandbox.slack.server import DEFAULT_BOT_TOKEN, SlackSandboxHandle
 from tests.sandbox.slack.conftest import http
 from tests.slack.sender_support import (
+    CH,
     GRACE,
     T0,
     add_deployment,
@@ -179,6 +181,36 @@ def test_a_post_in_flight_when_its_sender_is_killed_is_looked_up_once_slack_has_
     posted = [c for c in calls(slack, "chat.postMessage") if c["ok"]]
     assert len(posted) == 1 and row.state is OutboxState.SENT, (posted, row.state, row.last_error)
     assert row.slack_ts is not None and row.lease_owner is None
+
+
+def test_a_post_whose_lease_just_ran_out_is_not_posted_again_while_its_call_may_still_be_in_slack(
+    sessions: sessionmaker[Session], slack: SlackSandboxHandle, catalog: Catalog
+) -> None:
+    # A sender that stopped renewing (no process lock tells: a name no process holds) was mid-post when its short
+    # lease ran out; Slack is still storing that post when another sender finds the row due.
+    dep = add_deployment(sessions)
+    key = f"dep:{dep}:root"
+    root(sessions, dep)
+    now = utcnow()
+    with sessions.begin() as s:
+        row = s.scalars(select(Outbox).where(Outbox.idempotency_key == key)).one()
+        row.state, row.lease_owner, row.attempts, row.not_before = OutboxState.SENDING, "gone", 1, now - SECOND
+    http("POST", f"{slack.url}/_sandbox/settings", {"latency": 3.0, "latency_methods": ["chat.postMessage"]})
+    client = web_client(DEFAULT_BOT_TOKEN, slack.api_url)
+    metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
+    late = threading.Thread(target=lambda: client.chat_postMessage(channel=CH, text="root", metadata=metadata))
+    late.start()  # the stopped sender's post, still on the wire
+    deadline = time.monotonic() + 30
+    while not slack.store.in_flight["chat.postMessage"]:
+        assert time.monotonic() < deadline, "the late post never reached Slack"
+        time.sleep(0.02)
+    survivor = sender(sessions, slack, catalog, owner="survivor")
+    assert survivor.drain_once(now=now) == 0  # its look-up misses the post Slack is still storing: not posted
+    late.join()
+    http("POST", f"{slack.url}/_sandbox/settings", {"latency": 0, "latency_methods": []})
+    survivor.drain_once(now=now + 11 * SECOND)  # a client timeout after the lease ran out: that call has ended
+    posted = [c for c in calls(slack, "chat.postMessage") if c["ok"]]
+    assert len(posted) == 1 and row_of(sessions, key).state is OutboxState.SENT, posted
 
 
 def test_deployments_claimed_by_a_killed_reconciler_are_claimed_at_the_next_pass(
