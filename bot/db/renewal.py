@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
 
 from bot.logs import get_logger
 
 log = get_logger(__name__)
 MAX_HOLD = timedelta(minutes=10)
+
+
+def renewing(
+    renew: Callable[[list[int]], object], ids: Sequence[int], lease: timedelta, what: str
+) -> AbstractContextManager[object]:
+    """`renew(ids)` every third of `lease` while the `with` block runs; nothing to renew when nothing is held."""
+    if not ids:
+        return nullcontext()
+    return Renewal(partial(renew, list(ids)), lease / 3, what=what)
 
 
 class Renewal:

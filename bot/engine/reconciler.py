@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -14,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import leases
-from bot.db.renewal import Renewal
+from bot.db.renewal import renewing
 from bot.db.sessions import is_postgres, transaction, written_again
 from bot.domain.enums import ACTIVE_STATUSES, LifecycleStage, Pace
 from bot.domain.pacing import Budget, TokenBucket, pace_of, quiet_interval
@@ -91,7 +90,7 @@ class Reconciler(BatchWriter):
         try:
             # A slow ECS (a describe can take minutes of botocore's retries) must not let another replica take the
             # batch over and repeat the describes in flight: the leases still held are renewed every third of one.
-            with self._renewal([c.id for c in claims]):
+            with renewing(self._renew, [c.id for c in claims], self.lease, "deployment leases"):
                 self._pass(claims, report)
         finally:
             # Whatever went wrong, nothing this pass claimed stays leased: the next pass (any replica) takes it.
@@ -127,12 +126,6 @@ class Reconciler(BatchWriter):
                     continue
                 self._batch(region, role, [c for c in members if str(c.id) in batch], report)
         self._roll_back_unseen([c.id for c in claims], report)
-
-    def _renewal(self, ids: Sequence[int]) -> AbstractContextManager[object]:
-        """While the pass works: its leases renewed every third of a lease (for at most `renewal.MAX_HOLD`)."""
-        if not ids:
-            return nullcontext()
-        return Renewal(partial(self._renew, list(ids)), self.lease / 3, what="deployment leases")
 
     def _renew(self, ids: Sequence[int]) -> None:
         """Extend the leases this pass still holds of `ids` by a lease from now."""

@@ -11,17 +11,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 
 from slack_sdk import WebClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import leases, pace
-from bot.db.renewal import MAX_HOLD, Renewal
+from bot.db.renewal import MAX_HOLD, renewing
 from bot.db.sessions import is_postgres, transaction
 from bot.domain import backoff
 from bot.domain.catalog.loader import Catalog
@@ -108,7 +106,7 @@ class OutboxSender(Sending, Recording):
         # history pages, the post, a plain-text fallback), for at most MAX_HOLD: a call must start well inside that,
         # or a pass could outlive it and be recovered (and re-posted). The budget counts sending time only.
         held_left = MAX_HOLD.total_seconds() - 2 * self.client.timeout - (started - claiming)
-        with self._renewal(claims):
+        with renewing(self._renew, [c.id for c in claims], self.grace, "outbox claims"):
             sent, back = self._send_all(claims, now, started, min(budget_seconds, held_left))
         self._release(back, now)
         return sent
@@ -140,12 +138,6 @@ class OutboxSender(Sending, Recording):
                 done = []
         self._record(done, now)
         return sent, back
-
-    def _renewal(self, claims: Sequence[Claim]) -> AbstractContextManager[object]:
-        """While the pass sends: the leases of its claims not yet recorded renewed every third of a lease."""
-        if not claims:
-            return nullcontext()
-        return Renewal(partial(self._renew, [c.id for c in claims]), self.grace / 3, what="outbox claims")
 
     def _renew(self, ids: Sequence[int]) -> None:
         """Extend the leases of the rows of `ids` still SENDING under this sender (a recorded row has no owner)."""
