@@ -59,7 +59,7 @@ class Claim:
     root_channel: str | None
     send_by: datetime | None = None  # a post's turn in its channel, reserved for every replica: call before this
     lookups: int = 0  # failed look-ups in a row while in doubt (backed off on their own, not send attempts)
-    settle_until: datetime | None = None  # a dead sender's post in doubt: not posted again before this
+    settle_until: datetime | None = None  # a stopped sender's post in doubt: not posted again before this
 
 
 @dataclass(frozen=True)

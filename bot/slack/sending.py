@@ -30,7 +30,7 @@ from bot.slack.lookup import METADATA_EVENT
 from bot.slack.render import Overtaken, render, render_many
 from models import Outbox
 
-SETTLING = "its sender died mid-post and Slack may still be storing it: looked up again once that call has ended"
+SETTLING = "its last sender stopped mid-post and Slack may still be storing it: looked up again once that call ended"
 log = get_logger("bot.slack.sender")  # one logger name for the sender's lines, whichever part writes them
 
 
@@ -58,7 +58,7 @@ class Sending(SenderState):
                 recovered = "recovered: found by metadata"  # a look-up, not a post: attempts keep counting posts
                 return Outcome(SENT_STATE, ts=found, channel=claim.channel, error=recovered, counts=False)
             if claim.settle_until is not None and self._at() < claim.settle_until:
-                # Not in Slack yet, but its dead sender's call may still be storing it: look again once that has ended.
+                # Not in Slack yet, but its last sender's call may still be storing it: look again once that has ended.
                 return Outcome(SENDING, error=SETTLING, retry_at=claim.settle_until, counts=False)
         if claim.attempts > self.max_attempts:
             return Outcome(FAILED_STATE, error=f"gave up after {self.max_attempts} attempts", counts=False)
