@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=60.0, ge=1, le=600, validation_alias=AliasChoices("DEPLOYBOT_LEASE_SECONDS", "lease_seconds")
     )
+    # Threads the outbox sender sends with, each to a channel no other is sending to (Slack paces chat.postMessage
+    # per channel; a call takes 100-300 ms, so one thread delivers 3-10 messages a second in all).
+    slack_lanes: int = Field(
+        default=8, ge=1, le=64, validation_alias=AliasChoices("DEPLOYBOT_SLACK_LANES", "slack_lanes")
+    )
     aws_region: str | None = None
     aws_endpoint_url_ecs: str | None = None
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("DEPLOYBOT_LOG_LEVEL", "log_level"))
@@ -113,6 +118,7 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
         "catalog_path": "DEPLOYBOT_CATALOG",
         "poll_seconds": "DEPLOYBOT_POLL_SECONDS",
         "lease_seconds": "DEPLOYBOT_LEASE_SECONDS",
+        "slack_lanes": "DEPLOYBOT_SLACK_LANES",
         "log_level": "DEPLOYBOT_LOG_LEVEL",
         "log_format": "DEPLOYBOT_LOG_FORMAT",
     }

@@ -64,12 +64,19 @@ def build_context(
     return BotContext(settings, catalog, db, sessions, client, usecases, membership, clock, health)
 
 
-def build_sender(ctx: BotContext) -> OutboxSender:
-    """The outbox drainer for this process."""
+def build_sender(ctx: BotContext, lanes: int | None = None) -> OutboxSender:
+    """The outbox drainer for this process (with DEPLOYBOT_SLACK_LANES lanes unless told: the benchmark compares)."""
     client = web_client(ctx.client.token, ctx.settings.slack_api_url)
     lease = timedelta(seconds=ctx.settings.lease_seconds)
     return OutboxSender(
-        ctx.sessions, client, ctx.catalog, clock=ctx.clock, owner=owner_name(), health=ctx.health, grace=lease
+        ctx.sessions,
+        client,
+        ctx.catalog,
+        clock=ctx.clock,
+        owner=owner_name(),
+        health=ctx.health,
+        grace=lease,
+        lanes=lanes or ctx.settings.slack_lanes,
     )
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.db.sessions import is_postgres
 from bot.domain.enums import OutboxKind, OutboxState
-from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX
-from models import Deployment, Outbox
+from bot.domain.outbox import ROOT_KEY_PREFIX, ROOT_KEY_SUFFIX, post_pace_key
+from models import Deployment, Outbox, SlackPace
 
 PENDING, SENDING, FAILED_STATE = OutboxState.PENDING, OutboxState.SENDING, OutboxState.FAILED
 
@@ -48,6 +48,9 @@ def due_query(session: Session, now: datetime, dead: set[str], batch: int) -> An
         .where(or_(~threaded, root_known, root_failed))
         .where(or_(o.in_thread.is_(False), o.kind != OutboxKind.POST, ~reply_before))
         .where(or_(o.kind != OutboxKind.UPDATE_ROOT, and_(or_(root_known, root_failed), ~update_flying)))
+        # A post whose channel's turn is taken (by this replica or another) cannot go now: leaving it out gives the
+        # batch to channels that are free, or a backlog in a few busy channels would take every pass's batch.
+        .where(or_(o.kind != OutboxKind.POST, ~turn_taken(o, now)))
         # What a person must act on first; a thread keeps its order (a reply is due only after the one before it),
         # so a thread goes as soon as its most urgent waiting reply: its head carries the thread's rank.
         .order_by(rank(o).desc(), o.id)
@@ -55,6 +58,15 @@ def due_query(session: Session, now: datetime, dead: set[str], batch: int) -> An
     )
     # Replicas share the work: each skips the rows another is claiming right now.
     return stmt.with_for_update(skip_locked=True, of=o) if is_postgres(session) else stmt
+
+
+def turn_taken(o: type[Outbox], now: datetime) -> ColumnElement[bool]:
+    """The row's channel has a post's turn running (slack_pace); a reply's channel is its root message's."""
+    follows_root = or_(o.in_thread.is_(True), o.kind == OutboxKind.UPDATE_ROOT)
+    # Correlated to the outer row explicitly: nested two deep, auto-correlation would not reach it.
+    root_channel = select(Deployment.channel_id).where(Deployment.id == o.deployment_id).correlate(o).scalar_subquery()
+    channel = case((follows_root, func.coalesce(root_channel, o.channel_id)), else_=o.channel_id)
+    return exists().where(SlackPace.key == literal(post_pace_key("")) + channel, SlackPace.not_before > now)
 
 
 def rank(o: type[Outbox]) -> ColumnElement[int]:

@@ -71,15 +71,12 @@ class Recording(SenderState):
             )
         if outcome.rate_limited and outcome.retry_at is not None:
             self._hold(session, claim, outcome.retry_at)
-        if outcome.bot_level and outcome.retry_at is not None:
-            for method in METHODS.values():
-                self._method_hold[method] = outcome.retry_at
 
     def _hold(self, session: Session, claim: Claim, until: datetime) -> None:
         """After a 429, nothing more for that channel (or method) until Retry-After, here and in other replicas."""
         if claim.kind is not OutboxKind.POST:
-            # Per method (chat.update is limited per workspace): every newer edit, coalesced or not, waits too.
-            self._method_hold[METHODS[claim.kind]] = until
+            # Per method (chat.update is limited per workspace): every newer edit, coalesced or not, waits too. This
+            # process's lanes hold it already (bot/slack/lanes.py, as soon as the 429 came).
             pace.hold(session, method_pace_key(METHODS[claim.kind]), until)
             return
         self._next_post[claim.channel] = until
