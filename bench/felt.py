@@ -223,18 +223,29 @@ def reconcile_runs() -> float:
     return REGISTRY.get_sample_value("deploybot_job_seconds_count", {"job": "reconcile"}) or 0.0
 
 
-def felt(stack: Stack, count: int, *, clicks: bool = True, quiet: float = 2.0) -> FeltResult:
+def felt(
+    stack: Stack,
+    count: int,
+    *,
+    clicks: bool = True,
+    quiet: float = 2.0,
+    lanes: int | None = None,
+    latency: float = 0.0,
+) -> FeltResult:
     """Seed `count` deployments, run the bot's jobs, and time what people see (see the module docstring).
 
     Every wait for the thread to settle follows the event it waits after (a finished pass, the pause seen, the
-    click's root update, the end stored), so `quiet` can be shorter than a poll; the first waits for a pass."""
+    click's root update, the end stored), so `quiet` can be shorter than a poll; the first waits for a pass.
+    `lanes`: the sender's (DEPLOYBOT_SLACK_LANES unless given); `latency`: s the stand-in adds to every call once the
+    roots are posted (real Slack answers in 100-300 ms; the stand-in at once)."""
     register_families(stack)
     channels = bench_channels(min(CHANNELS, count))
     seeded = seed_live(stack, [service_key(i) for i in range(count)], channels, advance=1.0, specs=APPROVAL)
     live = post_roots(stack, seeded.ids)
     stack.slack.store.settings.rate_limit = True  # one post per second per channel from here on
+    stack.slack.store.settings.latency = latency
     result = FeltResult(count)
-    scheduler = build_scheduler(stack.ctx, build_sender(stack.ctx))
+    scheduler = build_scheduler(stack.ctx, build_sender(stack.ctx, lanes))
     runs = reconcile_runs()
     scheduler.start()  # its first pass runs at once
     try:
@@ -249,6 +260,7 @@ def felt(stack: Stack, count: int, *, clicks: bool = True, quiet: float = 2.0) -
     finally:
         scheduler.shutdown(wait=True)
         stack.slack.store.settings.rate_limit = False
+        stack.slack.store.settings.latency = 0.0
     return result
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bench import report
+from bench import lanes, report
 from bench.phases import (
     AckResult,
     DrainResult,
@@ -102,6 +102,7 @@ def _ms(pair: tuple[float, int] | None) -> str:
 
 
 PHASES = ("classic", "acks", "felt", "scale", "history")
+OPT_IN = ("lanes",)  # run only when named in --only (sender lanes against one thread: ~15 min a backend)
 
 
 def run_backend(
@@ -121,6 +122,7 @@ def run_backend(
         ("felt", report.felt_rows),
         ("scale", report.scale_rows),
         ("history", report.history_rows),
+        ("lanes", lambda b, u, _s, n: lanes.lanes_rows(b, u, quick, n)),
     )
     for name, build in groups:
         if name in phases:
@@ -368,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, no naive runs: a smoke run")
     parser.add_argument("--deployments", type=int, help="override the number of deployments")
     parser.add_argument("--backends", help="comma-separated: sqlite, postgresql (default: both when configured)")
-    parser.add_argument("--only", help=f"comma-separated phase groups of {','.join(PHASES)} (default: all)")
+    parser.add_argument(
+        "--only", help=f"comma-separated phase groups of {','.join(PHASES + OPT_IN)} (default: all but {OPT_IN[0]})"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     # The naive Bolt app's listeners may still answer after its phase ended; their errors are not the bot's.
