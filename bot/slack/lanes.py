@@ -79,16 +79,17 @@ class Laning(Sending, Recording):
         Whatever happens, no lane is still calling Slack when this returns, and `dispatch.back` holds exactly the
         claims never attempted (a claim attempted but not recorded stays SENDING under its lease: in doubt).
         """
-        self._rendered = self._render_all(claims, now)
-        # While Slack refuses the bot, one call probes (a burst of refused calls says nothing more).
-        workers = 1 if self.health.blocked else min(self.lanes, len({c.channel for c in claims}))
-        handed: queue.SimpleQueue[Done | None] = queue.SimpleQueue()
-        lanes: list[Future[None]] = [
-            # Each lane runs in a copy of the pass's context (log fields), as every pool of the bot does.
-            self._pool.submit(contextvars.copy_context().run, self._lane, dispatch, handed, now, started, budget)
-            for _ in range(workers)
-        ]
+        lanes: list[Future[None]] = []
         try:
+            self._rendered = self._render_all(claims, now)
+            # While Slack refuses the bot, one call probes (a burst of refused calls says nothing more).
+            workers = 1 if self.health.blocked else min(self.lanes, len({c.channel for c in claims}))
+            handed: queue.SimpleQueue[Done | None] = queue.SimpleQueue()
+            lanes = [
+                # Each lane runs in a copy of the pass's context (log fields), as every pool of the bot does.
+                self._pool.submit(contextvars.copy_context().run, self._lane, dispatch, handed, now, started, budget)
+                for _ in range(workers)
+            ]
             return self._record_as_they_come(handed, workers, now)
         finally:
             dispatch.stop()  # nothing new starts if recording failed; the calls in flight end before the pass does
@@ -100,24 +101,31 @@ class Laning(Sending, Recording):
         """One lane: take claims until none is left, attempt each, hand each outcome to the recorder at once."""
         try:
             while (claim := dispatch.take()) is not None:
-                outcome = None
+                attempted = False
                 try:
-                    outcome = self._turn(claim, now, started, budget)
-                    if outcome is not None and outcome.bot_level:
+                    if not self._may_go(claim, started, budget):
+                        continue
+                    attempted = True  # from here a post may be in Slack: never handed back as untouched
+                    outcome = self._turn(claim, now)
+                    if outcome.bot_level:
                         dispatch.stop()  # every other call would be refused the same way (before it is recorded)
-                    if outcome is not None:
-                        handed.put((claim, outcome))
+                    handed.put((claim, outcome))
                 finally:
-                    dispatch.done(claim, handed_back=outcome is None)
+                    dispatch.done(claim, handed_back=not attempted)
+        except Exception:  # a bug: the claims it leaves SENDING are in doubt under their lease, never lost
+            log.exception("a sender lane failed")
         finally:
             handed.put(None)  # this lane has ended
 
-    def _turn(self, claim: Claim, now: datetime, started: float, budget: float) -> Outcome | None:
-        """The claim's attempt, or None to hand it back untouched (no time left, held, or past its channel's turn)."""
+    def _may_go(self, claim: Claim, started: float, budget: float) -> bool:
+        """False to hand the claim back untouched: no time left, held, or past its window in the channel's turn."""
         if time.monotonic() - started > budget:
-            return None
-        if self._held(claim) or (claim.send_by is not None and self._at() > claim.send_by):
-            return None  # a 429 in another lane or an earlier pass, or too late for the channel's turn: next pass
+            return False
+        # A 429 in another lane or an earlier pass, or too late for the channel's turn: next pass.
+        return not self._held(claim) and (claim.send_by is None or self._at() <= claim.send_by)
+
+    def _turn(self, claim: Claim, now: datetime) -> Outcome:
+        """The claim's attempt, and any hold it brings in every lane at once."""
         with about(claim):
             try:
                 outcome = self._attempt(claim, now)
