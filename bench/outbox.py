@@ -195,7 +195,7 @@ def _row(
 
 
 def measure(
-    url: str | None, seconds: float, profile: bool, catalog: Catalog, api: str | None
+    url: str | None, seconds: float, profile: bool, catalog: Catalog, api: str | None, lanes: int = 8
 ) -> tuple[int, float, float, int]:
     """(messages sent, wall ms per message, bot CPU ms per message, rows queued) for one backend."""
     with database(url) as engine:
@@ -204,7 +204,9 @@ def measure(
         kind = MeteredWebClient if api else InstantSlack
         base = api or "https://slack.invalid/api/"  # never reached without --http: the transport answers itself
         client = kind(token="xoxb-bench", base_url=base, timeout=10, retry_handlers=[])  # noqa: S106 - not a token
-        sender = OutboxSender(sessions, client, catalog, owner="bench", post_interval=0, update_interval=0, batch=200)
+        sender = OutboxSender(
+            sessions, client, catalog, owner="bench", post_interval=0, update_interval=0, batch=200, lanes=lanes
+        )
         profiler = cProfile.Profile() if profile else None
         sent, started, cpu = 0, time.perf_counter(), time.process_time()
         if profiler:
@@ -225,18 +227,20 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--http", action="store_true", help="send over loopback HTTP to a server in another process")
+    parser.add_argument("--lanes", default="8", help="the sender's lanes; comma-separated to compare (e.g. 1,8)")
     args = parser.parse_args()
     catalog = load_catalog(Path(__file__).resolve().parents[1] / "services.example.yml")
     for name, url in (("sqlite", None), ("postgresql", args.url)):
         if name == "postgresql" and url is None:
             continue
-        with answering_server() if args.http else nullcontext(None) as api:
-            sent, ms, cpu, queued = measure(url, args.seconds, args.profile, catalog, api)
-        how = "loopback HTTP" if args.http else "no HTTP"
-        print(
-            f"{name}: {queued} rows over 200 channels, {how}: {sent} sent in {args.seconds:.0f} s; per message "
-            f"{ms:.2f} ms wall, {cpu:.2f} ms CPU of the bot process"
-        )
+        for lanes in (int(n) for n in args.lanes.split(",")):
+            with answering_server() if args.http else nullcontext(None) as api:
+                sent, ms, cpu, queued = measure(url, args.seconds, args.profile, catalog, api, lanes)
+            how = "loopback HTTP" if args.http else "no HTTP"
+            print(
+                f"{name}, lanes={lanes}: {queued} rows over 200 channels, {how}: {sent} sent in {args.seconds:.0f} s; "
+                f"per message {ms:.2f} ms wall, {cpu:.2f} ms CPU of the bot process"
+            )
     return 0
 
 
