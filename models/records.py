@@ -16,7 +16,17 @@ class Decision(Base):
     """A person's approve / roll back on one lifecycle hook; at most one per (deployment, hook)."""
 
     __tablename__ = "decisions"
-    __table_args__ = (UniqueConstraint("deployment_id", "hook_id"),)
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "hook_id"),
+        # Every reconcile pass asks for the decisions not yet settled (to retry what ECS did not take): a handful,
+        # however many decisions history holds.
+        Index(
+            "ix_decisions_unsettled",
+            "deployment_id",
+            sqlite_where=text("applied_at IS NULL AND error IS NULL"),
+            postgresql_where=text("applied_at IS NULL AND error IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))

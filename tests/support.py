@@ -18,6 +18,7 @@ from bot.domain.readmodels import DeploymentView
 from bot.ecs.gateway import EcsGateway
 from bot.engine.answers import Actor
 from bot.engine.usecases import UseCases
+from models.base import utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"S0APPROVERS": frozenset({"U0BOB", "U0CAROL"}), "S0ONCALL": frozenset({"U0CAROL"})}
@@ -115,8 +116,13 @@ def drive_until(
 
 
 def make_usecases(
-    sessions: sessionmaker[Session], sandbox_url: str, catalog: Catalog | None = None, *, owner: str = "test"
+    sessions: sessionmaker[Session],
+    sandbox_url: str,
+    catalog: Catalog | None = None,
+    *,
+    owner: str = "test",
+    clock: Callable[[], datetime] = utcnow,
 ) -> UseCases:
     """Use cases wired to the sandbox, the example catalog and the seeded workspace's groups."""
     gateway = EcsGateway(endpoint_url=sandbox_url, max_attempts=2)
-    return UseCases(sessions, catalog or example_catalog(), gateway, membership, owner=owner)
+    return UseCases(sessions, catalog or example_catalog(), gateway, membership, owner=owner, clock=clock)

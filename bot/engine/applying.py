@@ -10,9 +10,9 @@ turns into "Sorry…".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
@@ -20,10 +20,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot.db import leases
+from bot.db.renewal import Renewal
 from bot.db.sessions import transaction
 from bot.db.store import queue_root_update, record
+from bot.domain.durations import humanize
 from bot.domain.effects import decision_effect
-from bot.domain.enums import STOP_HOOK_ID, DecisionEffect, DecisionKind, EventKind
+from bot.domain.enums import ACTIVE_STATUSES, STOP_HOOK_ID, DecisionEffect, DecisionKind, EventKind
 from bot.domain.snapshot import HookAction
 from bot.ecs.gateway import EcsError, EcsUnavailable
 from bot.engine.answers import Answer, mention, refused
@@ -32,8 +34,12 @@ from bot.logs import get_logger
 from models import Decision, Deployment
 
 log = get_logger(__name__)
-# Longer than one call (connect + read timeouts) and the describe after it: the owner is done well before.
+# Longer than one call (connect + read timeouts) and the describe after it: the owner is done well before. It is
+# renewed while the owner sends all the same (bot/db/renewal.py), so a send slower than that is never taken over.
 DECISION_LEASE = timedelta(minutes=5)
+# A decision ECS did not take (busy) is sent again this long after it was decided, at the next pass: "in a few
+# seconds", as the person is told. A decision still being sent is guarded by its lease, not by its age.
+RETRY_AFTER = timedelta(seconds=5)
 RECORD_ATTEMPTS = 5
 CONCURRENT = (StaleDataError, IntegrityError, OperationalError)
 FORGOTTEN_CODES = frozenset(
@@ -60,20 +66,25 @@ class _Sending:
 class Applier:
     """Sends decisions to ECS under their lease and records the outcome."""
 
-    def __init__(self, deployments: Deployments) -> None:
+    def __init__(self, deployments: Deployments, poll_interval: timedelta = timedelta(seconds=5)) -> None:
         self.d = deployments
+        # A decision ECS could not take goes again at the first pass after RETRY_AFTER (bot/engine/reconciler.py).
+        self.retry_within = RETRY_AFTER + poll_interval
 
     def lease_until(self, now: datetime) -> datetime:
         """Until when a lease taken now holds."""
         return now + DECISION_LEASE
 
     def retryable(
-        self, ids: Sequence[int], decided_before: datetime, liveness: leases.Liveness | None
+        self, decided_before: datetime, liveness: leases.Liveness | None
     ) -> list[tuple[int, str, str | None]]:
-        """Unapplied decisions a retry may take: older than `decided_before` and free, or held by a process that
-        died (free at once, whatever their age); each with the dead owner whose lease it takes over, if any."""
+        """Unapplied decisions a retry may take, whichever deployments a pass claimed (a quiet deployment may not be
+        due for minutes): older than `decided_before` and free, or held by a process that died (at once, whatever
+        their age); each with the dead owner whose lease it takes over, if any."""
         now = self.d.clock()
-        unsettled = (Decision.deployment_id.in_(ids), Decision.applied_at.is_(None), Decision.error.is_(None))
+        # ix_decisions_unsettled; a deployment that ended (or was marked lost) takes no decision any more
+        active = select(Deployment.id).where(Deployment.status.in_(ACTIVE_STATUSES))
+        unsettled = (Decision.applied_at.is_(None), Decision.error.is_(None), Decision.deployment_id.in_(active))
         with transaction(self.d.sessions) as session:
             free = session.execute(
                 select(Decision.deployment_id, Decision.hook_id).where(
@@ -115,21 +126,24 @@ class Applier:
         """Send the decision whose lease `owner` holds, and record the outcome; the lease is released on every path."""
         sending = self._load(dep_id, hook)
         try:
-            if describe_first:  # a retry: the first call may have landed although its answer never came
-                effect = self._effect(sending)
-                if effect is None or effect is not DecisionEffect.NOT_YET:
-                    return self._settle(sending, owner, effect, None)
-            try:
-                self._call(sending)
-            except EcsError as exc:
-                return self._settle(sending, owner, self._effect(sending), exc)
-            self._record(sending, owner, None)
-            log.info(
-                "decision sent to ECS", **sending.where, decision=sending.kind, hook_id=hook, decided_by=sending.user
-            )
-            return _sent(sending)
+            with Renewal(partial(self._renew, sending, owner), DECISION_LEASE / 3, what="decision lease"):
+                return self._send(sending, owner, describe_first)
         finally:
             self._release(sending, owner)
+
+    def _send(self, sending: _Sending, owner: str, describe_first: bool) -> Answer:
+        hook = sending.hook
+        if describe_first:  # a retry: the first call may have landed although its answer never came
+            effect = self._effect(sending)
+            if effect is None or effect is not DecisionEffect.NOT_YET:
+                return self._settle(sending, owner, effect, None)
+        try:
+            self._call(sending)
+        except EcsError as exc:
+            return self._settle(sending, owner, self._effect(sending), exc)
+        self._record(sending, owner, None)
+        log.info("decision sent to ECS", **sending.where, decision=sending.kind, hook_id=hook, decided_by=sending.user)
+        return _sent(sending)
 
     # ECS ------------------------------------------------------------------------------------------------------
     def _call(self, s: _Sending) -> None:
@@ -166,7 +180,10 @@ class Applier:
             log.warning(
                 "ECS busy: the decision waits for a retry", **s.where, decision=s.kind, hook_id=s.hook, error=error
             )
-            return Answer(f"{s.verb} recorded; ECS is busy, so I'll send it in a few seconds.", deployment_id=s.dep_id)
+            return Answer(
+                f"{s.verb} recorded; ECS is busy, so I'll send it again within {humanize(self.retry_within)}.",
+                deployment_id=s.dep_id,
+            )
         log.warning("ECS refused the decision", **s.where, decision=s.kind, hook_id=s.hook, error=error)
         self._record(s, owner, error)
         return refused(f"ECS refused the {s.verb.lower()}: {exc.message}", deployment_id=s.dep_id)
@@ -224,6 +241,16 @@ class Applier:
                 dep.lease_until = None  # described at the next pass, however long a quiet deployment may wait
             session.flush()
             queue_root_update(session, dep, now)
+
+    def _renew(self, s: _Sending, owner: str) -> None:
+        """Extend the lease `owner` still holds by a lease from now."""
+        with transaction(self.d.sessions) as session:
+            session.execute(
+                update(Decision)
+                .where(Decision.deployment_id == s.dep_id, Decision.hook_id == s.hook, Decision.lease_owner == owner)
+                .values(lease_until=self.lease_until(self.d.clock()))
+                .execution_options(synchronize_session=False)
+            )
 
     def _release(self, s: _Sending, owner: str) -> None:
         with transaction(self.d.sessions) as session:

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -45,9 +45,11 @@ class _Target:
 class Decisions:
     """Approve / roll back / lock / unlock, on top of the deployment use cases."""
 
-    def __init__(self, deployments: Deployments, owner: str = "decisions") -> None:
+    def __init__(
+        self, deployments: Deployments, owner: str = "decisions", poll_interval: timedelta = timedelta(seconds=5)
+    ) -> None:
         self.d = deployments
-        self.applier = Applier(deployments)
+        self.applier = Applier(deployments, poll_interval)
         self.owner = owner  # this process's name: a click's lease on its decision ends with the process
         self._liveness: leases.Liveness | None = None
 

@@ -19,6 +19,7 @@ from bot.domain.enums import ACTIVE_STATUSES, LifecycleStage, Pace
 from bot.domain.pacing import Budget, TokenBucket, pace_of, quiet_interval
 from bot.ecs.gateway import EcsError, EcsUnavailable, chunks
 from bot.engine import metrics
+from bot.engine.applying import RETRY_AFTER
 from bot.engine.decisions import Decisions
 from bot.engine.deployments import Deployments
 from bot.engine.failsafe import unseen_pauses
@@ -30,8 +31,8 @@ from models import Deployment
 
 log = get_logger(__name__)
 NEVER_STARTED_AFTER = timedelta(minutes=10)
-# A decision younger than this may still be on its way to ECS from the handler that took it.
-DECISION_RETRY_AFTER = timedelta(minutes=2)
+# A decision ECS could not take goes again this long after it was decided (tests set it to 0).
+DECISION_RETRY_AFTER = RETRY_AFTER
 
 
 @dataclass
@@ -107,7 +108,7 @@ class Reconciler(BatchWriter):
         Once a lease's time has passed no new step starts: the rest is handed back (due at once) at the end.
         """
         deadline = self._monotonic() + self.lease.total_seconds()
-        self._retry_pending_decisions([c.id for c in claims], report)
+        self._retry_pending_decisions(report)
         known = [c.id for c in claims if c.id in self._fixed]
         with self.d.sessions() as session:  # after the retries, which may apply some
             self._applied = applied_fingerprints(session, known) if known else {}
@@ -284,15 +285,12 @@ class Reconciler(BatchWriter):
         self._liveness = self._liveness or leases.liveness(self.d.sessions, self.owner)
         return isinstance(owner, str) and bool(self._liveness.dead_claims(session, [owner]))
 
-    def _retry_pending_decisions(self, ids: Sequence[int], report: PassReport) -> None:
+    def _retry_pending_decisions(self, report: PassReport) -> None:
         """Decisions older than DECISION_RETRY_AFTER that nobody holds, or held by a process that died, and that
-        ECS shows not taken are sent again."""
-        if not ids:
-            return
-        # A younger decision may still be in flight on the click path: only its owner sends it then (unless the
-        # owner's process is gone: then nobody is sending it).
+        ECS shows not taken are sent again, whether or not this pass claimed their deployment."""
+        # A decision still being sent is under its sender's lease (renewed while it sends), whatever its age.
         cutoff = self.d.clock() - DECISION_RETRY_AFTER
-        pending = self.decisions.applier.retryable(ids, cutoff, self._liveness)
+        pending = self.decisions.applier.retryable(cutoff, self._liveness)
         for dep_id, hook, dead in pending:
             # Under the decision's lease, and only when ECS shows it did not take it (described first).
             _guarded(report, dep_id, "decision retry", self.decisions.retry, dep_id, hook, self.owner, cutoff, dead)

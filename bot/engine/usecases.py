@@ -48,7 +48,7 @@ class UseCases:
             self.deployments.channels = channels
         owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.deployments.owner = owner
-        self.decisions = Decisions(self.deployments, owner)
+        self.decisions = Decisions(self.deployments, owner, poll_interval)
         self.reconciler = Reconciler(self.decisions, owner=owner, interval=poll_interval, lease=lease)
 
     def handle(self, actor: Actor, command: grammar.Command) -> Answer:

@@ -8,17 +8,25 @@ and sends it only if not — once. The holder is a real child process on the sam
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.domain.enums import DeploymentStatus
 from bot.domain.grammar import parser as grammar
-from models import Decision
+from bot.engine import applying
+from bot.engine import reconciler as reconciler_module
+from models import Decision, Deployment
+from models.base import utcnow
 from tests.support import Harness, actor, example_catalog, make_usecases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +120,49 @@ def test_a_decision_whose_owner_was_killed_after_ecs_took_it_is_recorded_not_sen
     survivor_passes(harness, lambda: _decision(harness).applied_at is not None)
     assert len(harness.control.calls(CONTINUE)) == 1  # described first: never sent twice
     assert _decision(harness).error is None
+
+
+def test_a_send_slower_than_its_lease_keeps_it_and_reaches_ecs_once(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dep = _awaiting(harness)
+    monkeypatch.setattr(applying, "DECISION_LEASE", timedelta(seconds=1))  # renewed every third of a second
+    monkeypatch.setattr(reconciler_module, "DECISION_RETRY_AFTER", timedelta(0))
+    applier = harness.usecases.decisions.applier
+    real_call, started = applier._call, threading.Event()
+
+    def slow_call(sending: Any) -> None:  # ECS takes 3 leases to answer
+        started.set()
+        time.sleep(3)
+        real_call(sending)
+
+    monkeypatch.setattr(applier, "_call", slow_call)
+    click = threading.Thread(target=harness.usecases.decisions.approve, args=(actor("U0BOB", source="button"), dep))
+    click.start()
+    assert started.wait(timeout=30)
+    other = make_usecases(harness.sessions, harness.control.url, CATALOG, owner="replica-b").reconciler
+    while click.is_alive():  # another replica's passes, all through the slow call
+        other.reconcile_once()
+        time.sleep(0.1)
+    assert len(harness.control.calls(CONTINUE)) == 1
+    settled = _decision(harness)
+    assert settled.applied_at is not None and settled.error is None and settled.lease_owner is None
+
+
+def test_a_decision_ecs_was_too_busy_for_goes_again_within_the_time_the_person_was_told(harness: Harness) -> None:
+    dep = _awaiting(harness)
+    with harness.sessions.begin() as session:  # quiet, and not due for an hour (a stretched pass over many)
+        session.get_one(Deployment, dep).lease_until = utcnow() + timedelta(hours=1)
+    harness.control.post("fault", {"operation": CONTINUE, "code": "ThrottlingException", "rate": 1})
+    answer = harness.usecases.decisions.approve(actor("U0BOB", source="button"), dep)
+    harness.control.post("fault", {"operation": CONTINUE, "code": "ThrottlingException", "rate": 0})
+    told = re.search(r"ECS is busy, so I'll send it again within (\d+)s\.", answer.text)
+    assert answer.ok and told, answer.text
+    calls = len(harness.control.calls(CONTINUE))
+    harness.usecases.reconciler.reconcile_once()  # at once: ECS is given a few seconds
+    assert len(harness.control.calls(CONTINUE)) == calls
+    later = utcnow() + timedelta(seconds=int(told.group(1)))
+    make_usecases(harness.sessions, harness.control.url, CATALOG, clock=lambda: later).reconciler.reconcile_once()
+    assert len(harness.control.calls(CONTINUE)) == calls + 1
+    settled = _decision(harness)
+    assert settled.applied_at is not None and settled.error is None

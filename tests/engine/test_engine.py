@@ -314,7 +314,7 @@ def test_a_decision_ecs_could_not_take_is_retried_and_never_lost(
     harness.control.post("fault", {"operation": "ContinueServiceDeployment", "code": "ThrottlingException", "rate": 0})
     sent = len(harness.control.calls("ContinueServiceDeployment"))
     harness.usecases.reconciler.reconcile_once()
-    # Younger than DECISION_RETRY_AFTER: the click path may still be sending it, so the reconciler leaves it alone.
+    # Younger than DECISION_RETRY_AFTER: ECS is given a few seconds before the reconciler sends it again.
     assert len(harness.control.calls("ContinueServiceDeployment")) == sent
     assert harness.view(dep).status is DeploymentStatus.AWAITING_APPROVAL
     monkeypatch.setattr(reconciler_module, "DECISION_RETRY_AFTER", timedelta(0))
