@@ -60,21 +60,25 @@ def _drive(h: Harness, dep: int) -> DeploymentStatus:
     raise AssertionError(f"#{dep} never ended: {h.view(dep).status}")
 
 
+# The soak's rounds drive one deployment at a time, so each is a test of its own: on many workers they run side by
+# side instead of one worker taking all four in a row (the soak's longest test, ~4-5 min, before).
+ROUNDS = scale(1, 4)
+
+
+@pytest.mark.parametrize("n", range(1, ROUNDS + 1), ids=lambda n: f"round{n}")
 @pytest.mark.parametrize("code", ["ThrottlingException", "ServerException"])
 def test_ecs_faults_lose_and_duplicate_nothing(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch, database_url: str, code: str
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, database_url: str, code: str, n: int
 ) -> None:
     monkeypatch.setattr(reconciler_module, "DECISION_RETRY_AFTER", timedelta(0))  # no concurrent click path here
     _faults(harness, code)
-    rounds = scale(1, 4)
     outcomes: Counter[str] = Counter()
     started: list[int] = []
-    for n in range(1, rounds + 1):
-        for text in COMMANDS:
-            answer = harness.usecases.handle(actor(), grammar.parse(text.format(n=n + 1), CATALOG))
-            assert answer.ok and answer.deployment_id, answer.text  # a delay at worst, never a refusal
-            started.append(answer.deployment_id)
-            outcomes[_drive(harness, answer.deployment_id).value] += 1
+    for text in COMMANDS:
+        answer = harness.usecases.handle(actor(), grammar.parse(text.format(n=n + 1), CATALOG))
+        assert answer.ok and answer.deployment_id, answer.text  # a delay at worst, never a refusal
+        started.append(answer.deployment_id)
+        outcomes[_drive(harness, answer.deployment_id).value] += 1
     calls: list[dict[str, Any]] = harness.control.get("calls")["calls"]
     faults = sum(1 for c in calls if c["error"])
     _clear(harness)
@@ -87,18 +91,19 @@ def test_ecs_faults_lose_and_duplicate_nothing(
     applied = Counter(
         c["parameters"].get("hookId") for c in calls if c["operation"] == "ContinueServiceDeployment" and c["done"]
     )
-    duplicated = sum(n - rounds for n in per_service.values() if n > rounds)
-    twice = sum(n - 1 for n in applied.values() if n > 1)
+    duplicated = sum(count - 1 for count in per_service.values() if count > 1)  # one round: one each
+    twice = sum(count - 1 for count in applied.values() if count > 1)
     decisions = [(v.id, e.key) for v in views for e in v.events if e.kind is EventKind.DECISION]
     record(
-        f"ECS {code} 30 % + 5xx-after 15 % + {LATENCY[0] * 1000:.0f}–{LATENCY[1] * 1000:.0f} ms",
+        f"ECS {code} 30 % + 5xx-after 15 % + {LATENCY[0] * 1000:.0f}–{LATENCY[1] * 1000:.0f} ms"
+        + (f", round {n} of {ROUNDS}" if ROUNDS > 1 else ""),
         backend=backend(database_url),
         deployments=len(views),
         faults=faults,
         lost=lost,
         duplicated=duplicated,
         applied_twice=twice,
-        command=f"make soak (test_ecs_faults.py[{code}])",
+        command=f"make soak (test_ecs_faults.py[{code}-round{n}])",
     )
     assert lost == 0, outcomes
     assert len(arns) == len(views)  # each deployment its own ECS deployment

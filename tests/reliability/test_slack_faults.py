@@ -301,17 +301,19 @@ def _delays(w: World, rows: list[Outbox], calls: list[dict[str, Any]]) -> list[f
     return delays
 
 
-def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str) -> None:
+# The soak's rounds follow one another (a round's deployments run side by side in one channel), so each is a test of
+# its own, with its own seed: on many workers they run side by side instead of all four on one worker.
+ROUNDS = scale(1, 4)
+
+
+@pytest.mark.parametrize("n", range(1, ROUNDS + 1), ids=lambda n: f"round{n}")
+def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str, n: int) -> None:
     w = run.world
-    w.control("settings", {"faults": FAULTS, "fault_seed": SEED})
-    rounds = scale(1, 4)
+    w.control("settings", {"faults": FAULTS, "fault_seed": SEED + n - 1})
     started: list[int] = []
-    for n in range(1, rounds + 1):
-        deps: list[int] = []
-        for text in COMMANDS:
-            deps.append(_start(run, text.format(n=n + 1), started + deps))
-        _drive(run, deps)
-        started += deps
+    for text in COMMANDS:
+        started.append(_start(run, text.format(n=n + 1), started))
+    _drive(run, started)
     _deliver(w)
     calls = w.slack.store.calls_for(None)
     w.control("settings", {"faults": []})
@@ -337,7 +339,8 @@ def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str) ->
     lost += unanswered
     record(
         f"Slack 429 (Retry-After {RETRY_AFTER} s) / 503 page / fatal_error after storing, {RATE * 100:.0f} % each; "
-        f"response_url 429 / 503 page / 503 after storing, {RATE * 100:.0f} % each",
+        f"response_url 429 / 503 page / 503 after storing, {RATE * 100:.0f} % each"
+        + (f", round {n} of {ROUNDS}" if ROUNDS > 1 else ""),
         backend=backend(database_url),
         deployments=len(views),
         requests=len(run.acks),
@@ -350,7 +353,7 @@ def test_slack_faults_lose_and_duplicate_nothing(run: Run, database_url: str) ->
         applied_twice=twice,
         max_ack_s=max(run.acks),
         delivery_delay_s=f"p50 {_pct(delays, 50):.2f} / p95 {_pct(delays, 95):.2f} / max {delays[-1]:.2f}",
-        command="make soak (test_slack_faults.py)",
+        command=f"make soak (test_slack_faults.py[round{n}])",
     )
     assert [v.status for v in views] == [DeploymentStatus.SUCCEEDED] * len(views)
     assert not failed and not missing, (failed, missing)
