@@ -36,9 +36,9 @@ def record(scenario: str, **figures: Any) -> None:
 
 
 def table(lines: list[dict[str, Any]]) -> str:
-    """The markdown table, one row per recorded run."""
+    """The markdown table, one row per recorded run, by scenario then backend (workers finish in any order)."""
     rows = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for line in lines:
+    for line in sorted(lines, key=lambda x: (str(x.get("scenario", "")), str(x.get("backend", "")))):
         cells = []
         for column in COLUMNS:
             value = line.get(column, "–")
