@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
-from typing import Any, assert_never
+from typing import Any
 
 from bot.domain.catalog.loader import Catalog
 from bot.domain.catalog.schema import STRATEGY_ALIASES, ServiceConfig
-from bot.domain.durations import format_duration
-from bot.domain.enums import HookStage, Strategy, Verb
+from bot.domain.enums import Strategy, Verb
+from bot.domain.grammar.commands import (
+    HISTORY_DEFAULT,
+    STRATEGY_WORDS,
+    Approve,
+    Command,
+    Deploy,
+    Help,
+    History,
+    Lock,
+    OpenForm,
+    Rollback,
+    Status,
+    Unlock,
+    format_command,
+)
 from bot.domain.grammar.options import (
     DEPLOY_KEYS,
     DURATION_KEYS,
     GrammarError,
     Line,
-    NormalReason,
     OptionProblem,
     Token,
     format_percent,
-    format_stages,
-    quote_reason,
     read_duration,
     read_free_reason,
     read_image,
@@ -52,11 +61,8 @@ __all__ = [
     "parse",
 ]
 
-HISTORY_DEFAULT = 10
 SUGGESTION_ROUNDS = 6  # corrections applied to one suggestion before giving up on it
 HISTORY_MAX = 50
-# The first alias of each strategy is the word `format_command` writes.
-STRATEGY_WORDS = {strategy: word for word, strategy in reversed(list(STRATEGY_ALIASES.items()))}
 VERBS = tuple(verb.value for verb in Verb)
 PERCENT_RANGES = {
     Strategy.CANARY: (Decimal("0.1"), Decimal("99.9"), "a canary first step"),
@@ -75,80 +81,6 @@ Unset options come from the service catalog. Canary step 0.1–99.9 %, linear st
 *Other commands:* `/deploy status [service]` · `/deploy history <service> [n ≤ 50]` · `/deploy approve <service>` \
 · `/deploy rollback <service> [reason…]` (from any channel) · `/deploy lock <service> [reason…]` \
 · `/deploy unlock <service>` · `/deploy help` · `/deploy` alone opens a form."""
-
-
-@dataclass(frozen=True)
-class Deploy(NormalReason):
-    """Start a deployment; None means "use the catalog's value" (strategy is always resolved)."""
-
-    service: str
-    strategy: Strategy
-    percent: float | None = None  # canary first step or linear step, in 0.1 % units
-    image: str | None = None  # full reference, or `:tag` / `@sha256:…` on the current repository
-    taskdef: str | None = None  # `family:revision`
-    bake: timedelta | None = None
-    canary_bake: timedelta | None = None
-    step_bake: timedelta | None = None
-    approve: tuple[HookStage, ...] | None = None  # () = explicitly no approval
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Status:
-    """Show active deployments, of one service or all."""
-
-    service: str | None = None
-
-
-@dataclass(frozen=True)
-class History:
-    """Show the last `limit` deployments of a service."""
-
-    service: str
-    limit: int = HISTORY_DEFAULT
-
-
-@dataclass(frozen=True)
-class Approve:
-    """Approve the service's deployment that awaits approval."""
-
-    service: str
-
-
-@dataclass(frozen=True)
-class Rollback(NormalReason):
-    """Roll back the service's current (or last) deployment."""
-
-    service: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Lock(NormalReason):
-    """Freeze deployments of a service."""
-
-    service: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Unlock:
-    """Lift a service's freeze."""
-
-    service: str
-
-
-@dataclass(frozen=True)
-class Help:
-    """Show usage."""
-
-
-@dataclass(frozen=True)
-class OpenForm:
-    """Empty text: the Slack layer opens the deploy form."""
-
-
-Command = Deploy | Status | History | Approve | Rollback | Lock | Unlock | Help | OpenForm
 
 
 def parse(text: str, catalog: Catalog) -> Command:
@@ -201,41 +133,6 @@ def _parse(text: str, catalog: Catalog) -> Command:
         reason = read_free_reason(split_first(rest)[1])
         return Rollback(service, reason) if verb == "rollback" else Lock(service, reason)
     return _deploy(tokenize(f"{first} {rest}"), catalog)
-
-
-def format_command(cmd: Command) -> str:
-    """Canonical text for a command (without `/deploy`); `parse` reads it back as the same command."""
-    match cmd:
-        case Deploy():
-            return _format_deploy(cmd)
-        case Status(service=service):
-            return f"status {service}" if service else "status"
-        case History(service=service, limit=limit):
-            return f"history {service}" if limit == HISTORY_DEFAULT else f"history {service} {limit}"
-        case Approve(service=service) | Unlock(service=service):
-            return f"{type(cmd).__name__.lower()} {service}"
-        case Rollback(service=service, reason=reason) | Lock(service=service, reason=reason):
-            verb = type(cmd).__name__.lower()
-            return f'{verb} {service} "{reason}"' if reason else f"{verb} {service}"
-        case Help():
-            return "help"
-        case OpenForm():
-            return ""
-        case _:
-            assert_never(cmd)
-
-
-def _format_deploy(cmd: Deploy) -> str:
-    parts = [cmd.service, STRATEGY_WORDS[cmd.strategy]]
-    if cmd.percent is not None:
-        parts.append(format_percent(cmd.percent))
-    parts += [f"image={cmd.image}"] if cmd.image else []
-    parts += [f"taskdef={cmd.taskdef}"] if cmd.taskdef else []
-    for key, value in (("bake", cmd.bake), ("canary-bake", cmd.canary_bake), ("step-bake", cmd.step_bake)):
-        parts += [f"{key}={format_duration(value)}"] if value is not None else []
-    parts += [f"approve={format_stages(cmd.approve)}"] if cmd.approve is not None else []
-    parts += [f"reason={quote_reason(cmd.reason)}"] if cmd.reason else []
-    return " ".join(parts)
 
 
 def _no_more(line: Line, rest: str, problem: str) -> None:
