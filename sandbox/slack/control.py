@@ -266,7 +266,7 @@ class Control:
             if "rate_limit" in body:
                 settings.rate_limit = bool(body["rate_limit"])
                 self.store.last_post.clear()
-            for key in ("rate_interval", "ack_timeout", "latency"):
+            for key in ("rate_interval", "ack_timeout", "latency", "latency_spread"):
                 if key in body:
                     setattr(settings, key, float(body[key]))
             if "update_tier_per_minute" in body:

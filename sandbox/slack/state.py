@@ -39,6 +39,7 @@ class Settings:
     token_error: str | None = None  # e.g. token_revoked: every call with the bot token answers it
     latency: float = 0.0  # seconds added to every Web API call (or only to `latency_methods`' calls)
     latency_methods: frozenset[str] = frozenset()  # empty: every method
+    latency_spread: float = 0.0  # each slowed call waits `latency` plus a uniform draw in [0, this) seconds
     # Slack refuses blocks "too long" near 13 k characters (observed 13,172–13,297; undocumented): the limit on
     # the blocks' JSON length, adjustable to test the bot on either side of it.
     blocks_char_limit: int = 13_000

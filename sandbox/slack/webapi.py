@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -116,9 +117,11 @@ class WebApi:
         token = bearer or params.pop("token", None)
         params.pop("token", None)
         settings = self.store.settings
-        if settings.latency > 0 and (not settings.latency_methods or method in settings.latency_methods):
+        slowed = not settings.latency_methods or method in settings.latency_methods
+        if slowed and settings.latency + settings.latency_spread > 0:
             # Before the work, like a slow network: a caller that gives up (or dies) meanwhile still gets it done.
-            time.sleep(settings.latency)
+            # A spread lets a call begun later be stored first, as calls of varying length do.
+            time.sleep(settings.latency + random.uniform(0, settings.latency_spread))
         if not token:
             reply = fail("not_authed")
         elif method == "apps.connections.open":

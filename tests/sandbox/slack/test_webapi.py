@@ -344,6 +344,27 @@ def test_calls_log_and_reset(client: WebClient, sandbox: SlackSandboxHandle) -> 
     assert http("GET", f"{sandbox.url}/_sandbox/state")[1]["channels"] == {}
 
 
+def test_latency_spread_adds_a_draw_per_slowed_call(
+    client: WebClient, sandbox: SlackSandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draws: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        draws.append((low, high))
+        return high  # the longest the spread allows
+
+    monkeypatch.setattr("sandbox.slack.webapi.random.uniform", uniform)
+    body = {"latency": 0.1, "latency_spread": 0.4, "latency_methods": ["chat.postMessage"]}
+    assert http("POST", f"{sandbox.url}/_sandbox/settings", body)[1]["settings"]["latency_spread"] == 0.4
+    started = time.monotonic()
+    client.chat_postMessage(channel=ws.DEPLOYS_CHANNEL, text="slow")
+    took = time.monotonic() - started
+    client.auth_test()  # not slowed: no draw
+    http("POST", f"{sandbox.url}/_sandbox/settings", {"latency": 0, "latency_spread": 0, "latency_methods": []})
+    assert draws == [(0, 0.4)]
+    assert took >= 0.5  # latency + the draw (a lower bound only: a loaded machine is slower, never faster)
+
+
 def test_latency_for_some_methods_counts_calls_in_flight_and_does_the_work_anyway(
     client: WebClient, sandbox: SlackSandboxHandle
 ) -> None:
