@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import select
 
+from bot.db import pace
+from bot.db.renewal import Renewal
+from bot.db.sessions import transaction
 from bot.domain import backoff
 from bot.domain.enums import OutboxKind, RenderKind, SlackFailureKind
+from bot.domain.outbox import post_pace_key
 from bot.logs import get_logger
 from bot.slack.blocks import Message, plain_fallback
 from bot.slack.claims import (
@@ -143,20 +149,33 @@ class Sending(SenderState):
             )
             return Outcome(SENT_STATE, ts=resp["message_ts"], channel=claim.channel)
         try:
-            resp = self.client.chat_postMessage(
-                channel=claim.channel,
-                text=message.text,
-                thread_ts=claim.thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-                blocks=blocks,
-                metadata={"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}},
-            )
+            with self._turn_kept(claim.channel):
+                resp = self.client.chat_postMessage(
+                    channel=claim.channel,
+                    text=message.text,
+                    thread_ts=claim.thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    blocks=blocks,
+                    metadata={"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}},
+                )
         finally:
             # Slack stamps a post when it stores it, late in a slow call: the channel's next turn (every replica's,
             # through the record) counts from the answer, or a slow post and the next one land closer than that.
             self._next_post[claim.channel] = self._at() + self.post_interval
         return Outcome(SENT_STATE, ts=resp["ts"], channel=resp.get("channel") or claim.channel)
+
+    def _turn_kept(self, channel: str) -> AbstractContextManager[object]:
+        """The channel's turn stays taken, for every replica, while its post is in flight (renewed every half
+        interval): it was reserved for the post's window to be called in plus an interval, and a post begun by another
+        replica once that ran out could be stored before a slow one still on its way, or within the same second."""
+        if not self.post_interval:
+            return nullcontext()
+        return Renewal(partial(self._keep_turn, channel), self.post_interval / 2, what="a channel's turn")
+
+    def _keep_turn(self, channel: str) -> None:
+        with transaction(self.sessions) as session:
+            pace.hold(session, post_pace_key(channel), self._at() + 2 * self.post_interval)
 
     def _failure(self, claim: Claim, exc: Exception, now: datetime, *, in_doubt: bool) -> Outcome:
         """Classify a failed call (bot/slack/errors.py): wait Retry-After, look up, fail the row, or hold it all."""
