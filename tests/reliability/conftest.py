@@ -30,7 +30,14 @@ CHANGES = ("UpdateService", "RegisterTaskDefinition", "ContinueServiceDeployment
 # Under `make soak` (many workers, each handed one test at a time) the slowest modules go first, so no long test
 # starts last while the other workers sit idle. Slowest first at soak scale (real processes, Slack's pace, ECS
 # latency), the rest after in their own order.
-SOAK_SLOWEST_FIRST = ("test_replicas.py", "test_crash.py", "test_slack_faults.py", "test_ecs_faults.py", "test_fuzz.py")
+SOAK_SLOWEST_FIRST = (
+    "test_replicas.py",
+    "test_crash.py",
+    "test_slack_faults.py",
+    "test_slow_slack.py",
+    "test_ecs_faults.py",
+    "test_fuzz.py",
+)
 
 
 def backend(database_url: str) -> str:
