@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
@@ -24,6 +25,13 @@ from tests.reliability.conftest import Reply, post, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 FORM = "application/x-www-form-urlencoded"
+# The bot's refusals that tell the person to try again, as they read (handlers/work.py BUSY and STOPPING, "I
+# couldn't check with Slack whether I can post here…" in bot/domain/narration.py): a person would, after a pause.
+TRY_AGAIN = "try again"
+WORKING = "Working on it…"  # said when an answer is late; the answer follows it
+ANSWER_WITHIN = 30.0  # seconds a person waits for the answer to a /deploy before calling it silent
+RETRY_PAUSE = 2.0  # seconds a person waits before typing the command again
+RETRIES = 5
 
 
 def free_port() -> int:
@@ -149,10 +157,10 @@ class Slack:
         self.replies.append((what, reply))
         return reply
 
-    def command(self, replica: Replica, user: str, channel: str, text: str) -> Reply:
-        """`/deploy text` typed by `user` in `channel`, delivered to `replica`."""
+    def command(self, replica: Replica, user: str, channel: str, text: str, rid: str | None = None) -> Reply:
+        """`/deploy text` typed by `user` in `channel`, delivered to `replica` (answered through response_url `rid`)."""
         store = self.stand_in.store
-        rid = store.issue_response_url(user, channel, None, False)
+        rid = rid or store.issue_response_url(user, channel, None, False)
         fields = payloads.command_fields(
             user,
             ws.ALL_CHANNELS[channel],
@@ -162,6 +170,35 @@ class Slack:
             trigger_id=store.issue_trigger(user),
         )
         return self._post(replica, fields, f"/deploy {text}")
+
+    def deploy(self, pick: Callable[[int], Replica], user: str, channel: str, text: str) -> Asked:
+        """`/deploy text` as a person sends it: read the ack and the answer; told to try again, again after a pause
+        (`pick(try)` is the replica the load balancer hands each try to). No answer at all: `Asked.silent`."""
+        asked = Asked(text, channel)
+        for attempt in range(RETRIES + 1):
+            replica = pick(attempt)
+            rid = self.stand_in.store.issue_response_url(user, channel, None, False)
+            reply = self.command(replica, user, channel, text, rid)
+            tried = Try(replica.name, reply.status, reply.body.decode(errors="replace"), rid)
+            asked.tries.append(tried)
+            if reply.status == 200 and not tried.ack.strip():
+                tried.answers = self.answers(rid, wait=ANSWER_WITHIN)
+            if TRY_AGAIN not in " ".join([tried.ack, *tried.answers]).lower():
+                return asked
+            time.sleep(RETRY_PAUSE)
+        return asked
+
+    def answers(self, rid: str, wait: float = 0.0) -> list[str]:
+        """What came to a response_url (HTTP status and text of each POST), waiting up to `wait` s for one that is
+        not "Working on it…"."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self.stand_in.store.lock:
+                posts = [r for r in self.stand_in.store.responses if r["url"] == rid]
+            said = [f"{r['status']} {r['text']}" for r in posts]
+            if any(r["stored"] and r["text"] != WORKING for r in posts) or time.monotonic() >= deadline:
+                return said
+            time.sleep(0.1)
 
     def approve_button(self, channel: str, ts: str) -> str | None:
         """The Approve button's value (`dep|hook`) on the message as Slack shows it now, if it has one."""
@@ -187,6 +224,57 @@ class Slack:
             trigger_id=store.issue_trigger(user),
         )
         return self._post(replica, {"payload": json.dumps(payload)}, f"approve {found[1].get('value')}")
+
+
+@dataclass
+class Try:
+    """One delivery of a command: the replica, its ack (status, body) and what came to its response_url."""
+
+    replica: str
+    status: int
+    ack: str
+    response_url: str
+    answers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Asked:
+    """One command a person gave, with every try it took."""
+
+    text: str
+    channel: str
+    tries: list[Try] = field(default_factory=list)
+
+    @property
+    def retries(self) -> int:
+        return len(self.tries) - 1
+
+    @property
+    def silent(self) -> bool:
+        """Acked without a word, and nothing came to its response_url."""
+        last = self.tries[-1]
+        return last.status == 200 and not last.ack.strip() and not last.answers
+
+    def said(self) -> str:
+        """The last thing the person was told."""
+        last = self.tries[-1]
+        return last.answers[-1] if last.answers else f"{last.status} {last.ack}"
+
+
+def evidence(tmp: Path, replicas: list[Replica], asked: list[Asked], about: list[str]) -> str:
+    """Kept for a failure: every command's tries written to `tmp/commands.json` (the replicas' logs are beside it),
+    and, for the message, the tries of the commands naming any of `about` and each log's lines that name them."""
+    path = tmp / "commands.json"
+    path.write_text(json.dumps([asdict(a) for a in asked], indent=1, ensure_ascii=False), encoding="utf-8")
+    lines = [f"commands: {path}; logs: {', '.join(str(r.log) for r in replicas)}"]
+    for a in asked:
+        if any(word in a.text for word in about):
+            tries = [f"{t.replica} {t.status} {t.ack!r} → {t.answers}" for t in a.tries]
+            lines.append(f"{a.text} in {a.channel}: " + " | ".join(tries))
+    for replica in replicas:
+        named = [x for x in replica.log.read_text(errors="replace").splitlines() if any(w in x for w in about)]
+        lines += [f"{replica.name}: {x[:400]}" for x in named[-12:]]
+    return "\n".join(lines)
 
 
 def metadata_key(message: dict[str, Any]) -> str | None:

@@ -1,9 +1,11 @@
-"""Two and three replicas of `deploybot run` on one PostgreSQL database, one ECS, one Slack: commands round-robin,
-every click on a replica other than the one that started the deployment, one replica killed while approvals wait.
+"""Two and three replicas of `deploybot run` on one database, one ECS, one Slack: commands round-robin, every click
+on a replica other than the one that started the deployment, one replica killed while approvals wait.
 
 Each deployment must end as asked in ECS and in its root message, every queued message posted once, its thread in
 order, each UpdateService and each hook's ContinueServiceDeployment carried out once, every ack in under 3 s, and
-one post a second per channel for all replicas together.
+one post a second per channel for all replicas together. Every `/deploy` is answered: one the bot refuses with "try
+again" is tried again as a person would (counted); one acked and never answered is lost. On a failure the message
+names the commands' tries and the replicas' log lines about what went wrong (all kept beside them in the tmp dir).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import Engine, select
 
 from bench.probes import percentile
 from bench.stack import bench_channels, create_services, service_key, settle
+from bot.db import migrate
 from bot.db.sessions import make_engine, session_factory
 from bot.domain.enums import DeploymentStatus, OutboxKind, OutboxState
 from models import Deployment, Outbox
@@ -32,19 +35,15 @@ from sandbox.ecs.server import start as start_ecs
 from sandbox.slack import workspace as ws
 from sandbox.slack.server import SlackSandboxHandle
 from sandbox.slack.server import start as start_slack
-from tests.conftest import PG_URL
-from tests.reliability.conftest import SOAK, scale
+from tests.reliability.conftest import SOAK, backend, scale
 from tests.reliability.figures import record
-from tests.reliability.fleet import Replica, Slack, metadata_key, start_replicas
-
-pytestmark = pytest.mark.skipif(
-    not PG_URL, reason="replicas share one PostgreSQL database: set TEST_DATABASE_URL (CI does)"
-)
+from tests.reliability.fleet import Asked, Replica, Slack, evidence, metadata_key, start_replicas
 
 SPEED = 60.0  # ECS seconds per real second: a 1-minute bake takes a second
 POLL = 1.0  # each replica's reconcile interval (DEPLOYBOT_POLL_SECONDS)
 DEPLOYMENTS = scale(6, 24)
 REPLICAS = [2, 3] if SOAK else [2]  # make test has three replicas in the kill -9 case
+KILLED = [2, 3] if SOAK else [3]  # replicas in the kill -9 case (one of them killed)
 CHANNELS = scale(3, 4)
 # What each third of the services is: canary with two approvals, blue/green with one, rolling with none.
 KINDS = (
@@ -85,8 +84,9 @@ def stand_in() -> Iterator[SlackSandboxHandle]:
 
 
 @pytest.fixture
-def pg(database_url: str) -> Iterator[tuple[str, Engine]]:
+def db(database_url: str) -> Iterator[tuple[str, Engine]]:
     engine = make_engine(database_url)
+    migrate.upgrade(engine)  # before the replicas start (on SQLite they would race to migrate)
     yield database_url, engine
     engine.dispose()
 
@@ -125,6 +125,9 @@ class Run:
     engine: Engine
     ecs: SandboxHandle
     channels: list[str]
+    tmp: Path
+    backend: str
+    asked: list[Asked] = field(default_factory=list)  # every /deploy, with its tries and answers
     starter: dict[str, int] = field(default_factory=dict)  # service key → replica index
     clicked: set[str] = field(default_factory=set)  # button values (dep|hook) clicked once each
     dead: set[int] = field(default_factory=set)
@@ -141,22 +144,25 @@ class Run:
         return sum(1 for row in self.outbox() if row.state in (OutboxState.PENDING, OutboxState.SENDING))
 
     def deploy_all(self) -> None:
-        """Every /deploy at once, round-robin over the replicas, spread over the channels."""
+        """Every /deploy at once, round-robin over the replicas, spread over the channels; each answer read, and
+        a "try again" tried again (on the next replica) after a pause."""
         per_channel = max(1, DEPLOYMENTS // CHANNELS)
 
-        def one(i: int) -> None:
-            key, replica = service_key(i), i % len(self.replicas)
-            self.starter[key] = replica
+        def one(i: int) -> Asked:
+            key, n = service_key(i), len(self.replicas)
             channel = self.channels[(i // per_channel) % len(self.channels)]
-            self.slack.command(self.replicas[replica], ws.ALICE, channel, f"{key} image=:2.{i}")
+            asked = self.slack.deploy(lambda t: self.replicas[(i + t) % n], ws.ALICE, channel, f"{key} image=:2.{i}")
+            self.starter[key] = (i + asked.retries) % n
+            return asked
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(one, range(DEPLOYMENTS)))
+            self.asked = list(pool.map(one, range(DEPLOYMENTS)))
 
     def other_replica(self, service: str) -> Replica:
-        """A live replica that is not the one that started the deployment."""
-        alive = [i for i in range(len(self.replicas)) if i not in self.dead and i != self.starter[service]]
-        return self.replicas[alive[len(self.clicked) % len(alive)]]
+        """A live replica that is not the one that started the deployment (the survivor, if it is the only one)."""
+        alive = [i for i in range(len(self.replicas)) if i not in self.dead]
+        others = [i for i in alive if i != self.starter[service]] or alive
+        return self.replicas[others[len(self.clicked) % len(others)]]
 
     def approve_waiting(self) -> int:
         """Click every Approve button shown that nobody clicked yet (Bob, four-eyes: Alice asked)."""
@@ -184,10 +190,18 @@ class Run:
             rows = self.rows()
             if len(rows) == DEPLOYMENTS and not any(r.status.is_active for r in rows) and not self.unsent():
                 return
-            assert time.monotonic() < deadline, [(r.service_key, r.status.value) for r in rows]
+            if time.monotonic() >= deadline:
+                found = {r.service_key for r in rows}
+                stuck = [r.service_key for r in rows if r.status.is_active]
+                stuck += [service_key(i) for i in range(DEPLOYMENTS) if service_key(i) not in found]
+                raise AssertionError(f"not done: {stuck}\n{self.evidence(stuck)}")
             if before_click():
                 self.approve_waiting()
             time.sleep(0.2)
+
+    def evidence(self, about: list[str]) -> str:
+        """What a failure's message carries about these services (and where the rest is kept)."""
+        return evidence(self.tmp, self.replicas, self.asked, about)
 
 
 def _catalog(tmp: Path) -> Path:
@@ -199,16 +213,16 @@ def _catalog(tmp: Path) -> Path:
 
 @pytest.fixture
 def run(
-    tmp_path: Path, pg: tuple[str, Engine], ecs: SandboxHandle, stand_in: SlackSandboxHandle, request: Any
+    tmp_path: Path, db: tuple[str, Engine], ecs: SandboxHandle, stand_in: SlackSandboxHandle, request: Any
 ) -> Iterator[Run]:
-    url, engine = pg
+    url, engine = db
     if THROTTLED:
         ecs_control(ecs, "fault", {"operation": "*", "code": "ThrottlingException", "rate": THROTTLED})
     low, high = LATENCY
     ecs_control(ecs, "latency", {"min": low, "max": high})
     replicas = start_replicas(request.param, tmp_path, url, _catalog(tmp_path), stand_in.api_url, ecs.url, POLL)
     try:
-        yield Run(replicas, Slack(stand_in), engine, ecs, bench_channels(CHANNELS))
+        yield Run(replicas, Slack(stand_in), engine, ecs, bench_channels(CHANNELS), tmp_path, backend(url))
     finally:
         for replica in replicas:
             replica.stop()
@@ -308,7 +322,7 @@ def _figures(run: Run, found: Outcome, scenario: str, faults: str, command: str)
     acks = [reply.seconds for _, reply in run.slack.replies]
     record(
         scenario,
-        backend="postgresql",
+        backend=run.backend,
         deployments=DEPLOYMENTS,
         requests=len(acks),
         faults=faults,
@@ -320,21 +334,34 @@ def _figures(run: Run, found: Outcome, scenario: str, faults: str, command: str)
         post_gap_min_s=min(found.gaps),
         post_gap_median_s=statistics.median(found.gaps),
         dropped=found.dropped,
+        retried=sum(a.retries for a in run.asked),  # /deploys told "try again", and tried again
         command=command,
     )
 
 
-def _assert_clean(run: Run, found: Outcome) -> None:
+def _assert_answered(run: Run) -> None:
+    """Every /deploy answered that it started (or queued) a deployment; a silent one, or a refusal still saying
+    "try again" after every retry, is lost."""
+    silent = [a.text.split()[0] for a in run.asked if a.silent]
+    assert not silent, f"acked, never answered: {silent}\n{run.evidence(silent)}"
+    # Started or queued, the answer names the deployment ("Deployment #7 of `bench-0003` is starting…").
+    refused = [a.text.split()[0] for a in run.asked if "Deployment #" not in a.said()]
+    assert not refused, f"refused: {refused}\n{run.evidence(refused)}"
+
+
+def _assert_clean(run: Run, found: Outcome, survivors: list[Replica] | None = None) -> None:
     failed = [(what, r.status) for what, r in run.slack.replies if r.status != 200 or r.seconds >= 3.0]
     assert not failed, failed  # every request answered, within Slack's 3 s
-    assert not found.lost, found.lost
+    _assert_answered(run)
+    about = [(x.split()[1] if x.startswith("outbox ") else x.split()[0]).rstrip(":") for x in found.lost]
+    assert not found.lost, f"{found.lost}\n{run.evidence(about)}"
     assert not found.duplicated, found.duplicated
     assert not found.applied_twice, found.applied_twice
     assert not found.out_of_order, found.out_of_order
     # About one post a second per channel, whichever replica posted (replicas pacing only themselves post ~0.01 s
     # apart; Slack's own clock on a busy machine, and the call's start against its turn, leave some slack).
     assert min(found.gaps) >= 0.7, sorted(found.gaps)[:5]
-    errors = [line for r in run.replicas for line in r.errors()]
+    errors = [line for r in (survivors or run.replicas) for line in r.errors()]
     assert not errors, errors[:3]
 
 
@@ -346,7 +373,7 @@ def _faults_label(run: Run, more: str = "") -> str:
     return " + ".join(part for part in (ecs, more) if part) or "–"
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the kill -9 case runs on both
 @pytest.mark.parametrize("run", REPLICAS, indirect=True, ids=[f"{n}-replicas" for n in REPLICAS])
 def test_replicas_share_the_work_and_clicks_land_anywhere(run: Run) -> None:
     watch = StageWatch(run.ecs)
@@ -354,6 +381,7 @@ def test_replicas_share_the_work_and_clicks_land_anywhere(run: Run) -> None:
     watcher.start()
     try:
         run.deploy_all()
+        _assert_answered(run)
         run.until_done()
     finally:
         watch.stop()
@@ -366,8 +394,8 @@ def test_replicas_share_the_work_and_clicks_land_anywhere(run: Run) -> None:
     assert len(run.clicked) == sum(2 if i % 3 == 0 else 1 if i % 3 == 1 else 0 for i in range(DEPLOYMENTS))
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.parametrize("run", [3], indirect=True, ids=["3-replicas"])
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("run", KILLED, indirect=True, ids=[f"{n}-replicas" for n in KILLED])
 def test_a_replica_killed_while_approvals_wait_leaves_nothing_behind(run: Run) -> None:
     watch = StageWatch(run.ecs)
     watcher = threading.Thread(target=watch.run, daemon=True)
@@ -382,12 +410,13 @@ def test_a_replica_killed_while_approvals_wait_leaves_nothing_behind(run: Run) -
 
     try:
         run.deploy_all()
+        _assert_answered(run)
         run.until_done(before_click=killed_once_all_wait)
     finally:
         watch.stop()
         watcher.join()
     found = outcome(run, watch)
-    scenario = "3 replicas on PostgreSQL, one killed (-9) while approvals wait"
+    n, on = len(run.replicas), {"postgresql": "PostgreSQL", "sqlite": "SQLite"}[run.backend]
+    scenario = f"{n} replicas on {on}, one killed (-9) while approvals wait"
     _figures(run, found, scenario, _faults_label(run, "1 kill -9"), "make soak (test_replicas.py::…killed…)")
-    run.replicas = run.replicas[1:]  # the dead one's log ends mid-line; the survivors' must be clean
-    _assert_clean(run, found)
+    _assert_clean(run, found, survivors=run.replicas[1:])  # the dead one's log ends mid-line
