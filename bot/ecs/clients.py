@@ -13,6 +13,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Refresh
 
 from bot.domain.snapshot import Credentials
 from bot.ecs.metrics import count_throttled_attempt
+from bot.ecs.parsing import AnswerMemo, ParserFactory
 
 if TYPE_CHECKING:  # boto3-stubs is a development dependency
     from mypy_boto3_ecs import ECSClient
@@ -111,7 +112,7 @@ class _AssumeRoleProvider(CredentialProvider):
 
 
 class ClientCache:
-    """Thread-safe cache of ECS clients keyed by (region, role_arn)."""
+    """Thread-safe cache of ECS clients keyed by (region, role_arn), sharing one memo of ECS's answers."""
 
     def __init__(
         self,
@@ -124,6 +125,7 @@ class ClientCache:
         self._assume_role = assume_role
         self._clients: dict[tuple[str, str | None], ECSClient] = {}
         self._lock = threading.Lock()
+        self.memo = AnswerMemo()  # bot/ecs/parsing.py: a deployment answered the same is not parsed again
 
     def get(self, region: str, role_arn: str | None) -> ECSClient:
         """The ECS client for this region and role, created on first use."""
@@ -140,6 +142,7 @@ class ClientCache:
             assume = self._assume_role or sts_assume_role(region, self._config)
             provider = _AssumeRoleProvider(assume, role_arn)
             session.register_component("credential_provider", CredentialResolver([provider]))
+        session.register_component("response_parser_factory", ParserFactory(self.memo))
         # With endpoint_url None boto3 applies AWS_ENDPOINT_URL_ECS itself; an explicit one wins.
         client = boto3.Session(botocore_session=session).client(
             "ecs", region_name=region, endpoint_url=self._endpoint_url, config=self._config

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore import xform_name
 from botocore.exceptions import ClientError, HTTPClientError
@@ -54,6 +54,7 @@ __all__ = [
     "snapshot_from_api",
 ]
 
+T = TypeVar("T")
 BATCH = 20  # DescribeServiceDeployments and DescribeServiceRevisions take at most 20 ARNs
 UNAVAILABLE_CODES = frozenset(
     {
@@ -96,7 +97,7 @@ def backoff(attempt: int, error: EcsUnavailable, rand: Callable[[], float] = ran
     return float(rand() * min(BACKOFF_CAP, base * 2.0 ** (attempt - 1)))
 
 
-def chunks(items: Sequence[str], size: int = BATCH) -> Iterator[list[str]]:
+def chunks(items: Sequence[T], size: int = BATCH) -> Iterator[list[T]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -303,7 +304,7 @@ class EcsGateway:
         missing: list[str] = []
         for batch in chunks(list(dict.fromkeys(arns))):
             answer = self._call(region, role_arn, "DescribeServiceDeployments", serviceDeploymentArns=batch)
-            snapshots.extend(snapshot_from_api(d) for d in answer.get("serviceDeployments") or [])
+            snapshots.extend(self._clients.memo.snapshot(d) for d in answer.get("serviceDeployments") or [])
             missing.extend(f["arn"] for f in answer.get("failures") or [] if f.get("arn"))
         return DescribeResult(tuple(snapshots), tuple(missing))
 

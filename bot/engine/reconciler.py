@@ -121,11 +121,11 @@ class Reconciler(BatchWriter):
             else:
                 report.handed_back += 1
         for (region, role), members in groups.items():
-            for batch in chunks([str(c.id) for c in members]):
+            for batch in chunks(members):
                 if self._monotonic() >= deadline:
                     report.handed_back += len(batch)
                     continue
-                self._batch(region, role, [c for c in members if str(c.id) in batch], report)
+                self._batch(region, role, batch, report)
         self._roll_back_unseen([c.id for c in claims], report)
 
     def _renew(self, ids: Sequence[int]) -> None:
