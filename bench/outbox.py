@@ -13,7 +13,9 @@ import argparse
 import cProfile
 import itertools
 import json
+import os
 import pstats
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,8 @@ import json, sys, itertools
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 count = itertools.count(1)
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps the connection open for the next call, as Slack does
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         try:
@@ -61,21 +65,53 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 2:  # --https: the certificate and key
+    import ssl
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[1], sys.argv[2])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
 
 @contextmanager
-def answering_server() -> Iterator[str]:
-    """A Web API on loopback, in its own process, that answers ok at once: the client's HTTP work is the bot's."""
-    proc = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)  # noqa: S603 - ours
+def answering_server(https: bool = False) -> Iterator[str]:
+    """A Web API on loopback, in its own process, that answers ok at once: the client's HTTP work is the bot's.
+
+    With `https` it serves TLS with a throw-away self-signed certificate (made by the `openssl` command), which the
+    bot's client trusts as real Slack's is trusted: the system's CA bundle plus that certificate (SSL_CERT_FILE).
+    """
+    with tempfile.TemporaryDirectory() as tmp, _trusting(Path(tmp)) if https else nullcontext(()) as tls:
+        cmd = [sys.executable, "-c", SERVER, *tls]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603 - ours
+        try:
+            assert proc.stdout is not None
+            yield f"{'https' if https else 'http'}://127.0.0.1:{proc.stdout.readline().strip()}/api/"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def _trusting(tmp: Path) -> Iterator[tuple[str, str]]:
+    """A self-signed certificate for 127.0.0.1 (cert, key), trusted by this process's default SSL contexts."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
+    args += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: S603, S607 - fixed arguments
+    bundle = tmp / "bundle.pem"
+    system = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt")
+    bundle.write_bytes((system.read_bytes() if system.exists() else b"") + cert.read_bytes())
+    before = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(bundle)
     try:
-        assert proc.stdout is not None
-        yield f"http://127.0.0.1:{proc.stdout.readline().strip()}/api/"
+        yield str(cert), str(key)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if before is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = before
 
 
 class InstantSlack(MeteredWebClient):
@@ -227,6 +263,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--http", action="store_true", help="send over loopback HTTP to a server in another process")
+    parser.add_argument("--https", action="store_true", help="the same over TLS, verified like real Slack's")
     parser.add_argument("--lanes", default="8", help="the sender's lanes; comma-separated to compare (e.g. 1,8)")
     args = parser.parse_args()
     catalog = load_catalog(Path(__file__).resolve().parents[1] / "services.example.yml")
@@ -234,9 +271,9 @@ def main() -> int:
         if name == "postgresql" and url is None:
             continue
         for lanes in (int(n) for n in args.lanes.split(",")):
-            with answering_server() if args.http else nullcontext(None) as api:
+            with answering_server(args.https) if args.http or args.https else nullcontext(None) as api:
                 sent, ms, cpu, queued = measure(url, args.seconds, args.profile, catalog, api, lanes)
-            how = "loopback HTTP" if args.http else "no HTTP"
+            how = "loopback HTTPS" if args.https else "loopback HTTP" if args.http else "no HTTP"
             print(
                 f"{name}, lanes={lanes}: {queued} rows over 200 channels, {how}: {sent} sent in {args.seconds:.0f} s; "
                 f"per message {ms:.2f} ms wall, {cpu:.2f} ms CPU of the bot process"

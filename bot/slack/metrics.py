@@ -11,6 +11,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RetryHandler
 from slack_sdk.web import SlackResponse
 
+from bot.slack.keepalive import KeepAliveClient
+
 CALLS = Counter("deploybot_slack_api_calls_total", "Slack Web API calls", ["method"])
 ERRORS = Counter(
     "deploybot_slack_api_errors_total",
@@ -41,8 +43,9 @@ def error_kind(exc: Exception) -> str:
     return "transport"
 
 
-class MeteredWebClient(WebClient):
-    """A WebClient that counts every call, error and 429 by method (all methods go through `api_call`)."""
+class MeteredWebClient(KeepAliveClient):
+    """A WebClient that counts every call, error and 429 by method (all methods go through `api_call`), over
+    kept-alive connections (bot/slack/keepalive.py)."""
 
     def api_call(
         self,

@@ -49,6 +49,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: SandboxServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # a response is two writes (headers, body): no delayed-ACK stall between them
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests and the demo print what matters themselves."""
