@@ -335,6 +335,7 @@ def _figures(run: Run, found: Outcome, scenario: str, faults: str, command: str)
         post_gap_median_s=statistics.median(found.gaps),
         dropped=found.dropped,
         retried=sum(a.retries for a in run.asked),  # /deploys told "try again", and tried again
+        slowest_answer_s=max(t.seconds for a in run.asked for t in a.tries),  # command to its answer
         command=command,
     )
 
