@@ -66,11 +66,17 @@ def duplicated_in_flight(harness: Harness, alive_until: float) -> dict[int, list
     found: dict[int, list[str]] = {}
     others = [c for c in describes(harness, OTHER) if c["received"] < alive_until]
     for i, slow in enumerate(describes(harness, SLOW)):
-        arns = set(slow["parameters"]["serviceDeploymentArns"])
+        arns = set(_arns(slow))
         for other in others:
             if slow["received"] <= other["received"] < slow["answered"]:
-                found.setdefault(i, []).extend(a for a in other["parameters"]["serviceDeploymentArns"] if a in arns)
+                found.setdefault(i, []).extend(a for a in _arns(other) if a in arns)
     return {i: arns for i, arns in found.items() if arns}
+
+
+def _arns(call: dict[str, Any]) -> list[str]:
+    """The deployments a describe asked about; none when its body never fully arrived (its sender was killed while
+    sending it: the sandbox recorded it refused, with no parameters)."""
+    return list(call["parameters"].get("serviceDeploymentArns") or [])
 
 
 def wait(what: str, done: Any, limit: float = 120.0) -> None:
